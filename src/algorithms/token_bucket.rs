@@ -1,0 +1,118 @@
+//! Token bucket with continuous refill, exact in integer arithmetic.
+//!
+//! Tokens are counted in units of `1/period_ms` of a token ("scaled tokens"), so one
+//! millisecond refills exactly `limit` scaled tokens and no fraction is ever rounded
+//! away. Capacity is `burst * period_ms` scaled tokens.
+
+use super::{clamp_i64, clamp_u64, div_ceil, Decision, Quota};
+
+/// The most debt a bucket may carry, in scaled tokens (see [`convert`]).
+pub const MIN_TOKENS: i128 = -(1 << 126);
+
+/// A bucket's state: its scaled token count as of `updated_ms`.
+///
+/// `tokens` is at most the capacity of the bucket's quota. It is negative only after
+/// the quota was lowered while the bucket was in use (a debt that refills first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenBucket {
+    /// Tokens times `period_ms`.
+    pub tokens: i128,
+    /// Unix milliseconds of the last change; never moves backwards.
+    pub updated_ms: u64,
+}
+
+fn capacity(q: &Quota) -> i128 {
+    // burst, period <= i64::MAX, so the product is < 2^126.
+    i128::from(q.burst()) * i128::from(q.period_ms())
+}
+
+/// Brings the bucket forward to `max(now, updated)`; a clock that stepped backwards
+/// refills nothing.
+fn refill(state: Option<&TokenBucket>, q: &Quota, now_ms: u64) -> TokenBucket {
+    let cap = capacity(q);
+    match state {
+        None => TokenBucket {
+            tokens: cap,
+            updated_ms: now_ms,
+        },
+        Some(s) => {
+            let t = now_ms.max(s.updated_ms);
+            let elapsed = i128::from(t - s.updated_ms);
+            let added = elapsed.saturating_mul(i128::from(q.limit()));
+            TokenBucket {
+                tokens: s.tokens.saturating_add(added).min(cap),
+                updated_ms: t,
+            }
+        }
+    }
+}
+
+/// Evaluates one request of `cost` units at `now_ms`.
+///
+/// Returns the decision and, when admitted, the bucket's new state. A denied request
+/// returns `None`: it consumes nothing and changes nothing.
+pub fn check(
+    state: Option<&TokenBucket>,
+    q: &Quota,
+    now_ms: u64,
+    cost: u64,
+) -> (Decision, Option<TokenBucket>) {
+    let b = refill(state, q, now_ms);
+    let period = i128::from(q.period_ms());
+    let rate = u128::from(q.limit());
+    let cap = capacity(q);
+    // Time the state is ahead of the caller's clock; zero unless the clock stepped back.
+    let lag = u128::from(b.updated_ms - now_ms);
+    let remaining = |tokens: i128| clamp_u64((tokens.max(0) / period) as u128);
+    let to_full = |tokens: i128| {
+        let missing = cap.saturating_sub(tokens).max(0) as u128;
+        clamp_i64(div_ceil(missing, rate).saturating_add(lag))
+    };
+    let need = i128::from(cost).saturating_mul(period);
+    if cost > q.burst() || b.tokens < need {
+        let retry = if cost > q.burst() {
+            -1
+        } else {
+            let missing = need.saturating_sub(b.tokens) as u128;
+            clamp_i64(div_ceil(missing, rate).saturating_add(lag))
+        };
+        let d = Decision {
+            allowed: false,
+            limit: q.limit(),
+            remaining: remaining(b.tokens),
+            retry_after_ms: retry,
+            reset_after_ms: to_full(b.tokens),
+        };
+        return (d, None);
+    }
+    let after = TokenBucket {
+        tokens: b.tokens - need,
+        updated_ms: b.updated_ms,
+    };
+    let d = Decision {
+        allowed: true,
+        limit: q.limit(),
+        remaining: remaining(after.tokens),
+        retry_after_ms: -1,
+        reset_after_ms: to_full(after.tokens),
+    };
+    (d, Some(after))
+}
+
+/// Re-expresses a bucket kept under quota `old` for quota `new` at `now_ms`.
+///
+/// The units already used (capacity minus tokens, rounded up to whole units) stay used:
+/// `tokens = new.burst - used`, which may be a debt when the quota shrank. So a change
+/// of quota never hands out capacity that the new quota would not have.
+pub fn convert(state: &TokenBucket, old: &Quota, new: &Quota, now_ms: u64) -> TokenBucket {
+    let b = refill(Some(state), old, now_ms);
+    let used_scaled = capacity(old).saturating_sub(b.tokens).max(0) as u128;
+    let used = div_ceil(used_scaled, u128::from(old.period_ms())).min(i128::MAX as u128) as i128;
+    let tokens = capacity(new)
+        .saturating_sub(used.saturating_mul(i128::from(new.period_ms())))
+        .max(MIN_TOKENS);
+    TokenBucket {
+        tokens,
+        updated_ms: b.updated_ms,
+    }
+}

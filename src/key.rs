@@ -1,0 +1,82 @@
+//! A limiter key opened for one command: RAII close, type check, value access.
+
+use std::os::raw::{c_int, c_void};
+
+use redis_module::raw;
+
+use crate::error::Error;
+use crate::types::callbacks::limiter_type;
+use crate::types::Limiter;
+
+/// What a key currently holds.
+pub enum Slot<'a> {
+    /// No key.
+    Empty,
+    /// A limiter, borrowed for the life of the open key.
+    Limiter(&'a mut Limiter),
+}
+
+/// A key opened for reading and writing; closed on drop.
+pub struct Key(*mut raw::RedisModuleKey);
+
+impl Key {
+    /// Opens `name` for reading and writing.
+    pub fn open(ctx: *mut raw::RedisModuleCtx, name: *mut raw::RedisModuleString) -> Self {
+        let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
+        // SAFETY: ctx and name come from Redis for the running command.
+        Self(unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name, mode) }.cast())
+    }
+
+    /// The key's content, or `WrongType` when it holds anything but a limiter.
+    pub fn slot(&mut self) -> Result<Slot<'_>, Error> {
+        // SAFETY: self.0 is an open key.
+        unsafe {
+            match raw::RedisModule_KeyType.unwrap()(self.0) as isize {
+                raw::REDISMODULE_KEYTYPE_EMPTY => Ok(Slot::Empty),
+                raw::REDISMODULE_KEYTYPE_MODULE
+                    if raw::RedisModule_ModuleTypeGetType.unwrap()(self.0) == limiter_type() =>
+                {
+                    let p = raw::RedisModule_ModuleTypeGetValue.unwrap()(self.0) as *mut Limiter;
+                    p.as_mut().map(Slot::Limiter).ok_or(Error::Internal)
+                }
+                _ => Err(Error::WrongType),
+            }
+        }
+    }
+
+    /// Stores `value` into an empty key.
+    pub fn create(&mut self, value: Limiter) -> Result<(), Error> {
+        let p = Box::into_raw(Box::new(value));
+        // SAFETY: self.0 is open for writing; on success Redis owns `p` and frees it
+        // through the type's free callback.
+        let rc = unsafe {
+            raw::RedisModule_ModuleTypeSetValue.unwrap()(self.0, limiter_type(), p as *mut c_void)
+        };
+        if rc == raw::REDISMODULE_OK as c_int {
+            Ok(())
+        } else {
+            // SAFETY: Redis did not take ownership.
+            drop(unsafe { Box::from_raw(p) });
+            Err(Error::Internal)
+        }
+    }
+
+    /// Sets the key's absolute expiry in Unix milliseconds.
+    pub fn expire_at(&mut self, at_ms: i64) {
+        // SAFETY: self.0 is open for writing; lib checks SetAbsExpire exists at load.
+        unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.0, at_ms) };
+    }
+
+    /// Deletes the key.
+    pub fn delete(&mut self) {
+        // SAFETY: self.0 is open for writing.
+        unsafe { raw::RedisModule_DeleteKey.unwrap()(self.0) };
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: opened in `open`, closed once here.
+        unsafe { raw::RedisModule_CloseKey.unwrap()(self.0) };
+    }
+}
