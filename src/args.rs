@@ -43,8 +43,7 @@ pub fn parse_check<A: AsRef<[u8]>>(args: &[A]) -> Result<CheckRequest, Error> {
     if args.len() < 4 || args.len() > 8 {
         return Err(Error::WrongArity);
     }
-    let algorithm =
-        Algorithm::from_keyword(args[1].as_ref()).ok_or(Error::UnknownAlgorithm)?;
+    let algorithm = Algorithm::from_keyword(args[1].as_ref()).ok_or(Error::UnknownAlgorithm)?;
     let limit = parse_count(args[2].as_ref(), Field::Limit)?;
     let period = parse_count(args[3].as_ref(), Field::Period)?;
     let mut burst = None;
@@ -87,7 +86,12 @@ mod tests {
         let r = parse("k token_bucket 10 1000").unwrap();
         assert_eq!(r.algorithm, Algorithm::TokenBucket);
         assert_eq!(
-            (r.quota.limit(), r.quota.period_ms(), r.quota.burst(), r.cost),
+            (
+                r.quota.limit(),
+                r.quota.period_ms(),
+                r.quota.burst(),
+                r.cost
+            ),
             (10, 1000, 10, 1)
         );
         let r = parse("k GcRa 5 60000 cost 2 BuRsT 7").unwrap();
@@ -108,17 +112,32 @@ mod tests {
             ("k GCRA +1 1000", Error::BadNumber(Field::Limit)),
             ("k GCRA 1.5 1000", Error::BadNumber(Field::Limit)),
             ("k GCRA  1000", Error::BadNumber(Field::Limit)),
-            ("k GCRA 9223372036854775808 1000", Error::BadNumber(Field::Limit)),
-            ("k GCRA 99999999999999999999999 1000", Error::BadNumber(Field::Limit)),
+            (
+                "k GCRA 9223372036854775808 1000",
+                Error::BadNumber(Field::Limit),
+            ),
+            (
+                "k GCRA 99999999999999999999999 1000",
+                Error::BadNumber(Field::Limit),
+            ),
             ("k GCRA 10 0", Error::BadNumber(Field::Period)),
             ("k GCRA 10 1e3", Error::BadNumber(Field::Period)),
             ("k GCRA 10 1000 BURST 0", Error::BadNumber(Field::Burst)),
             ("k GCRA 10 1000 COST 0", Error::BadNumber(Field::Cost)),
             ("k GCRA 10 1000 COST -3", Error::BadNumber(Field::Cost)),
             ("k GCRA 10 1000 BURST", Error::MissingValue(Field::Burst)),
-            ("k GCRA 10 1000 COST 1 BURST", Error::MissingValue(Field::Burst)),
-            ("k GCRA 10 1000 BURST 1 BURST 2", Error::RepeatedOption(Field::Burst)),
-            ("k GCRA 10 1000 COST 1 COST 2", Error::RepeatedOption(Field::Cost)),
+            (
+                "k GCRA 10 1000 COST 1 BURST",
+                Error::MissingValue(Field::Burst),
+            ),
+            (
+                "k GCRA 10 1000 BURST 1 BURST 2",
+                Error::RepeatedOption(Field::Burst),
+            ),
+            (
+                "k GCRA 10 1000 COST 1 COST 2",
+                Error::RepeatedOption(Field::Cost),
+            ),
             ("k GCRA 10 1000 SPEED 2", Error::UnknownOption),
         ];
         for (line, want) in table {

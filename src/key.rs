@@ -4,6 +4,7 @@ use std::os::raw::{c_int, c_void};
 
 use redis_module::raw;
 
+use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::types::callbacks::limiter_type;
 use crate::types::Limiter;
@@ -21,10 +22,10 @@ pub struct Key(*mut raw::RedisModuleKey);
 
 impl Key {
     /// Opens `name` for reading and writing.
-    pub fn open(ctx: *mut raw::RedisModuleCtx, name: *mut raw::RedisModuleString) -> Self {
+    pub fn open(ctx: Ctx, name: &Arg) -> Self {
         let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
         // SAFETY: ctx and name come from Redis for the running command.
-        Self(unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name, mode) }.cast())
+        Self(unsafe { raw::RedisModule_OpenKey.unwrap()(ctx.as_ptr(), name.as_ptr(), mode) }.cast())
     }
 
     /// The key's content, or `WrongType` when it holds anything but a limiter.

@@ -14,6 +14,8 @@ pub mod types;
 #[cfg(feature = "module")]
 pub mod commands;
 #[cfg(feature = "module")]
+pub mod ctx;
+#[cfg(feature = "module")]
 mod key;
 #[cfg(feature = "module")]
 mod panic;
@@ -40,7 +42,8 @@ mod entry {
                 argc: c_int,
             ) -> c_int {
                 const H: Handler = $handler;
-                run(ctx, argv, argc, H)
+                // SAFETY: these are the arguments Redis passes to a command callback.
+                unsafe { run(ctx, argv, argc, H) }
             }
         };
     }
@@ -48,12 +51,11 @@ mod entry {
     entry_point!(rl_reset, reset::reset);
     entry_point!(rl_stats, stats::stats);
     entry_point!(rl_apply, apply::apply);
+    #[cfg(feature = "test-hooks")]
+    entry_point!(rl_testhook, crate::commands::testhook::testhook);
 
-    type CmdFn = extern "C" fn(
-        *mut raw::RedisModuleCtx,
-        *mut *mut raw::RedisModuleString,
-        c_int,
-    ) -> c_int;
+    type CmdFn =
+        extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
 
     /// name, handler, flags, first key, last key, key step.
     const COMMANDS: [(&CStr, CmdFn, &CStr, c_int, c_int, c_int); 4] = [
@@ -69,15 +71,42 @@ mod entry {
         // SAFETY: reading the function-pointer statics that RedisModule_Init filled.
         unsafe {
             let present: [(&str, bool); 9] = [
-                ("SetAbsExpire", (*std::ptr::addr_of!(raw::RedisModule_SetAbsExpire)).is_some()),
-                ("ReplyWithMap", (*std::ptr::addr_of!(raw::RedisModule_ReplyWithMap)).is_some()),
-                ("GetContextFlags", (*std::ptr::addr_of!(raw::RedisModule_GetContextFlags)).is_some()),
-                ("Milliseconds", (*std::ptr::addr_of!(raw::RedisModule_Milliseconds)).is_some()),
-                ("SetModuleOptions", (*std::ptr::addr_of!(raw::RedisModule_SetModuleOptions)).is_some()),
-                ("IsIOError", (*std::ptr::addr_of!(raw::RedisModule_IsIOError)).is_some()),
-                ("EmitAOF", (*std::ptr::addr_of!(raw::RedisModule_EmitAOF)).is_some()),
-                ("ReplicateVerbatim", (*std::ptr::addr_of!(raw::RedisModule_ReplicateVerbatim)).is_some()),
-                ("DigestAddStringBuffer", (*std::ptr::addr_of!(raw::RedisModule_DigestAddStringBuffer)).is_some()),
+                (
+                    "SetAbsExpire",
+                    (*std::ptr::addr_of!(raw::RedisModule_SetAbsExpire)).is_some(),
+                ),
+                (
+                    "ReplyWithMap",
+                    (*std::ptr::addr_of!(raw::RedisModule_ReplyWithMap)).is_some(),
+                ),
+                (
+                    "GetContextFlags",
+                    (*std::ptr::addr_of!(raw::RedisModule_GetContextFlags)).is_some(),
+                ),
+                (
+                    "Milliseconds",
+                    (*std::ptr::addr_of!(raw::RedisModule_Milliseconds)).is_some(),
+                ),
+                (
+                    "SetModuleOptions",
+                    (*std::ptr::addr_of!(raw::RedisModule_SetModuleOptions)).is_some(),
+                ),
+                (
+                    "IsIOError",
+                    (*std::ptr::addr_of!(raw::RedisModule_IsIOError)).is_some(),
+                ),
+                (
+                    "EmitAOF",
+                    (*std::ptr::addr_of!(raw::RedisModule_EmitAOF)).is_some(),
+                ),
+                (
+                    "ReplicateVerbatim",
+                    (*std::ptr::addr_of!(raw::RedisModule_ReplicateVerbatim)).is_some(),
+                ),
+                (
+                    "DigestAddStringBuffer",
+                    (*std::ptr::addr_of!(raw::RedisModule_DigestAddStringBuffer)).is_some(),
+                ),
             ];
             present.iter().find(|(_, ok)| !ok).map(|(name, _)| *name)
         }
@@ -97,7 +126,18 @@ mod entry {
                 ctx.ctx,
                 raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int,
             );
-            for (name, handler, flags, first, last, step) in COMMANDS {
+            #[cfg(feature = "test-hooks")]
+            let commands = COMMANDS.into_iter().chain([(
+                c"RL.TESTHOOK",
+                rl_testhook as CmdFn,
+                c"fast",
+                0,
+                0,
+                0,
+            )]);
+            #[cfg(not(feature = "test-hooks"))]
+            let commands = COMMANDS;
+            for (name, handler, flags, first, last, step) in commands {
                 let rc = raw::RedisModule_CreateCommand.unwrap()(
                     ctx.ctx,
                     name.as_ptr(),

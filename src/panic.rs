@@ -12,7 +12,12 @@ pub fn log_warning(msg: &str) {
     // SAFETY: a null context is allowed by RedisModule_Log; "%s" consumes one C string.
     unsafe {
         if let Some(log) = raw::RedisModule_Log {
-            log(std::ptr::null_mut(), c"warning".as_ptr(), c"%s".as_ptr(), msg.as_ptr());
+            log(
+                std::ptr::null_mut(),
+                c"warning".as_ptr(),
+                c"%s".as_ptr(),
+                msg.as_ptr(),
+            );
         }
     }
 }
@@ -20,7 +25,9 @@ pub fn log_warning(msg: &str) {
 /// Routes panic reports to the Redis log instead of stderr.
 pub fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
-        log_warning(&format!("ratelimit: caught a panic (a bug, please report it): {info}"));
+        log_warning(&format!(
+            "ratelimit: caught a panic (a bug, please report it): {info}"
+        ));
     }));
 }
 

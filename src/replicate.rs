@@ -52,24 +52,13 @@ pub fn unpack(b: &[u8]) -> Result<(Limiter, i64), DecodeError> {
     Ok((limiter, expire_at_ms))
 }
 
-/// Propagates `RL.APPLY key payload` to replicas and the AOF.
+/// Propagates `RL.APPLY key payload` for a stored limiter and its absolute expiry.
 #[cfg(feature = "module")]
 pub fn replicate_apply(
-    ctx: *mut redis_module::raw::RedisModuleCtx,
-    key: *mut redis_module::raw::RedisModuleString,
-    payload: &Payload,
+    ctx: crate::ctx::Ctx,
+    key: &crate::ctx::Arg,
+    l: &Limiter,
+    expire_at_ms: i64,
 ) {
-    let bytes = payload.as_bytes();
-    // SAFETY: ctx and key are the running command's; "sb" takes a RedisModuleString and
-    // a (pointer, length) buffer, which Redis copies before returning.
-    unsafe {
-        redis_module::raw::RedisModule_Replicate.unwrap()(
-            ctx,
-            c"RL.APPLY".as_ptr(),
-            c"sb".as_ptr(),
-            key,
-            bytes.as_ptr(),
-            bytes.len(),
-        );
-    }
+    ctx.replicate_key_buffer(c"RL.APPLY", key, pack(l, expire_at_ms).as_bytes());
 }

@@ -55,7 +55,10 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("errors", ERRORS.load(Relaxed)),
     ];
     for a in Algorithm::ALL {
-        let (allowed, denied) = (get(&PER_ALGORITHM.allowed, a), get(&PER_ALGORITHM.denied, a));
+        let (allowed, denied) = (
+            get(&PER_ALGORITHM.allowed, a),
+            get(&PER_ALGORITHM.denied, a),
+        );
         let names: [&'static str; 4] = match a {
             Algorithm::TokenBucket => [
                 "token_bucket_checks",
@@ -65,7 +68,12 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
             ],
             Algorithm::Gcra => ["gcra_checks", "gcra_allowed", "gcra_denied", "gcra_errors"],
         };
-        let values = [allowed + denied, allowed, denied, get(&PER_ALGORITHM.errors, a)];
+        let values = [
+            allowed + denied,
+            allowed,
+            denied,
+            get(&PER_ALGORITHM.errors, a),
+        ];
         out.extend(names.into_iter().zip(values));
     }
     out

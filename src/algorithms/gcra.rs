@@ -31,12 +31,7 @@ fn debt(state: Option<&Gcra>, q: &Quota, now_ms: u64) -> u128 {
 /// Returns the decision and, when admitted, the new state. A denied request returns
 /// `None`: it consumes nothing and changes nothing. A clock behind the stored state only
 /// makes the debt look larger, so it never grants extra capacity.
-pub fn check(
-    state: Option<&Gcra>,
-    q: &Quota,
-    now_ms: u64,
-    cost: u64,
-) -> (Decision, Option<Gcra>) {
+pub fn check(state: Option<&Gcra>, q: &Quota, now_ms: u64, cost: u64) -> (Decision, Option<Gcra>) {
     let t = u128::from(q.period_ms());
     let l = u128::from(q.limit());
     let tau = u128::from(q.burst()) * t;
@@ -80,4 +75,81 @@ pub fn convert(state: &Gcra, old: &Quota, new: &Quota, now_ms: u64) -> Gcra {
         .saturating_add(used.saturating_mul(u128::from(new.period_ms())))
         .min(MAX_TAT);
     Gcra { tat }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(limit: u64, period: u64, burst: u64) -> Quota {
+        Quota::new(limit, period, burst).unwrap()
+    }
+
+    #[test]
+    fn rested_key_admits_burst_then_spaces_requests_by_the_emission_interval() {
+        let quota = q(2, 1000, 2);
+        let mut s = None;
+        let mut got = vec![];
+        for now in [0, 0, 0, 499, 500, 500, 1000] {
+            let (d, next) = check(s.as_ref(), &quota, now, 1);
+            got.push((d.allowed, d.remaining, d.retry_after_ms, d.reset_after_ms));
+            s = next.or(s);
+        }
+        assert_eq!(
+            got,
+            vec![
+                (true, 1, -1, 500),
+                (true, 0, -1, 1000),
+                (false, 0, 500, 1000),
+                (false, 0, 1, 501),
+                (true, 0, -1, 1000),
+                (false, 0, 500, 1000),
+                (true, 0, -1, 1000),
+            ]
+        );
+    }
+
+    #[test]
+    fn state_is_one_theoretical_arrival_time() {
+        let quota = q(4, 1000, 4);
+        let (_, s) = check(None, &quota, 10, 3);
+        // tat = (10 ms + 3 * 250 ms) in units of 1/4 ms.
+        assert_eq!(s.unwrap().tat, (10 + 750) * 4);
+    }
+
+    #[test]
+    fn cost_above_burst_never_fits() {
+        let (d, s) = check(None, &q(5, 1000, 3), 0, 4);
+        assert_eq!((d.allowed, d.retry_after_ms, d.remaining), (false, -1, 3));
+        assert!(s.is_none());
+    }
+
+    #[test]
+    fn clock_stepping_back_grants_nothing_extra() {
+        let quota = q(1, 1000, 1);
+        let (_, s) = check(None, &quota, 10_000, 1);
+        let (d, _) = check(s.as_ref(), &quota, 1_000, 1);
+        assert_eq!((d.allowed, d.retry_after_ms), (false, 10_000));
+    }
+
+    #[test]
+    fn raising_the_quota_keeps_used_units_used() {
+        let old = q(2, 1000, 2);
+        let (_, s) = check(None, &old, 0, 2);
+        let new = q(10, 1000, 10);
+        let s = convert(&s.unwrap(), &old, &new, 0);
+        let (d, _) = check(Some(&s), &new, 0, 8);
+        assert_eq!((d.allowed, d.remaining), (true, 0));
+    }
+
+    #[test]
+    fn extreme_values_saturate() {
+        let max = i64::MAX as u64;
+        let quota = q(max, max, max);
+        let (d, s) = check(None, &quota, u64::MAX, max);
+        assert!(d.allowed);
+        assert!(s.unwrap().tat <= MAX_TAT);
+        let (d, _) = check(Some(&Gcra { tat: MAX_TAT }), &q(1, max, 1), 0, 1);
+        assert_eq!((d.allowed, d.reset_after_ms), (false, i64::MAX));
+    }
 }

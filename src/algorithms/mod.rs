@@ -88,7 +88,7 @@ pub(crate) fn clamp_u64(v: u128) -> u64 {
 
 /// `ceil(a / b)` for `b > 0`.
 pub(crate) fn div_ceil(a: u128, b: u128) -> u128 {
-    a / b + u128::from(a % b != 0)
+    a / b + u128::from(!a.is_multiple_of(b))
 }
 
 /// The algorithms a key can be checked with.

@@ -116,3 +116,109 @@ pub fn convert(state: &TokenBucket, old: &Quota, new: &Quota, now_ms: u64) -> To
         updated_ms: b.updated_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    fn q(limit: u64, period: u64, burst: u64) -> Quota {
+        Quota::new(limit, period, burst).unwrap()
+    }
+
+    /// `(allowed, remaining, retry_after_ms, reset_after_ms)`.
+    type Want = (bool, u64, i64, i64);
+
+    /// Runs `(advance_ms, cost, want)` steps on one bucket.
+    fn run(quota: Quota, steps: &[(u64, u64, Want)]) {
+        let clock = ManualClock::new(1_000_000);
+        let mut state = None;
+        for (i, (advance, cost, want)) in steps.iter().enumerate() {
+            clock.advance(*advance);
+            let (d, next) = check(state.as_ref(), &quota, clock.now_ms(), *cost);
+            let got = (d.allowed, d.remaining, d.retry_after_ms, d.reset_after_ms);
+            assert_eq!(got, *want, "step {i}");
+            assert_eq!(d.allowed, next.is_some(), "step {i}");
+            state = next.or(state);
+        }
+    }
+
+    #[test]
+    fn rested_bucket_admits_burst_then_denies_with_exact_retry() {
+        run(
+            q(3, 1000, 3),
+            &[
+                (0, 1, (true, 2, -1, 334)),
+                (0, 1, (true, 1, -1, 667)),
+                (0, 1, (true, 0, -1, 1000)),
+                (0, 1, (false, 0, 334, 1000)),
+                (333, 1, (false, 0, 1, 667)),
+                (1, 1, (true, 0, -1, 1000)),
+            ],
+        );
+    }
+
+    #[test]
+    fn cost_above_burst_is_denied_forever_and_consumes_nothing() {
+        run(
+            q(10, 1000, 5),
+            &[(0, 6, (false, 5, -1, 0)), (0, 5, (true, 0, -1, 500))],
+        );
+    }
+
+    #[test]
+    fn burst_larger_than_limit_and_costly_requests() {
+        run(
+            q(1, 1000, 4),
+            &[
+                (0, 3, (true, 1, -1, 3000)),
+                (0, 2, (false, 1, 1000, 3000)),
+                (1000, 2, (true, 0, -1, 4000)),
+            ],
+        );
+    }
+
+    #[test]
+    fn clock_stepping_back_refills_nothing() {
+        let quota = q(1, 1000, 1);
+        let (_, s) = check(None, &quota, 10_000, 1);
+        let s = s.unwrap();
+        // 5 s earlier: still empty, and the wait counts from the caller's clock.
+        let (d, next) = check(Some(&s), &quota, 5_000, 1);
+        assert!(!d.allowed && next.is_none());
+        assert_eq!(d.retry_after_ms, 6_000);
+        let (d, _) = check(Some(&s), &quota, 11_000, 1);
+        assert!(d.allowed);
+    }
+
+    #[test]
+    fn lowering_the_quota_keeps_used_units_used() {
+        let old = q(10, 1000, 10);
+        let mut s = None;
+        for _ in 0..9 {
+            s = check(s.as_ref(), &old, 0, 1).1.or(s);
+        }
+        let new = q(5, 1000, 5);
+        let s = convert(&s.unwrap(), &old, &new, 0);
+        // 9 used against a burst of 5: 4 units of debt, refilled at 5/s.
+        let (d, _) = check(Some(&s), &new, 0, 1);
+        assert_eq!((d.allowed, d.retry_after_ms), (false, 1000));
+        let (d, _) = check(Some(&s), &new, 1000, 1);
+        assert!(d.allowed);
+    }
+
+    #[test]
+    fn extreme_quota_computes_without_overflow() {
+        let max = i64::MAX as u64;
+        let quota = q(max, max, max);
+        let (d, s) = check(None, &quota, u64::MAX, max);
+        assert!(d.allowed && s.is_some());
+        assert_eq!(d.remaining, 0);
+        let (d, _) = check(s.as_ref(), &quota, 0, max);
+        assert!(!d.allowed);
+        assert!(d.retry_after_ms > 0 && d.reset_after_ms > 0);
+        let tiny = q(1, max, max);
+        let (d, _) = check(None, &tiny, 0, max);
+        assert_eq!(d.reset_after_ms, i64::MAX);
+    }
+}

@@ -1,19 +1,18 @@
 //! `RL.CHECK key algorithm limit period_ms [BURST n] [COST n]`.
 
-use redis_module::raw;
-
-use super::{reply_decision, Arg};
+use super::reply_decision;
 use crate::algorithms::Decision;
 use crate::args::{parse_check, CheckRequest};
 use crate::clock::{Clock, ServerClock};
+use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::key::{Key, Slot};
-use crate::replicate::{pack, replicate_apply};
+use crate::replicate::replicate_apply;
 use crate::stats;
 use crate::types::limiter;
 
 /// Parses, reads the clock once, evaluates, stores and replicates, then replies.
-pub fn check(ctx: *mut raw::RedisModuleCtx, args: &[Arg]) -> Result<(), Error> {
+pub fn check(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     let req = parse_check(args)?;
     let now = ServerClock.now_ms();
     let decision = evaluate(ctx, &args[0], &req, now).inspect_err(|_| {
@@ -24,13 +23,8 @@ pub fn check(ctx: *mut raw::RedisModuleCtx, args: &[Arg]) -> Result<(), Error> {
     Ok(())
 }
 
-fn evaluate(
-    ctx: *mut raw::RedisModuleCtx,
-    name: &Arg,
-    req: &CheckRequest,
-    now: u64,
-) -> Result<Decision, Error> {
-    let mut key = Key::open(ctx, name.0);
+fn evaluate(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<Decision, Error> {
+    let mut key = Key::open(ctx, name);
     let (decision, stored) = match key.slot()? {
         Slot::Empty => {
             let (d, new) = limiter::check(None, req, now)?;
@@ -50,7 +44,7 @@ fn evaluate(
     if let Some(l) = stored {
         let at = decision.rested_at_ms(now);
         key.expire_at(at);
-        replicate_apply(ctx, name.0, &pack(&l, at));
+        replicate_apply(ctx, name, &l, at);
     }
     Ok(decision)
 }

@@ -91,8 +91,7 @@ pub fn decode(b: &[u8]) -> Result<Limiter, DecodeError> {
         return Err(DecodeError::Length);
     }
     let algorithm = Algorithm::from_u8(b[1]).ok_or(DecodeError::Algorithm)?;
-    let quota =
-        Quota::new(u64_at(b, 2), u64_at(b, 10), u64_at(b, 18)).ok_or(DecodeError::Quota)?;
+    let quota = Quota::new(u64_at(b, 2), u64_at(b, 10), u64_at(b, 18)).ok_or(DecodeError::Quota)?;
     let want = match algorithm {
         Algorithm::TokenBucket => HEADER + 24,
         Algorithm::Gcra => HEADER + 16,

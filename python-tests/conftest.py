@@ -1,0 +1,55 @@
+"""Fixtures: real Redis 7.0 / Valkey 9 servers with the ratelimit module loaded.
+
+Every server runs in its own temp dir on a free loopback port and is stopped by
+PID in fixture teardown, even when the test fails. After each test the teardown
+checks that every server still answers PING and that its log shows no panic or
+crash. On a test failure the tail of every live server's log is attached to the
+report.
+"""
+
+import pytest
+
+from helpers import KINDS, LIVE, ServerFactory
+
+
+@pytest.fixture
+def server_factory():
+    f = ServerFactory()
+    yield f
+    f.finish()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def server(server_factory, kind):
+    """A fresh server of each kind (redis 7.0, valkey 9) for one test."""
+    return server_factory(kind)
+
+
+@pytest.fixture
+def r(server):
+    c = server.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def r3(server):
+    c = server.client(protocol=3)
+    yield c
+    c.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for s in list(LIVE):
+            rep.sections.append((f"server log tail: {s!r}", s.log_tail()))
+
+

@@ -1,0 +1,150 @@
+//! The running command's context and arguments: the only place command code touches
+//! the raw reply and replication APIs. Handlers get a [`Ctx`], never a raw pointer.
+
+use std::ffi::CStr;
+use std::os::raw::c_longlong;
+
+use redis_module::raw;
+
+/// One command argument, readable in place as bytes (no allocation).
+#[repr(transparent)]
+pub struct Arg(*mut raw::RedisModuleString);
+
+impl Arg {
+    /// The underlying Redis string, for APIs that take one.
+    pub fn as_ptr(&self) -> *mut raw::RedisModuleString {
+        self.0
+    }
+}
+
+impl AsRef<[u8]> for Arg {
+    fn as_ref(&self) -> &[u8] {
+        let mut len = 0;
+        // SAFETY: Redis keeps argv alive for the whole command; StringPtrLen only reads.
+        unsafe {
+            let p = raw::RedisModule_StringPtrLen.unwrap()(self.0, &mut len);
+            std::slice::from_raw_parts(p.cast::<u8>(), len)
+        }
+    }
+}
+
+/// The context of the command being executed.
+#[derive(Clone, Copy)]
+pub struct Ctx(*mut raw::RedisModuleCtx);
+
+impl Ctx {
+    /// Wraps the context Redis passed to a command callback.
+    ///
+    /// # Safety
+    /// `ctx` must be the live context of the running command.
+    pub unsafe fn new(ctx: *mut raw::RedisModuleCtx) -> Self {
+        Self(ctx)
+    }
+
+    /// The raw context, for the key API.
+    pub fn as_ptr(&self) -> *mut raw::RedisModuleCtx {
+        self.0
+    }
+
+    /// Whether the client speaks RESP3.
+    pub fn is_resp3(&self) -> bool {
+        // SAFETY: self.0 is the running command's context (see `new`).
+        let flags = unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.0) } as u32;
+        flags & raw::REDISMODULE_CTX_FLAGS_RESP3 != 0
+    }
+
+    /// Starts a reply of `n` name/value pairs: a map on RESP3, a flat array on RESP2.
+    pub fn reply_pairs(&self, n: usize) {
+        // SAFETY: as above.
+        unsafe {
+            if self.is_resp3() {
+                raw::RedisModule_ReplyWithMap.unwrap()(self.0, n as _);
+            } else {
+                raw::RedisModule_ReplyWithArray.unwrap()(self.0, 2 * n as std::os::raw::c_long);
+            }
+        }
+    }
+
+    /// Starts an array reply of `n` elements.
+    pub fn reply_array(&self, n: usize) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithArray.unwrap()(self.0, n as _) };
+    }
+
+    /// Starts a map reply of `n` pairs (RESP3 only).
+    pub fn reply_map(&self, n: usize) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithMap.unwrap()(self.0, n as _) };
+    }
+
+    /// Replies an integer.
+    pub fn reply_i64(&self, v: i64) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithLongLong.unwrap()(self.0, v as c_longlong) };
+    }
+
+    /// Replies a bulk string.
+    pub fn reply_bulk(&self, s: &[u8]) {
+        // SAFETY: as above; Redis copies the buffer.
+        unsafe {
+            raw::RedisModule_ReplyWithStringBuffer.unwrap()(self.0, s.as_ptr().cast(), s.len())
+        };
+    }
+
+    /// Replies a simple string.
+    pub fn reply_simple(&self, s: &CStr) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithSimpleString.unwrap()(self.0, s.as_ptr()) };
+    }
+
+    /// Replies an error line (which starts with its code word).
+    pub fn reply_error(&self, msg: &CStr) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithError.unwrap()(self.0, msg.as_ptr()) };
+    }
+
+    /// Replies Redis's standard wrong-arity error for the running command.
+    pub fn reply_wrong_arity(&self) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_WrongArity.unwrap()(self.0) };
+    }
+
+    /// Propagates the running command as is.
+    pub fn replicate_verbatim(&self) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplicateVerbatim.unwrap()(self.0) };
+    }
+
+    /// Propagates `cmd key buffer`.
+    pub fn replicate_key_buffer(&self, cmd: &CStr, key: &Arg, buf: &[u8]) {
+        // SAFETY: as above; "sb" takes a RedisModuleString and a (pointer, length)
+        // buffer, copied before the call returns.
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                self.0,
+                cmd.as_ptr(),
+                c"sb".as_ptr(),
+                key.0,
+                buf.as_ptr(),
+                buf.len(),
+            );
+        }
+    }
+
+    /// Propagates `cmd key...` for a list of keys.
+    pub fn replicate_keys(&self, cmd: &CStr, keys: &[&Arg]) {
+        // SAFETY: as above; "v" takes an array of RedisModuleString pointers and its
+        // length. `&Arg` is a pointer to a repr(transparent) string pointer, so collect
+        // the inner pointers first.
+        let ptrs: Vec<*mut raw::RedisModuleString> = keys.iter().map(|k| k.0).collect();
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                self.0,
+                cmd.as_ptr(),
+                c"v".as_ptr(),
+                ptrs.as_ptr(),
+                ptrs.len(),
+            );
+        }
+    }
+}
