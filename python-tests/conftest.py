@@ -9,7 +9,14 @@ report.
 
 import pytest
 
-from helpers import KINDS, LIVE, ServerFactory
+import os
+
+from helpers import KINDS, LIVE, MODULE, ServerFactory
+
+
+def pytest_sessionstart(session):
+    if not os.path.isfile(MODULE):
+        pytest.exit(f"module not found: {MODULE} (build it with `make build` or set RL_MODULE)", 2)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ never by name. Under faketime the server is a child of the faketime process, so
 the server's own PID is read from INFO and both PIDs are handled.
 """
 
+import atexit
 import os
 import shutil
 import socket
@@ -47,8 +48,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-# Servers currently running, so a failing test can show their logs.
+# Servers currently running, so a failing test can show their logs, and so none
+# outlives the test session even if pytest is interrupted.
 LIVE = []
+
+
+@atexit.register
+def _kill_leftovers():
+    for s in list(LIVE):
+        s._kill()
 
 
 class ServerError(Exception):
@@ -149,18 +157,21 @@ class Server:
         )
 
     def stop(self, save=False):
-        """SHUTDOWN [NO]SAVE, then wait for the process; kill it by PID if it lingers."""
+        """SHUTDOWN NOSAVE (save=False), SHUTDOWN SAVE (True) or plain SHUTDOWN (None:
+        the server's own choice, e.g. flush the AOF without writing an RDB), then wait
+        for the process; kill it by PID if it lingers. NOW: don't wait for replicas."""
         if self.proc is None:
             return
+        mode = {False: ["NOSAVE"], True: ["SAVE"], None: []}[save]
         try:
             c = self.client(socket_timeout=10)
-            c.execute_command("SHUTDOWN", "SAVE" if save else "NOSAVE", "NOW")
+            c.execute_command("SHUTDOWN", *mode, "NOW")
         except (redis.ConnectionError, redis.TimeoutError):
             pass  # the server closed the connection: it is going down
         except redis.ResponseError as e:
-            if save:
-                self._kill()
-                raise ServerError(f"{self.name}: SHUTDOWN SAVE failed: {e}\n{self.log_tail()}")
+            # NOSAVE never refuses; SAVE/plain SHUTDOWN refuse when they cannot persist.
+            self._kill()
+            raise ServerError(f"{self.name}: SHUTDOWN refused: {e}\n{self.log_tail()}")
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -253,6 +264,8 @@ class ServerFactory:
         for s in self.servers:
             try:
                 s.stop()
+            except Exception as e:  # still stop and clean up the others
+                problems.append(f"{s.name}: stop failed: {e}")
             finally:
                 s.cleanup()
         assert not problems, "\n".join(problems)
@@ -291,21 +304,59 @@ def stats(c):
     return {reply[i].decode(): reply[i + 1] for i in range(0, len(reply), 2)}
 
 
-def error_text(exc):
-    """The full error line as the server sent it (redis-py drops a leading 'ERR ')."""
-    msg = str(exc)
-    code = msg.split(" ", 1)[0]
-    if code.isupper() and code.isalpha() and code != "ERR":
-        return msg  # e.g. WRONGTYPE, kept by redis-py
-    return "ERR " + msg
+def encode_command(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, int):
+            a = str(a)
+        if isinstance(a, str):
+            a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class RawReplyError(Exception):
+    """An error reply, with the exact line the server sent (without '-' and CRLF)."""
+
+
+def _read_reply(f):
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError(f"connection closed mid-reply: {line!r}")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"-":
+        return RawReplyError(rest.decode("utf-8", "replace"))
+    if kind == b"+":
+        return rest
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_read_reply(f) for _ in range(n)]
+    raise ConnectionError(f"unexpected reply line {line!r}")
+
+
+def raw_command(c, *args):
+    """Sends one command over a fresh RESP2 socket (redis-py rewrites error texts,
+    e.g. it drops a leading 'ERR ', so exact error lines are read here)."""
+    kw = c.connection_pool.connection_kwargs
+    with socket.create_connection((kw["host"], kw["port"]), timeout=20) as s:
+        s.sendall(encode_command(*args))
+        with s.makefile("rb") as f:
+            return _read_reply(f)
 
 
 def call_error(c, *args):
-    """Runs a command that must fail; returns its full error text."""
-    try:
-        reply = c.execute_command(*args)
-    except redis.ResponseError as e:
-        return error_text(e)
+    """Runs a command that must fail; returns its exact error line (e.g. 'ERR ...')."""
+    reply = raw_command(c, *args)
+    if isinstance(reply, RawReplyError):
+        return str(reply)
     raise AssertionError(f"{args[:6]!r} succeeded with {reply!r}; an error was expected")
 
 

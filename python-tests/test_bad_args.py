@@ -269,3 +269,18 @@ def test_huge_key_works(shared):
     assert check(c, HUGE_KEY, TB, 2, 3_600_000)[:3] == [1, 2, 1]
     assert c.type(HUGE_KEY) == b"ratelimit"
     assert c.execute_command("RL.RESET", HUGE_KEY) == 1
+
+
+def test_arity_error_text_is_exactly_the_documented_one(shared):
+    """docs/commands.md and the contract: `ERR wrong number of arguments for 'rl.check'
+    command` (the wording of Redis's own commands, which name themselves in lower
+    case). The rest of this file compares arity errors ignoring case; this test pins
+    the exact bytes."""
+    c = shared.client()
+    got = {
+        args: call_error(c, *args)
+        for args in [("RL.CHECK", "k", GCRA, 1), ("rl.check",), ("RL.RESET",),
+                     ("RL.STATS", "x"), ("RL.APPLY", "k")]
+    }
+    wrong = {args[0]: text for args, text in got.items() if text != arity_error(args[0].lower())}
+    assert not wrong, f"arity errors differ from the documented text: {wrong}"

@@ -59,10 +59,10 @@ mod entry {
 
     /// name, handler, flags, first key, last key, key step.
     const COMMANDS: [(&CStr, CmdFn, &CStr, c_int, c_int, c_int); 4] = [
-        (c"RL.CHECK", rl_check, c"write deny-oom fast", 1, 1, 1),
-        (c"RL.RESET", rl_reset, c"write", 1, -1, 1),
-        (c"RL.STATS", rl_stats, c"readonly fast", 0, 0, 0),
-        (c"RL.APPLY", rl_apply, c"write deny-oom fast", 1, 1, 1),
+        (c"rl.check", rl_check, c"write deny-oom fast", 1, 1, 1),
+        (c"rl.reset", rl_reset, c"write", 1, -1, 1),
+        (c"rl.stats", rl_stats, c"readonly fast", 0, 0, 0),
+        (c"rl.apply", rl_apply, c"write deny-oom fast", 1, 1, 1),
     ];
 
     /// The server APIs the module cannot run without; a server lacking any of them is

@@ -1,0 +1,358 @@
+"""Persistence: DEBUG RELOAD, DUMP/RESTORE, COPY, corrupt RESTORE payloads, RDB and
+AOF restarts, and an AOF replay an hour later (Valkey under faketime)."""
+
+import glob
+import os
+import time
+
+import pytest
+import redis
+
+from helpers import (
+    GCRA,
+    MAX,
+    TB,
+    ModuleDump,
+    check,
+    crc64,
+    digest_value,
+    rdb_encode_len,
+    snapshot,
+    stats,
+    wait_until,
+)
+
+HOUR = 3_600_000
+
+
+def populate(c):
+    """Limiter keys of every shape, all with windows of hours (nothing expires during a
+    test), plus a plain string key. Returns the limiter key names."""
+    ops = [
+        ("tb:plain", TB, 10, 10 * HOUR, None, None, 3),
+        ("tb:burst-cost", TB, 5, 5 * HOUR, 8, 3, 2),
+        ("tb:exhausted", TB, 2, 2 * HOUR, None, None, 3),  # the 3rd is denied
+        ("gcra:plain", GCRA, 10, 10 * HOUR, None, None, 3),
+        ("gcra:burst-cost", GCRA, 5, 5 * HOUR, 8, 3, 2),
+        ("gcra:exhausted", GCRA, 2, 2 * HOUR, None, None, 3),
+        (b"\xff\xfe\x00bin", GCRA, 3, 6 * HOUR, None, None, 1),
+        ("tb:max", TB, 1, MAX, MAX, 5, 1),  # huge scaled token count, expiry i64::MAX
+        ("gcra:max", GCRA, 1, MAX, MAX, MAX - 1, 1),
+        ("tb:huge-rate", TB, MAX, MAX, MAX, MAX, 1),
+    ]
+    keys = []
+    for key, algorithm, limit, period, burst, cost, times in ops:
+        for _ in range(times):
+            check(c, key, algorithm, limit, period, burst, cost)
+        keys.append(key)
+    # Quota changes convert the stored state.
+    for key, algorithm in (("tb:changed", TB), ("gcra:changed", GCRA)):
+        check(c, key, algorithm, 5, 5 * HOUR, None, 2)
+        check(c, key, algorithm, 20, 10 * HOUR, 30, 1)
+        keys.append(key)
+    c.set("plain-string", "v")
+    for k in keys:
+        assert c.type(k) == b"ratelimit", k
+        assert c.pexpiretime(k) > 0, k
+    return keys
+
+
+def assert_same(before, after):
+    d0, keys0 = before
+    d1, keys1 = after
+    for k in keys0:
+        assert keys1[k] == keys0[k], f"{k!r}: (PEXPIRETIME, DIGEST-VALUE) {keys0[k]} -> {keys1[k]}"
+    assert d1 == d0, "DEBUG DIGEST changed"
+
+
+def test_debug_reload_keeps_digests_and_expiry(r):
+    keys = populate(r)
+    before = snapshot(r, keys)
+    assert r.execute_command("DEBUG", "RELOAD") == b"OK"
+    assert_same(before, snapshot(r, keys))
+    # The reloaded state still decides the same way.
+    assert check(r, "tb:plain", TB, 10, 10 * HOUR)[:3] == [1, 10, 6]
+    assert check(r, "gcra:exhausted", GCRA, 2, 2 * HOUR)[:3] == [0, 2, 0]
+    assert check(r, "tb:burst-cost", TB, 5, 5 * HOUR, 8, 3)[:3] == [0, 5, 2]
+
+
+def test_dump_restore_keeps_the_value(r):
+    keys = populate(r)
+    for k in keys:
+        payload = r.dump(k)
+        expiry = r.pexpiretime(k)
+        dv = digest_value(r, k)
+        # Into a new key. DIGEST-VALUE mixes in whether the key has a TTL (not its
+        # value), so a copy without TTL differs until it gets one.
+        copy = b"copy:" + (k if isinstance(k, bytes) else k.encode())
+        assert r.restore(copy, 0, payload) == b"OK"
+        assert r.pexpiretime(copy) == -1 and r.type(copy) == b"ratelimit"
+        assert r.pexpireat(copy, expiry) is True
+        assert digest_value(r, copy) == dv
+        # Over the original, with its absolute expiry.
+        with pytest.raises(redis.ResponseError, match="BUSYKEY"):
+            r.restore(k, 0, payload)
+        assert r.restore(k, expiry, payload, replace=True, absttl=True) == b"OK"
+        assert (r.pexpiretime(k), digest_value(r, k)) == (expiry, dv)
+    # A restored copy decides exactly like the original.
+    a = check(r, "tb:exhausted", TB, 2, 2 * HOUR)
+    b = check(r, "copy:tb:exhausted", TB, 2, 2 * HOUR)
+    assert a[:3] == b[:3] == [0, 2, 0]
+    assert check(r, "copy:gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+
+
+def test_copy_is_equal_and_independent(r):
+    keys = populate(r)
+    for k in keys:
+        dst = b"dst:" + (k if isinstance(k, bytes) else k.encode())
+        assert r.copy(k, dst) is True
+        assert digest_value(r, dst) == digest_value(r, k)
+        assert r.pexpiretime(dst) == r.pexpiretime(k)
+    before = (r.pexpiretime("gcra:plain"), digest_value(r, "gcra:plain"))
+    assert check(r, "dst:gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+    assert digest_value(r, "dst:gcra:plain") != before[1]
+    assert (r.pexpiretime("gcra:plain"), digest_value(r, "gcra:plain")) == before
+    assert check(r, "gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+    # COPY ... REPLACE over an existing limiter.
+    assert r.copy("tb:plain", "tb:exhausted", replace=True) is True
+    assert digest_value(r, "tb:exhausted") == digest_value(r, "tb:plain")
+    assert check(r, "tb:exhausted", TB, 10, 10 * HOUR)[:3] == [1, 10, 6]
+
+
+@pytest.mark.parametrize("algorithm", [TB, GCRA])
+def test_dump_layout_and_crc64_match_the_documented_format(r, algorithm):
+    check(r, "k", algorithm, 3, 1000 * HOUR, 5, 2)
+    payload = r.dump("k")
+    assert crc64(payload[:-8]) == int.from_bytes(payload[-8:], "little"), "crc64 helper"
+    md = ModuleDump.parse(payload)
+    algo_id = 1 if algorithm == TB else 2
+    assert md.words[0] == 1 | algo_id << 8
+    assert md.words[1:4] == [3, 1000 * HOUR, 5]
+    assert len(md.words) == (7 if algorithm == TB else 6)
+    if algorithm == TB:
+        tokens = md.words[4] | md.words[5] << 64
+        assert tokens == (5 - 2) * 1000 * HOUR  # 3 units left, scaled by period_ms
+        assert abs(md.words[6] - r.pexpiretime("k") + 2 * 1000 * HOUR // 3) <= 1
+    assert md.build() == payload, "rebuilding the payload reproduces the real DUMP"
+    expiry = r.pexpiretime("k")
+    assert r.restore("k2", expiry, md.build(), absttl=True) == b"OK"
+    assert (r.pexpiretime("k2"), digest_value(r, "k2")) == (expiry, digest_value(r, "k"))
+
+
+def _corrupt_cases():
+    def hdr(version=1, algorithm=1, extra=0):
+        return version | algorithm << 8 | extra
+
+    return {
+        # name: (source algorithm, function of the real words -> corrupt words)
+        "encoding-version-0": (TB, lambda w: [hdr(version=0)] + w[1:]),
+        "encoding-version-2": (TB, lambda w: [hdr(version=2)] + w[1:]),
+        "encoding-version-255": (GCRA, lambda w: [hdr(version=255, algorithm=2)] + w[1:]),
+        "header-high-bits": (TB, lambda w: [hdr(extra=1 << 16)] + w[1:]),
+        "algorithm-0": (TB, lambda w: [hdr(algorithm=0)] + w[1:]),
+        "algorithm-3": (TB, lambda w: [hdr(algorithm=3)] + w[1:]),
+        "algorithm-255": (GCRA, lambda w: [hdr(algorithm=255)] + w[1:]),
+        "no-words": (TB, lambda w: []),
+        "header-only": (TB, lambda w: w[:1]),
+        "truncated-token-bucket": (TB, lambda w: w[:-1]),
+        "truncated-gcra": (GCRA, lambda w: w[:-1]),
+        "gcra-words-under-token-bucket-header": (GCRA, lambda w: [hdr(algorithm=1)] + w[1:]),
+        "trailing-word-token-bucket": (TB, lambda w: w + [0]),
+        "trailing-word-gcra": (GCRA, lambda w: w + [7]),
+        "limit-0": (TB, lambda w: w[:1] + [0] + w[2:]),
+        "period-0": (GCRA, lambda w: w[:2] + [0] + w[3:]),
+        "burst-0": (TB, lambda w: w[:3] + [0] + w[4:]),
+        "limit-above-i64": (GCRA, lambda w: w[:1] + [2**63] + w[2:]),
+        "tokens-above-capacity": (TB, lambda w: w[:4] + [w[3] * w[2] + 1, 0] + w[6:]),
+        "tokens-far-negative": (TB, lambda w: w[:4] + [0, 2**63] + w[6:]),
+        "updated-above-i64": (TB, lambda w: w[:6] + [2**64 - 1]),
+        "gcra-tat-above-max": (GCRA, lambda w: w[:4] + [0, 2**64 - 1]),
+        "token-bucket-header-with-gcra-algorithm": (TB, lambda w: [hdr(algorithm=2)] + w[1:]),
+    }
+
+
+CORRUPT = _corrupt_cases()
+
+
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_corrupt_restore_payload_is_refused_and_server_stays_up(server, r, case):
+    algorithm, corrupt = CORRUPT[case]
+    check(r, "src", algorithm, 3, 1000 * HOUR, 5, 2)
+    md = ModuleDump.parse(r.dump("src"))
+    payload = md.build(corrupt(list(md.words)))
+    # The payload is otherwise well-formed: the server's own checks (RDB version, CRC)
+    # pass, so the module's loader is what must refuse it.
+    assert crc64(payload[:-8]) == int.from_bytes(payload[-8:], "little")
+    with pytest.raises(redis.ResponseError):
+        r.restore("bad", 0, payload)
+    assert r.exists("bad") == 0
+    assert r.ping() is True
+    server.assert_healthy()
+    # The untouched original still works and restores.
+    assert r.restore("good", 0, md.build()) == b"OK"
+    assert check(r, "good", algorithm, 3, 1000 * HOUR, 5)[:3] == [1, 3, 2]
+
+
+def test_restore_with_a_non_uint_opcode_is_refused(server, r):
+    check(r, "src", TB, 3, HOUR)
+    md = ModuleDump.parse(r.dump("src"))
+    # Same words, but the limit saved as a string opcode (5) instead of UINT (2).
+    ops = b""
+    for i, w in enumerate(md.words):
+        if i == 1:
+            ops += rdb_encode_len(5) + rdb_encode_len(1) + b"3"
+        else:
+            ops += rdb_encode_len(2) + rdb_encode_len(w)
+    with pytest.raises(redis.ResponseError):
+        r.restore("bad", 0, md.build(opcodes=ops))
+    assert r.exists("bad") == 0
+    server.assert_healthy()
+
+
+def test_rdb_restart_keeps_state(server):
+    c = server.client()
+    keys = populate(c)
+    before = snapshot(c, keys)
+    size = c.dbsize()
+    server.restart(options={"save": "3600 1"}, save=True)
+    assert os.path.exists(os.path.join(server.dir, "dump.rdb"))
+    c = server.client()
+    assert c.dbsize() == size
+    assert_same(before, snapshot(c, keys))
+    assert check(c, "gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+
+
+def aof_files(server):
+    return sorted(glob.glob(os.path.join(server.dir, "appendonlydir", "*")))
+
+
+def read_aof(server, suffix):
+    data = b""
+    for path in aof_files(server):
+        if path.endswith(suffix):
+            with open(path, "rb") as f:
+                data += f.read()
+    return data
+
+
+APPLY_CMD = b"$8\r\nRL.APPLY\r\n"
+
+
+def wait_for_rewrite(c):
+    def done():
+        p = c.info("persistence")
+        return not p["aof_rewrite_in_progress"] and not p["aof_rewrite_scheduled"]
+
+    wait_until(done, timeout=20, what="AOF rewrite")
+    assert c.info("persistence")["aof_last_bgrewrite_status"] == "ok"
+
+
+@pytest.mark.parametrize("rewrite", [False, True], ids=["no-rewrite", "rewrite"])
+@pytest.mark.parametrize("preamble", ["no", "yes"], ids=["preamble-no", "preamble-yes"])
+def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kind, preamble, rewrite):
+    opts = {"appendonly": "yes", "aof-use-rdb-preamble": preamble, "appendfsync": "always"}
+    s = server_factory(kind, options=opts)
+    c = s.client()
+    keys = populate(c)
+    limiters_at_rewrite = c.dbsize() - 1  # all but the plain string
+    if rewrite:
+        c.bgrewriteaof()
+        wait_for_rewrite(c)
+    allowed_before_rewrite = stats(c)["allowed"]
+    # Activity after the (optional) rewrite goes to the incremental file.
+    allowed_after = 0
+    for _ in range(3):
+        allowed_after += check(c, "tb:after", TB, 2, 2 * HOUR)[0]
+    allowed_after += check(c, "gcra:exhausted", GCRA, 2, 2 * HOUR)[0]  # denied
+    assert allowed_after == 2
+    assert c.execute_command("RL.RESET", "tb:plain") == 1
+    keys = [k for k in keys if k != "tb:plain"] + ["tb:after"]
+    before = snapshot(c, keys)
+
+    incr = read_aof(s, ".incr.aof")
+    assert b"RL.CHECK" not in incr.upper(), "checks are propagated as RL.APPLY, never as RL.CHECK"
+    if rewrite:
+        # Only what followed the rewrite: two admitted checks, one DEL; the denied
+        # check added nothing.
+        assert incr.count(APPLY_CMD) == 2
+        base = read_aof(s, ".base.aof") + read_aof(s, ".base.rdb")
+        if preamble == "yes":
+            assert base.startswith(b"REDIS") or base.startswith(b"VALKEY"), base[:16]
+        else:
+            assert base.count(APPLY_CMD) == limiters_at_rewrite
+            assert b"PEXPIREAT" in base.upper()
+    else:
+        # One RL.APPLY per admitted check since start, nothing for denied ones.
+        assert incr.count(APPLY_CMD) == allowed_before_rewrite + 2
+        assert stats(c)["denied"] >= 3
+    assert b"$3\r\nDEL\r\n" in incr.upper()
+
+    time.sleep(0.05)  # a replay that re-evaluated would now compute later expiries
+    s.restart(save=None)
+    c = s.client()
+    assert c.exists("tb:plain") == 0
+    assert_same(before, snapshot(c, keys))
+    assert check(c, "tb:after", TB, 2, 2 * HOUR)[0] == 0
+    assert check(c, "gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+
+
+@pytest.mark.parametrize(
+    "preamble, rewrite", [("no", False), ("yes", True), ("no", True)],
+    ids=["commands", "rdb-preamble-rewrite", "command-rewrite"],
+)
+def test_aof_replay_an_hour_later_keeps_long_windows_and_drops_ended_ones(
+    server_factory, preamble, rewrite
+):
+    opts = {"appendonly": "yes", "aof-use-rdb-preamble": preamble, "appendfsync": "always"}
+    s = server_factory("valkey", options=opts)
+    c = s.client()
+    ended = []  # windows far shorter than an hour
+    for i, (algorithm, limit, period) in enumerate(
+        [(TB, 1, 500), (GCRA, 1, 500), (TB, 2, 30 * 60_000), (GCRA, 1, 30 * 60_000)]
+    ):
+        key = f"ended:{i}"
+        assert check(c, key, algorithm, limit, period)[0] == 1
+        ended.append(key)
+    long = []  # windows of several hours: still open an hour later
+    for algorithm in (TB, GCRA):
+        key = f"long:{algorithm}"
+        for _ in range(3):
+            assert check(c, key, algorithm, 3, 3 * HOUR)[0] == 1  # rested in 3 hours
+        assert check(c, key, algorithm, 3, 3 * HOUR)[0] == 0
+        long.append(key)
+        key = f"long-burst:{algorithm}"
+        assert check(c, key, algorithm, 1, 2 * HOUR, 4, 3)[0] == 1  # rested in 6 hours
+        long.append(key)
+    if rewrite:
+        c.bgrewriteaof()
+        wait_for_rewrite(c)
+    before = {k: (c.pexpiretime(k), digest_value(c, k)) for k in long}
+    t_before = c.time()[0]
+
+    s.restart(save=None, faketime="+1h")
+    c = s.client()
+    assert c.time()[0] - t_before >= 3600, "the restarted server runs an hour ahead"
+    for k in ended:
+        assert c.exists(k) == 0, f"{k} outlived its window"
+    after = {k: (c.pexpiretime(k), digest_value(c, k)) for k in long}
+    assert after == before, "a replay an hour later must not move expiries or state"
+    assert c.dbsize() == len(long)
+    # The hour passed for the limiters too: one of the 3 units per 3 hours came back.
+    for algorithm in (TB, GCRA):
+        assert check(c, f"long:{algorithm}", algorithm, 3, 3 * HOUR)[:3] == [1, 3, 0]
+        assert check(c, f"long:{algorithm}", algorithm, 3, 3 * HOUR)[0] == 0
+    # A fresh window starts from the faked clock.
+    assert check(c, "ended:0", TB, 1, 500) == [1, 1, 0, -1, 500]
+
+
+def test_redis_dump_restores_into_valkey(server_factory):
+    """A DUMP made by Redis 7.0 (RDB 10) restores into Valkey 9 with the same value."""
+    src = server_factory("redis").client()
+    dst = server_factory("valkey").client()
+    keys = populate(src)
+    for k in keys:
+        expiry = src.pexpiretime(k)
+        assert dst.restore(k, expiry, src.dump(k), absttl=True) == b"OK"
+        assert (dst.pexpiretime(k), digest_value(dst, k)) == (expiry, digest_value(src, k))
+    assert check(dst, "gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+    assert check(dst, "tb:exhausted", TB, 2, 2 * HOUR)[:3] == [0, 2, 0]
