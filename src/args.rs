@@ -1,22 +1,33 @@
 //! Argument parsing into typed requests. All validation and its messages live here.
 //! Parsing reads the argument bytes in place: nothing is allocated per argument.
 
+use crate::algorithms::sliding_log::MAX_PERIOD_MS;
 use crate::algorithms::{Algorithm, Quota, MAX_ARG};
 use crate::error::{Error, Field};
 
-/// A parsed `RL.CHECK key algorithm limit period_ms [BURST n] [COST n]`.
+/// A parsed `algorithm limit period_ms [BURST n] [COST n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckRequest {
     /// The algorithm asked for.
     pub algorithm: Algorithm,
-    /// limit, period and burst.
+    /// limit, period and burst (window algorithms: burst = limit).
     pub quota: Quota,
     /// Units this request takes.
     pub cost: u64,
 }
 
-/// Parses a decimal integer in `1..=i64::MAX`: digits only, no sign, no spaces.
-pub fn parse_count(bytes: &[u8], field: Field) -> Result<u64, Error> {
+/// Limits that come from the module configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest `limit` a SLIDING_LOG may have.
+    pub sliding_log_max_limit: u64,
+}
+
+/// The most keys one RL.MCHECK may name.
+pub const MAX_MCHECK_KEYS: u64 = 1024;
+
+/// Parses a decimal integer in `min..=max`: digits only, no sign, no spaces.
+pub fn parse_int(bytes: &[u8], min: u64, max: u64, field: Field) -> Result<u64, Error> {
     let err = Error::BadNumber(field);
     if bytes.is_empty() {
         return Err(err);
@@ -31,30 +42,42 @@ pub fn parse_count(bytes: &[u8], field: Field) -> Result<u64, Error> {
             .and_then(|v| v.checked_add(u64::from(b - b'0')))
             .ok_or(err)?;
     }
-    if (1..=MAX_ARG).contains(&v) {
+    if (min..=max).contains(&v) {
         Ok(v)
     } else {
         Err(err)
     }
 }
 
-/// Parses the arguments of RL.CHECK after the command name: `args[0]` is the key.
-pub fn parse_check<A: AsRef<[u8]>>(args: &[A]) -> Result<CheckRequest, Error> {
-    if args.len() < 4 || args.len() > 8 {
+/// Parses a decimal integer in `1..=i64::MAX`.
+pub fn parse_count(bytes: &[u8], field: Field) -> Result<u64, Error> {
+    parse_int(bytes, 1, MAX_ARG, field)
+}
+
+/// Parses one spec at the start of `args`: `algorithm limit period_ms [BURST n] [COST n]`.
+/// Stops before the next algorithm keyword; returns the request and the arguments used.
+pub fn parse_spec<A: AsRef<[u8]>>(
+    args: &[A],
+    limits: &Limits,
+) -> Result<(CheckRequest, usize), Error> {
+    let [algorithm, limit, period, rest @ ..] = args else {
         return Err(Error::WrongArity);
-    }
-    let algorithm = Algorithm::from_keyword(args[1].as_ref()).ok_or(Error::UnknownAlgorithm)?;
-    let limit = parse_count(args[2].as_ref(), Field::Limit)?;
-    let period = parse_count(args[3].as_ref(), Field::Period)?;
+    };
+    let algorithm = Algorithm::from_keyword(algorithm.as_ref()).ok_or(Error::UnknownAlgorithm)?;
+    let limit = parse_count(limit.as_ref(), Field::Limit)?;
+    let period = parse_count(period.as_ref(), Field::Period)?;
     let mut burst = None;
     let mut cost = None;
-    let mut rest = args[4..].iter();
+    let mut used = 3;
+    let mut rest = rest.iter();
     while let Some(option) = rest.next() {
         let option = option.as_ref();
         let (slot, field) = if option.eq_ignore_ascii_case(b"BURST") {
             (&mut burst, Field::Burst)
         } else if option.eq_ignore_ascii_case(b"COST") {
             (&mut cost, Field::Cost)
+        } else if Algorithm::from_keyword(option).is_some() {
+            break;
         } else {
             return Err(Error::UnknownOption);
         };
@@ -63,22 +86,109 @@ pub fn parse_check<A: AsRef<[u8]>>(args: &[A]) -> Result<CheckRequest, Error> {
         }
         let value = rest.next().ok_or(Error::MissingValue(field))?;
         *slot = Some(parse_count(value.as_ref(), field)?);
+        used += 2;
+    }
+    if burst.is_some() && !algorithm.has_burst() {
+        return Err(Error::BurstNotSupported);
+    }
+    if algorithm == Algorithm::SlidingLog {
+        if period > MAX_PERIOD_MS {
+            return Err(Error::LogPeriodTooLong);
+        }
+        if limit > limits.sliding_log_max_limit {
+            return Err(Error::LogLimitTooHigh);
+        }
     }
     let quota = Quota::new(limit, period, burst.unwrap_or(limit)).ok_or(Error::Internal)?;
-    Ok(CheckRequest {
+    let req = CheckRequest {
         algorithm,
         quota,
         cost: cost.unwrap_or(1),
-    })
+    };
+    Ok((req, used))
+}
+
+/// Parses the arguments of RL.CHECK / RL.PEEK after the command name: `args[0]` is the key.
+pub fn parse_check<A: AsRef<[u8]>>(args: &[A], limits: &Limits) -> Result<CheckRequest, Error> {
+    if args.len() < 4 || args.len() > 8 {
+        return Err(Error::WrongArity);
+    }
+    let (req, used) = parse_spec(&args[1..], limits)?;
+    if used != args.len() - 1 {
+        // Another algorithm keyword where an option belongs.
+        return Err(Error::UnknownOption);
+    }
+    Ok(req)
+}
+
+/// Parses `numkeys key [key ...] spec [spec ...]` (after the command name): the number
+/// of keys and one request per key, in key order.
+pub fn parse_mcheck<A: AsRef<[u8]>>(
+    args: &[A],
+    limits: &Limits,
+) -> Result<(usize, Vec<CheckRequest>), Error> {
+    let Some(numkeys) = args.first() else {
+        return Err(Error::WrongArity);
+    };
+    let n = parse_int(numkeys.as_ref(), 1, MAX_MCHECK_KEYS, Field::NumKeys)? as usize;
+    if args.len() < 1 + 4 * n {
+        return Err(Error::WrongArity);
+    }
+    let keys = &args[1..=n];
+    let mut specs = &args[1 + n..];
+    let mut reqs = Vec::with_capacity(n);
+    while !specs.is_empty() {
+        let (req, used) = parse_spec(specs, limits)?;
+        reqs.push(req);
+        specs = &specs[used..];
+    }
+    if reqs.len() != n {
+        return Err(Error::SpecCount);
+    }
+    for (i, a) in keys.iter().enumerate() {
+        if keys[i + 1..].iter().any(|b| b.as_ref() == a.as_ref()) {
+            return Err(Error::DuplicateKey);
+        }
+    }
+    Ok((n, reqs))
+}
+
+/// A parsed redis-cell `CL.THROTTLE`: the equivalent GCRA request, and whether it only
+/// reports (quantity 0).
+pub fn parse_throttle<A: AsRef<[u8]>>(args: &[A]) -> Result<(CheckRequest, bool), Error> {
+    if args.len() < 4 || args.len() > 5 {
+        return Err(Error::WrongArity);
+    }
+    let max_burst = parse_int(args[1].as_ref(), 0, MAX_ARG - 1, Field::MaxBurst)?;
+    let count = parse_count(args[2].as_ref(), Field::CountPerPeriod)?;
+    let seconds = parse_int(args[3].as_ref(), 1, MAX_ARG / 1000, Field::PeriodSeconds)?;
+    let quantity = match args.get(4) {
+        Some(q) => parse_int(q.as_ref(), 0, MAX_ARG, Field::Quantity)?,
+        None => 1,
+    };
+    let quota = Quota::new(count, seconds * 1000, max_burst + 1).ok_or(Error::Internal)?;
+    let req = CheckRequest {
+        algorithm: Algorithm::Gcra,
+        quota,
+        cost: quantity.max(1),
+    };
+    Ok((req, quantity == 0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits {
+        sliding_log_max_limit: 100,
+    };
+
+    fn split(line: &str) -> Vec<&[u8]> {
+        line.split(' ').map(str::as_bytes).collect()
+    }
+
     fn parse(line: &str) -> Result<CheckRequest, Error> {
-        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        parse_check(&args)
+        parse_check(&split(line), &LIMITS)
     }
 
     #[test]
@@ -99,6 +209,11 @@ mod tests {
         assert_eq!((r.quota.burst(), r.cost), (7, 2));
         let r = parse("k GCRA 9223372036854775807 9223372036854775807 BURST 9223372036854775807 COST 9223372036854775807").unwrap();
         assert_eq!(r.quota.limit(), i64::MAX as u64);
+        let r = parse("k sliding_log 100 4294967295 COST 3").unwrap();
+        assert_eq!(
+            (r.algorithm, r.quota.burst(), r.cost),
+            (Algorithm::SlidingLog, 100, 3)
+        );
     }
 
     #[test]
@@ -139,10 +254,68 @@ mod tests {
                 Error::RepeatedOption(Field::Cost),
             ),
             ("k GCRA 10 1000 SPEED 2", Error::UnknownOption),
+            ("k GCRA 10 1000 GCRA 2", Error::UnknownOption),
+            ("k FIXED_WINDOW 10 1000 BURST 5", Error::BurstNotSupported),
+            ("k SLIDING_LOG 101 1000", Error::LogLimitTooHigh),
+            ("k SLIDING_LOG 10 4294967296", Error::LogPeriodTooLong),
         ];
         for (line, want) in table {
             assert_eq!(parse(line), Err(*want), "{line}");
         }
+    }
+
+    #[test]
+    fn mcheck_takes_one_spec_per_key() {
+        let (n, reqs) = parse_mcheck(
+            &split("2 a b GCRA 10 1000 BURST 3 SLIDING_LOG 5 60000 COST 2"),
+            &LIMITS,
+        )
+        .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(reqs[0].quota.burst(), 3);
+        assert_eq!(
+            (reqs[1].algorithm, reqs[1].cost),
+            (Algorithm::SlidingLog, 2)
+        );
+        let table: &[(&str, Error)] = &[
+            ("0 GCRA 1 1", Error::BadNumber(Field::NumKeys)),
+            ("1025 a", Error::BadNumber(Field::NumKeys)),
+            ("2 a b GCRA 1 1", Error::WrongArity),
+            ("1 a GCRA 1 1 GCRA 1 1", Error::SpecCount),
+            ("2 a b GCRA 1 1 GCRA 1 1 GCRA 1 1", Error::SpecCount),
+            ("2 a a GCRA 1 1 GCRA 1 1", Error::DuplicateKey),
+            ("1 a GCRA 1 1 COST 0 GCRA", Error::BadNumber(Field::Cost)),
+        ];
+        for (line, want) in table {
+            assert_eq!(
+                parse_mcheck(&split(line), &LIMITS).map(|r| r.0),
+                Err(*want),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn throttle_maps_onto_gcra() {
+        let (r, peek) = parse_throttle(&split("k 15 30 60")).unwrap();
+        assert_eq!(
+            (r.quota.limit(), r.quota.period_ms(), r.quota.burst()),
+            (30, 60_000, 16)
+        );
+        assert!(!peek);
+        assert!(parse_throttle(&split("k 15 30 60 0")).unwrap().1);
+        assert_eq!(
+            parse_throttle(&split("k -1 30 60")),
+            Err(Error::BadNumber(Field::MaxBurst))
+        );
+        assert_eq!(
+            parse_throttle(&split("k 1 0 60")),
+            Err(Error::BadNumber(Field::CountPerPeriod))
+        );
+        assert_eq!(
+            parse_throttle(&split("k 1 1 9223372036854776")),
+            Err(Error::BadNumber(Field::PeriodSeconds))
+        );
     }
 
     #[test]

@@ -83,6 +83,12 @@ impl Ctx {
         unsafe { raw::RedisModule_ReplyWithLongLong.unwrap()(self.0, v as c_longlong) };
     }
 
+    /// Replies nil (a null on RESP3).
+    pub fn reply_null(&self) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithNull.unwrap()(self.0) };
+    }
+
     /// Replies a bulk string.
     pub fn reply_bulk(&self, s: &[u8]) {
         // SAFETY: as above; Redis copies the buffer.

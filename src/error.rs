@@ -15,6 +15,16 @@ pub enum Field {
     Burst,
     /// `COST n`.
     Cost,
+    /// RL.MCHECK `numkeys`.
+    NumKeys,
+    /// CL.THROTTLE `max_burst`.
+    MaxBurst,
+    /// CL.THROTTLE `count_per_period`.
+    CountPerPeriod,
+    /// CL.THROTTLE `period_seconds`.
+    PeriodSeconds,
+    /// CL.THROTTLE `quantity`.
+    Quantity,
 }
 
 /// Everything that can go wrong in a command.
@@ -36,6 +46,16 @@ pub enum Error {
     RepeatedOption(Field),
     /// The key holds a limiter of another algorithm.
     AlgorithmMismatch,
+    /// BURST given to a window algorithm.
+    BurstNotSupported,
+    /// A SLIDING_LOG period above `u32::MAX` ms.
+    LogPeriodTooLong,
+    /// A SLIDING_LOG limit above the configured cap.
+    LogLimitTooHigh,
+    /// RL.MCHECK: the number of specs differs from numkeys.
+    SpecCount,
+    /// RL.MCHECK: a key named twice.
+    DuplicateKey,
     /// An `RL.APPLY` payload failed validation.
     BadPayload,
     /// A Redis API call failed where it should not.
@@ -65,6 +85,19 @@ impl Error {
             Error::BadNumber(Cost) => {
                 c"ERR COST must be an integer between 1 and 9223372036854775807"
             }
+            Error::BadNumber(NumKeys) => c"ERR numkeys must be an integer between 1 and 1024",
+            Error::BadNumber(MaxBurst) => {
+                c"ERR max_burst must be an integer between 0 and 9223372036854775806"
+            }
+            Error::BadNumber(CountPerPeriod) => {
+                c"ERR count_per_period must be an integer between 1 and 9223372036854775807"
+            }
+            Error::BadNumber(PeriodSeconds) => {
+                c"ERR period_seconds must be an integer between 1 and 9223372036854775"
+            }
+            Error::BadNumber(Quantity) => {
+                c"ERR quantity must be an integer between 0 and 9223372036854775807"
+            }
             Error::MissingValue(Burst) => c"ERR BURST needs a value",
             Error::MissingValue(Cost) => c"ERR COST needs a value",
             Error::MissingValue(_) => c"ERR missing value",
@@ -76,6 +109,13 @@ impl Error {
             Error::AlgorithmMismatch => {
                 c"ERR key holds a limiter of another algorithm; use RL.RESET first to change it"
             }
+            Error::BurstNotSupported => c"ERR BURST applies only to TOKEN_BUCKET and GCRA",
+            Error::LogPeriodTooLong => c"ERR SLIDING_LOG period_ms must be at most 4294967295",
+            Error::LogLimitTooHigh => {
+                c"ERR SLIDING_LOG limit is above ratelimit.sliding-log-max-limit"
+            }
+            Error::SpecCount => c"ERR expected one algorithm spec per key",
+            Error::DuplicateKey => c"ERR a key appears more than once in RL.MCHECK",
             Error::BadPayload => c"ERR invalid RL.APPLY payload",
             Error::Internal => c"ERR internal error in ratelimit module",
             Error::Panic => c"ERR internal error in ratelimit module (a bug; see the Redis log)",

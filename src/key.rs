@@ -23,7 +23,16 @@ pub struct Key(*mut raw::RedisModuleKey);
 impl Key {
     /// Opens `name` for reading and writing.
     pub fn open(ctx: Ctx, name: &Arg) -> Self {
-        let mode = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
+        Self::open_mode(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE)
+    }
+
+    /// Opens `name` for reading only (read-only commands, also on replicas).
+    pub fn open_read(ctx: Ctx, name: &Arg) -> Self {
+        Self::open_mode(ctx, name, raw::REDISMODULE_READ)
+    }
+
+    fn open_mode(ctx: Ctx, name: &Arg, mode: u32) -> Self {
+        let mode = mode as c_int;
         // SAFETY: ctx and name come from Redis for the running command.
         Self(unsafe { raw::RedisModule_OpenKey.unwrap()(ctx.as_ptr(), name.as_ptr(), mode) }.cast())
     }
@@ -43,6 +52,14 @@ impl Key {
                 _ => Err(Error::WrongType),
             }
         }
+    }
+
+    /// The limiter the key holds, `None` when there is no key, `WrongType` otherwise.
+    pub fn current(&mut self) -> Result<Option<&Limiter>, Error> {
+        Ok(match self.slot()? {
+            Slot::Empty => None,
+            Slot::Limiter(l) => Some(l),
+        })
     }
 
     /// Stores `value` into an empty key.
@@ -66,6 +83,17 @@ impl Key {
     pub fn expire_at(&mut self, at_ms: i64) {
         // SAFETY: self.0 is open for writing; lib checks SetAbsExpire exists at load.
         unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.0, at_ms) };
+    }
+
+    /// Milliseconds until the key expires, or -1 without an expiry.
+    pub fn ttl_ms(&self) -> i64 {
+        // SAFETY: self.0 is an open key.
+        let ttl = unsafe { raw::RedisModule_GetExpire.unwrap()(self.0) };
+        if ttl == raw::REDISMODULE_NO_EXPIRE as i64 {
+            -1
+        } else {
+            ttl
+        }
     }
 
     /// Deletes the key.

@@ -6,6 +6,7 @@
 pub mod algorithms;
 pub mod args;
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod replicate;
 pub mod stats;
@@ -30,7 +31,15 @@ mod entry {
 
     use redis_module::{raw, redis_module, Context, RedisString, Status};
 
-    use crate::commands::{apply, check, reset, run, stats, Handler};
+    use redis_module::configuration::ConfigurationFlags;
+
+    use crate::commands::{
+        apply, check, inspect, mcheck, peek, reset, run, stats, throttle, Handler,
+    };
+    use crate::config::{
+        CELL_COMPAT, SLIDING_LOG_MAX_LIMIT, SLIDING_LOG_MAX_LIMIT_DEFAULT,
+        SLIDING_LOG_MAX_LIMIT_RANGE,
+    };
     use crate::panic::{install_hook, log_warning};
     use crate::types::callbacks::LIMITER_TYPE;
 
@@ -51,6 +60,10 @@ mod entry {
     entry_point!(rl_reset, reset::reset);
     entry_point!(rl_stats, stats::stats);
     entry_point!(rl_apply, apply::apply);
+    entry_point!(rl_peek, peek::peek);
+    entry_point!(rl_inspect, inspect::inspect);
+    entry_point!(rl_mcheck, mcheck::mcheck);
+    entry_point!(cl_throttle, throttle::throttle);
     #[cfg(feature = "test-hooks")]
     entry_point!(rl_testhook, crate::commands::testhook::testhook);
 
@@ -58,12 +71,69 @@ mod entry {
         extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
 
     /// name, handler, flags, first key, last key, key step.
-    const COMMANDS: [(&CStr, CmdFn, &CStr, c_int, c_int, c_int); 4] = [
+    const COMMANDS: [(&CStr, CmdFn, &CStr, c_int, c_int, c_int); 7] = [
         (c"rl.check", rl_check, c"write deny-oom fast", 1, 1, 1),
+        (c"rl.peek", rl_peek, c"readonly fast", 1, 1, 1),
+        (c"rl.inspect", rl_inspect, c"readonly fast", 1, 1, 1),
+        // Keys come after numkeys: declared with a key spec in `declare_mcheck_keys`.
+        (c"rl.mcheck", rl_mcheck, c"write deny-oom", 0, 0, 0),
         (c"rl.reset", rl_reset, c"write", 1, -1, 1),
         (c"rl.stats", rl_stats, c"readonly fast", 0, 0, 0),
         (c"rl.apply", rl_apply, c"write deny-oom fast", 1, 1, 1),
     ];
+
+    /// Registered only with `cell-compat yes`.
+    const CELL_COMMAND: (&CStr, CmdFn, &CStr, c_int, c_int, c_int) =
+        (c"cl.throttle", cl_throttle, c"write deny-oom fast", 1, 1, 1);
+
+    /// Declares RL.MCHECK's keys (`numkeys key [key ...]`) with a key spec, so
+    /// COMMAND GETKEYS, cluster routing (CROSSSLOT) and ACL key patterns see them.
+    ///
+    /// # Safety
+    /// `ctx` is the load context and `rl.mcheck` is registered.
+    unsafe fn declare_mcheck_keys(ctx: *mut raw::RedisModuleCtx) -> bool {
+        let Some(get_command) = raw::RedisModule_GetCommand else {
+            return false;
+        };
+        let Some(set_info) = raw::RedisModule_SetCommandInfo else {
+            return false;
+        };
+        let cmd = get_command(ctx, c"rl.mcheck".as_ptr());
+        if cmd.is_null() {
+            return false;
+        }
+        let version = raw::RedisModuleCommandInfoVersion {
+            version: 1,
+            sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+            sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+            sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+        };
+        let mut specs: [raw::RedisModuleCommandKeySpec; 2] = std::mem::zeroed();
+        specs[0].flags = u64::from(
+            raw::REDISMODULE_CMD_KEY_RW
+                | raw::REDISMODULE_CMD_KEY_ACCESS
+                | raw::REDISMODULE_CMD_KEY_UPDATE,
+        );
+        specs[0].begin_search_type =
+            raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
+        specs[0].bs.index.pos = 1;
+        specs[0].find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_KEYNUM;
+        specs[0].fk.keynum.keynumidx = 0;
+        specs[0].fk.keynum.firstkey = 1;
+        specs[0].fk.keynum.keystep = 1;
+        let info = raw::RedisModuleCommandInfo {
+            version: &version,
+            summary: std::ptr::null(),
+            complexity: std::ptr::null(),
+            since: std::ptr::null(),
+            history: std::ptr::null_mut(),
+            tips: std::ptr::null(),
+            arity: -6,
+            key_specs: specs.as_mut_ptr(),
+            args: std::ptr::null_mut(),
+        };
+        set_info(cmd, &info as *const _ as *mut _) == raw::REDISMODULE_OK as c_int
+    }
 
     /// The server APIs the module cannot run without; a server lacking any of them is
     /// too old (SetAbsExpire arrived in Redis 6.2, ReplyWithMap in 6.0).
@@ -126,18 +196,13 @@ mod entry {
                 ctx.ctx,
                 raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int,
             );
+            let extra = crate::config::cell_compat().then_some(CELL_COMMAND);
             #[cfg(feature = "test-hooks")]
-            let commands = COMMANDS.into_iter().chain([(
-                c"RL.TESTHOOK",
-                rl_testhook as CmdFn,
-                c"fast",
-                0,
-                0,
-                0,
-            )]);
-            #[cfg(not(feature = "test-hooks"))]
-            let commands = COMMANDS;
-            for (name, handler, flags, first, last, step) in commands {
+            let extra =
+                extra
+                    .into_iter()
+                    .chain([(c"rl.testhook", rl_testhook as CmdFn, c"fast", 0, 0, 0)]);
+            for (name, handler, flags, first, last, step) in COMMANDS.into_iter().chain(extra) {
                 let rc = raw::RedisModule_CreateCommand.unwrap()(
                     ctx.ctx,
                     name.as_ptr(),
@@ -152,6 +217,10 @@ mod entry {
                     return Status::Err;
                 }
             }
+            if !declare_mcheck_keys(ctx.ctx) {
+                log_warning("ratelimit: could not declare the keys of rl.mcheck; Redis 7.0 or newer is required");
+                return Status::Err;
+            }
         }
         Status::Ok
     }
@@ -163,5 +232,24 @@ mod entry {
         data_types: [LIMITER_TYPE],
         init: init,
         commands: [],
+        configurations: [
+            i64: [
+                [
+                    "sliding-log-max-limit",
+                    &SLIDING_LOG_MAX_LIMIT,
+                    SLIDING_LOG_MAX_LIMIT_DEFAULT,
+                    SLIDING_LOG_MAX_LIMIT_RANGE.0,
+                    SLIDING_LOG_MAX_LIMIT_RANGE.1,
+                    ConfigurationFlags::DEFAULT,
+                    None
+                ],
+            ],
+            string: [],
+            bool: [
+                ["cell-compat", &CELL_COMPAT, false, ConfigurationFlags::IMMUTABLE, None],
+            ],
+            enum: [],
+            module_args_as_configuration: true,
+        ]
     }
 }

@@ -1,64 +1,114 @@
 //! How an evaluated check becomes a deterministic effect for replicas and the AOF.
 //!
-//! The primary evaluates a check once, with its own clock. What it propagates is the
-//! result: `RL.APPLY key payload`, where the payload is the limiter's encoding followed
-//! by the key's absolute expiry (8 bytes, little-endian Unix ms; 0 leaves the TTL as it
-//! is). A replica or an AOF replay stores that state as is, whatever its own clock says,
-//! so digests match and a replay never extends a window. Denied checks change nothing
-//! and propagate nothing.
+//! The primary evaluates a check once, with its own clock, and propagates the result
+//! as `RL.APPLY key payload`. A replica or an AOF replay applies it as is, whatever its
+//! own clock says, so digests match and a replay never extends a window. Payloads are
+//! one binary argument, a whole number of little-endian words:
+//!
+//! - **replace**: the value's encoding (first byte = encoding version) then the key's
+//!   absolute expiry in Unix ms (0 leaves the TTL alone). Sent for admitted checks on
+//!   fixed-size algorithms and written by AOF rewrites.
+//! - **deny** (`0x81`, cost): a denied check on an existing key; only its denied total grows.
+//! - **append** (`0x82`, limit, period_ms, expired, at_ms, cost, expire): an admitted
+//!   SLIDING_LOG check, sent as the change rather than the whole log.
+//!
+//! A denied check on a missing key changes nothing and propagates nothing.
 
-use crate::types::encoding::{self, DecodeError, MAX_LEN};
-use crate::types::Limiter;
+use crate::algorithms::sliding_log::{Append, MAX_PERIOD_MS, MAX_UNITS};
+use crate::algorithms::Quota;
+use crate::types::encoding::{self, Bytes, DecodeError};
+use crate::types::limiter::Limiter;
 
-/// The longest `RL.APPLY` payload.
-pub const MAX_PAYLOAD: usize = MAX_LEN + 8;
+const OP_DENY: u64 = 0x81;
+const OP_APPEND: u64 = 0x82;
 
-/// A stack-allocated `RL.APPLY` payload.
-pub struct Payload {
-    buf: [u8; MAX_PAYLOAD],
-    len: usize,
+/// A decoded `RL.APPLY` payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Store this value, with this absolute expiry (0: leave the TTL alone).
+    Replace(Limiter, i64),
+    /// Count units denied on an existing key.
+    Deny(u64),
+    /// Apply an admitted log check under `quota`, then expire at `expire_at_ms`.
+    Append {
+        /// The check's quota.
+        quota: Quota,
+        /// What to do to the log.
+        append: Append,
+        /// The key's new absolute expiry.
+        expire_at_ms: i64,
+    },
 }
 
-impl Payload {
-    /// The payload bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+/// Packs a whole value and its absolute expiry (`0`: leave the TTL alone).
+pub fn pack_replace(l: &Limiter, expire_at_ms: i64) -> Bytes {
+    let mut b = encoding::encode(l);
+    b.extend(&expire_at_ms.to_le_bytes());
+    b
+}
+
+fn words<const N: usize>(w: [u64; N]) -> Bytes {
+    let mut b = Bytes::default();
+    w.into_iter().for_each(|w| b.push_word(w));
+    b
+}
+
+/// Packs a denied check on an existing key.
+pub fn pack_deny(cost: u64) -> Bytes {
+    words([OP_DENY, cost])
+}
+
+/// Packs an admitted SLIDING_LOG check.
+pub fn pack_append(q: &Quota, a: &Append, expire_at_ms: i64) -> Bytes {
+    words([
+        OP_APPEND,
+        q.limit(),
+        q.period_ms(),
+        a.expired,
+        a.at_ms,
+        a.cost,
+        expire_at_ms as u64,
+    ])
+}
+
+/// Unpacks and validates a payload.
+pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
+    let word = |i: usize| -> Result<u64, DecodeError> {
+        let c = b.get(8 * i..8 * i + 8).ok_or(DecodeError::Length)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        Ok(u64::from_le_bytes(a))
+    };
+    let expire = |w: u64| i64::try_from(w).map_err(|_| DecodeError::State);
+    match b.first().map(|&x| u64::from(x)) {
+        None => Err(DecodeError::Length),
+        Some(OP_DENY) if b.len() == 16 && word(0)? == OP_DENY => Ok(Effect::Deny(word(1)?)),
+        Some(OP_APPEND) if b.len() == 56 && word(0)? == OP_APPEND => {
+            let quota = Quota::new(word(1)?, word(2)?, word(1)?).ok_or(DecodeError::Quota)?;
+            if quota.period_ms() > MAX_PERIOD_MS || quota.limit() > MAX_UNITS {
+                return Err(DecodeError::Quota);
+            }
+            let append = Append {
+                expired: word(3)?,
+                at_ms: word(4)?,
+                cost: word(5)?,
+            };
+            if append.cost == 0 || append.cost > quota.limit() || append.at_ms > i64::MAX as u64 {
+                return Err(DecodeError::State);
+            }
+            Ok(Effect::Append {
+                quota,
+                append,
+                expire_at_ms: expire(word(6)?)?,
+            })
+        }
+        Some(OP_DENY | OP_APPEND) => Err(DecodeError::Length),
+        Some(_) => {
+            let split = b.len().checked_sub(8).ok_or(DecodeError::Length)?;
+            let limiter = encoding::decode(&b[..split])?;
+            let mut at = [0u8; 8];
+            at.copy_from_slice(&b[split..]);
+            Ok(Effect::Replace(limiter, expire(u64::from_le_bytes(at))?))
+        }
     }
-}
-
-/// Packs a limiter and its absolute expiry (`0`: leave the TTL alone).
-pub fn pack(l: &Limiter, expire_at_ms: i64) -> Payload {
-    let enc = encoding::encode(l);
-    let enc = enc.as_bytes();
-    let mut buf = [0u8; MAX_PAYLOAD];
-    buf[..enc.len()].copy_from_slice(enc);
-    buf[enc.len()..enc.len() + 8].copy_from_slice(&expire_at_ms.to_le_bytes());
-    Payload {
-        buf,
-        len: enc.len() + 8,
-    }
-}
-
-/// Unpacks and validates a payload: the limiter and its expiry (`0`: leave the TTL).
-pub fn unpack(b: &[u8]) -> Result<(Limiter, i64), DecodeError> {
-    let split = b.len().checked_sub(8).ok_or(DecodeError::Length)?;
-    let limiter = encoding::decode(&b[..split])?;
-    let mut at = [0u8; 8];
-    at.copy_from_slice(&b[split..]);
-    let expire_at_ms = i64::from_le_bytes(at);
-    if expire_at_ms < 0 {
-        return Err(DecodeError::State);
-    }
-    Ok((limiter, expire_at_ms))
-}
-
-/// Propagates `RL.APPLY key payload` for a stored limiter and its absolute expiry.
-#[cfg(feature = "module")]
-pub fn replicate_apply(
-    ctx: crate::ctx::Ctx,
-    key: &crate::ctx::Arg,
-    l: &Limiter,
-    expire_at_ms: i64,
-) {
-    ctx.replicate_key_buffer(c"RL.APPLY", key, pack(l, expire_at_ms).as_bytes());
 }

@@ -59,22 +59,34 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
             get(&PER_ALGORITHM.allowed, a),
             get(&PER_ALGORITHM.denied, a),
         );
-        let names: [&'static str; 4] = match a {
-            Algorithm::TokenBucket => [
-                "token_bucket_checks",
-                "token_bucket_allowed",
-                "token_bucket_denied",
-                "token_bucket_errors",
-            ],
-            Algorithm::Gcra => ["gcra_checks", "gcra_allowed", "gcra_denied", "gcra_errors"],
-        };
         let values = [
             allowed + denied,
             allowed,
             denied,
             get(&PER_ALGORITHM.errors, a),
         ];
-        out.extend(names.into_iter().zip(values));
+        out.extend(names(a).into_iter().zip(values));
     }
     out
+}
+
+/// The four counter names of one algorithm.
+fn names(a: Algorithm) -> [&'static str; 4] {
+    macro_rules! four {
+        ($p:literal) => {
+            [
+                concat!($p, "_checks"),
+                concat!($p, "_allowed"),
+                concat!($p, "_denied"),
+                concat!($p, "_errors"),
+            ]
+        };
+    }
+    match a {
+        Algorithm::TokenBucket => four!("token_bucket"),
+        Algorithm::Gcra => four!("gcra"),
+        Algorithm::FixedWindow => four!("fixed_window"),
+        Algorithm::SlidingWindow => four!("sliding_window"),
+        Algorithm::SlidingLog => four!("sliding_log"),
+    }
 }

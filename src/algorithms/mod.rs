@@ -9,7 +9,10 @@
 //! millisecond. Neither rounds until a reply field is produced, and reply fields round
 //! towards the conservative side (remaining down, waits up).
 
+pub mod fixed_window;
 pub mod gcra;
+pub mod sliding_log;
+pub mod sliding_window;
 pub mod token_bucket;
 
 /// The largest value accepted for `limit`, `period_ms`, `burst` and `cost`.
@@ -99,18 +102,39 @@ pub enum Algorithm {
     TokenBucket = 1,
     /// Generic cell rate algorithm ([`gcra`]).
     Gcra = 2,
+    /// Counter per aligned window ([`fixed_window`]).
+    FixedWindow = 3,
+    /// Two-window weighted counter ([`sliding_window`]).
+    SlidingWindow = 4,
+    /// Exact log of admitted units ([`sliding_log`]).
+    SlidingLog = 5,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order stats report them.
-    pub const ALL: [Algorithm; 2] = [Algorithm::TokenBucket, Algorithm::Gcra];
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::TokenBucket,
+        Algorithm::Gcra,
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::SlidingLog,
+    ];
 
     /// The keyword clients use (matched case-insensitively).
     pub fn keyword(self) -> &'static str {
         match self {
             Algorithm::TokenBucket => "TOKEN_BUCKET",
             Algorithm::Gcra => "GCRA",
+            Algorithm::FixedWindow => "FIXED_WINDOW",
+            Algorithm::SlidingWindow => "SLIDING_WINDOW",
+            Algorithm::SlidingLog => "SLIDING_LOG",
         }
+    }
+
+    /// Whether `BURST` means something for this algorithm (window algorithms admit
+    /// `limit` per window and take no burst).
+    pub fn has_burst(self) -> bool {
+        matches!(self, Algorithm::TokenBucket | Algorithm::Gcra)
     }
 
     /// A dense index for per-algorithm tables.
@@ -120,11 +144,7 @@ impl Algorithm {
 
     /// The algorithm with this encoding byte.
     pub fn from_u8(b: u8) -> Option<Self> {
-        match b {
-            1 => Some(Algorithm::TokenBucket),
-            2 => Some(Algorithm::Gcra),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|a| *a as u8 == b)
     }
 
     /// The algorithm named by `keyword`, ignoring ASCII case.

@@ -1,21 +1,24 @@
-//! `RL.CHECK key algorithm limit period_ms [BURST n] [COST n]`.
+//! `RL.CHECK key algorithm limit period_ms [BURST n] [COST n]`, and the commit step
+//! every charging command shares.
 
 use super::reply_decision;
 use crate::algorithms::Decision;
 use crate::args::{parse_check, CheckRequest};
 use crate::clock::{Clock, ServerClock};
+use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::key::{Key, Slot};
-use crate::replicate::replicate_apply;
+use crate::replicate::{pack_append, pack_deny, pack_replace};
 use crate::stats;
-use crate::types::limiter;
+use crate::types::encoding::Bytes;
+use crate::types::limiter::{apply, evaluate, Change, Limiter};
 
 /// Parses, reads the clock once, evaluates, stores and replicates, then replies.
 pub fn check(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    let req = parse_check(args)?;
+    let req = parse_check(args, &config::limits())?;
     let now = ServerClock.now_ms();
-    let decision = evaluate(ctx, &args[0], &req, now).inspect_err(|_| {
+    let decision = check_key(ctx, &args[0], &req, now).inspect_err(|_| {
         stats::record_algorithm_error(req.algorithm);
     })?;
     stats::record_check(req.algorithm, decision.allowed);
@@ -23,28 +26,81 @@ pub fn check(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     Ok(())
 }
 
-fn evaluate(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<Decision, Error> {
+/// Evaluates one request on one key and commits it.
+pub fn check_key(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<Decision, Error> {
     let mut key = Key::open(ctx, name);
-    let (decision, stored) = match key.slot()? {
+    let outcome = evaluate(key.current()?, req, now)?;
+    commit(
+        ctx,
+        &mut key,
+        name,
+        outcome.change,
+        outcome.decision.rested_at_ms(now),
+    )?;
+    Ok(outcome.decision)
+}
+
+/// Applies `change` to an open key (creating the value when the change does), sets
+/// the key's absolute expiry when it was charged, and propagates the effect.
+pub fn commit(
+    ctx: Ctx,
+    key: &mut Key,
+    name: &Arg,
+    change: Change,
+    expire_at: i64,
+) -> Result<(), Error> {
+    let charged = change.charges();
+    let payload = match key.slot()? {
         Slot::Empty => {
-            let (d, new) = limiter::check(None, req, now)?;
-            if let Some(l) = new {
-                key.create(l)?;
+            let (created, payload) = settle(None, change, expire_at);
+            if let Some(new) = created {
+                key.create(new)?;
             }
-            (d, new)
+            payload
         }
-        Slot::Limiter(current) => {
-            let (d, new) = limiter::check(Some(current), req, now)?;
-            if let Some(l) = new {
-                *current = l;
-            }
-            (d, new)
-        }
+        Slot::Limiter(l) => settle(Some(l), change, expire_at).1,
     };
-    if let Some(l) = stored {
-        let at = decision.rested_at_ms(now);
+    finish(ctx, key, name, charged, payload, expire_at);
+    Ok(())
+}
+
+fn finish(ctx: Ctx, key: &mut Key, name: &Arg, charged: bool, payload: Option<Bytes>, at: i64) {
+    if charged {
         key.expire_at(at);
-        replicate_apply(ctx, name, &l, at);
     }
-    Ok(decision)
+    if let Some(p) = payload {
+        ctx.replicate_key_buffer(c"RL.APPLY", name, p.as_bytes());
+    }
+}
+
+/// Applies a change and returns the value to create (if any) and the payload that
+/// propagates it (if anything changed).
+fn settle(
+    slot: Option<&mut Limiter>,
+    change: Change,
+    expire_at: i64,
+) -> (Option<Limiter>, Option<Bytes>) {
+    match change {
+        Change::Nothing => (None, None),
+        Change::Deny { cost } => {
+            let exists = slot.is_some();
+            apply(slot, Change::Deny { cost });
+            (None, exists.then(|| pack_deny(cost)))
+        }
+        Change::Append { quota, append } => {
+            let payload = pack_append(&quota, &append, expire_at);
+            (apply(slot, Change::Append { quota, append }), Some(payload))
+        }
+        set @ Change::Set { .. } => match slot {
+            Some(l) => {
+                apply(Some(l), set);
+                (None, Some(pack_replace(l, expire_at)))
+            }
+            None => {
+                let new = apply(None, set);
+                let payload = new.as_ref().map(|n| pack_replace(n, expire_at));
+                (new, payload)
+            }
+        },
+    }
 }

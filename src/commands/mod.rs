@@ -3,10 +3,14 @@
 
 pub mod apply;
 pub mod check;
+pub mod inspect;
+pub mod mcheck;
+pub mod peek;
 pub mod reset;
 pub mod stats;
 #[cfg(feature = "test-hooks")]
 pub mod testhook;
+pub mod throttle;
 
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -70,6 +74,11 @@ pub const DECISION_FIELDS: [&str; 5] = [
 
 /// Replies a decision: a five-integer array on RESP2, a map on RESP3.
 pub fn reply_decision(ctx: Ctx, d: &Decision) {
+    reply_decision_fields(ctx, d, ctx.is_resp3());
+}
+
+/// Replies a decision as a map (`as_map`) or as a five-integer array.
+pub fn reply_decision_fields(ctx: Ctx, d: &Decision, as_map: bool) {
     let values = [
         i64::from(d.allowed),
         d.limit.min(i64::MAX as u64) as i64,
@@ -77,7 +86,7 @@ pub fn reply_decision(ctx: Ctx, d: &Decision) {
         d.retry_after_ms,
         d.reset_after_ms,
     ];
-    if ctx.is_resp3() {
+    if as_map {
         ctx.reply_map(values.len());
         for (name, v) in DECISION_FIELDS.iter().zip(values) {
             ctx.reply_bulk(name.as_bytes());

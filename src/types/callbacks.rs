@@ -1,19 +1,18 @@
 //! The Redis data type `ratelimit` and its callbacks: RDB, AOF rewrite, digest,
 //! memory usage, copy and free. Each runs behind a panic guard.
 //!
-//! RDB layout (type encoding version 1): a header word `version | algorithm << 8`,
-//! then the rest of the [`encoding`] as little-endian u64 words. Only fixed-size
-//! integers are read, so a corrupt payload cannot make Redis allocate.
+//! RDB layout (type encoding version 1): the words of the value's versioned
+//! [`encoding`](crate::types::encoding), each saved as an unsigned integer. Only
+//! fixed-size integers are read, so a corrupt payload cannot make Redis allocate.
 
 use std::os::raw::{c_int, c_void};
 
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
-use crate::algorithms::Algorithm;
 use crate::panic::{guard, log_warning};
-use crate::replicate::pack;
-use crate::types::encoding::{self, decode, encode, MAX_LEN};
+use crate::replicate::pack_replace;
+use crate::types::encoding::{decode_words, encode, encode_words};
 use crate::types::Limiter;
 
 /// The type's RDB encoding version.
@@ -59,58 +58,31 @@ unsafe fn limiter<'a>(value: *const c_void) -> &'a Limiter {
 
 unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
     guard((), || {
-        let enc = encode(limiter(value));
-        let b = enc.as_bytes();
         let save = raw::RedisModule_SaveUnsigned.unwrap();
-        save(rdb, u64::from(b[0]) | u64::from(b[1]) << 8);
-        for word in b[2..].chunks_exact(8) {
-            save(rdb, u64::from_le_bytes(word.try_into().unwrap_or_default()));
-        }
+        encode_words(limiter(value), |w| save(rdb, w));
     })
 }
 
 unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
-        let loaded = load_words(rdb, encver);
-        match loaded {
+        if encver != TYPE_ENCVER {
+            log_warning(&format!(
+                "ratelimit: unknown type encoding version {encver}"
+            ));
+            return std::ptr::null_mut();
+        }
+        let next = || {
+            let w = raw::RedisModule_LoadUnsigned.unwrap()(rdb);
+            (raw::RedisModule_IsIOError.unwrap()(rdb) == 0).then_some(w)
+        };
+        match decode_words(next) {
             Ok(l) => Box::into_raw(Box::new(l)).cast(),
             Err(why) => {
-                log_warning(&format!("ratelimit: refusing to load a limiter: {why}"));
+                log_warning(&format!("ratelimit: refusing to load a limiter: {why:?}"));
                 std::ptr::null_mut()
             }
         }
     })
-}
-
-unsafe fn load_words(rdb: *mut raw::RedisModuleIO, encver: c_int) -> Result<Limiter, String> {
-    if encver != TYPE_ENCVER {
-        return Err(format!("unknown type encoding version {encver}"));
-    }
-    let load = || {
-        let v = raw::RedisModule_LoadUnsigned.unwrap()(rdb);
-        if raw::RedisModule_IsIOError.unwrap()(rdb) != 0 {
-            Err("truncated payload".to_string())
-        } else {
-            Ok(v)
-        }
-    };
-    let head = load()?;
-    let (version, algorithm) = (head & 0xff, (head >> 8) & 0xff);
-    if head >> 16 != 0 || version != u64::from(encoding::ENC_V1) {
-        return Err(format!("unknown encoding header {head}"));
-    }
-    let words = match Algorithm::from_u8(algorithm as u8) {
-        Some(Algorithm::TokenBucket) => 6,
-        Some(Algorithm::Gcra) => 5,
-        None => return Err(format!("unknown algorithm {algorithm}")),
-    };
-    let mut buf = [0u8; MAX_LEN];
-    buf[0] = version as u8;
-    buf[1] = algorithm as u8;
-    for i in 0..words {
-        buf[2 + 8 * i..10 + 8 * i].copy_from_slice(&load()?.to_le_bytes());
-    }
-    decode(&buf[..2 + 8 * words]).map_err(|e| format!("invalid limiter ({e:?})"))
 }
 
 unsafe extern "C" fn aof_rewrite(
@@ -120,7 +92,7 @@ unsafe extern "C" fn aof_rewrite(
 ) {
     guard((), || {
         // Expiry 0: Redis writes the key's PEXPIREAT itself right after this command.
-        let payload = pack(limiter(value), 0);
+        let payload = pack_replace(limiter(value), 0);
         let b = payload.as_bytes();
         raw::RedisModule_EmitAOF.unwrap()(
             aof,
@@ -133,8 +105,8 @@ unsafe extern "C" fn aof_rewrite(
     })
 }
 
-unsafe extern "C" fn mem_usage(_value: *const c_void) -> usize {
-    std::mem::size_of::<Limiter>()
+unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
+    guard(0, || limiter(value).mem_usage())
 }
 
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
@@ -156,6 +128,6 @@ unsafe extern "C" fn copy(
     value: *const c_void,
 ) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(*limiter(value))).cast()
+        Box::into_raw(Box::new(limiter(value).clone())).cast()
     })
 }

@@ -1,23 +1,35 @@
-//! The versioned binary encoding of a [`Limiter`], used for RDB, DUMP/RESTORE, the
-//! digest, and the replicated `RL.APPLY` payload.
+//! The versioned encoding of a [`Limiter`]: a sequence of u64 words. RDB stores the
+//! words one by one; DUMP/RESTORE, the digest and the `RL.APPLY` payload use the same
+//! words as little-endian bytes.
 //!
 //! Every field read back is validated before it is trusted: a corrupt payload is an
 //! error, never a panic, a giant allocation, or a state the algorithms cannot compute.
+//!
+//! Version 2 (written by this build):
+//! `w0 = 2 | algorithm << 8`, limit, period_ms, burst, admitted, denied, then
+//! TOKEN_BUCKET: tokens (i128, low word first), updated_ms;
+//! GCRA: tat (u128, low word first);
+//! FIXED_WINDOW: window_start_ms, count;
+//! SLIDING_WINDOW: window_start_ms, previous, current;
+//! SLIDING_LOG: base_ms, n, then n u32 offsets packed two per word (low half first).
+//!
+//! Version 1 (0.1.0 development builds; read only): TOKEN_BUCKET or GCRA without the
+//! totals; its byte form (`RL.APPLY` payloads) had a 2-byte header.
 
+use std::collections::VecDeque;
+
+use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::{Gcra, MAX_TAT};
+use crate::algorithms::sliding_log::{SlidingLog, MAX_PERIOD_MS, MAX_UNITS};
+use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use crate::algorithms::{Algorithm, Quota};
-use crate::types::{Limiter, State};
+use crate::types::limiter::{Limiter, State, Totals};
 
-/// Encoding version 1: `version u8, algorithm u8, limit u64, period_ms u64, burst u64`,
-/// then TOKEN_BUCKET `tokens i128, updated_ms u64` or GCRA `tat u128`; little-endian.
+/// Encoding version 1 (read only).
 pub const ENC_V1: u8 = 1;
-/// The version this build writes (and the newest it reads).
-pub const ENC_LATEST: u8 = ENC_V1;
-
-const HEADER: usize = 2 + 3 * 8;
-/// The longest encoding, in bytes.
-pub const MAX_LEN: usize = HEADER + 16 + 8;
+/// Encoding version 2, written by this build.
+pub const ENC_V2: u8 = 2;
 
 /// Why a payload was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,94 +40,243 @@ pub enum DecodeError {
     Version(u8),
     /// An unknown algorithm byte.
     Algorithm,
-    /// A quota field outside `1..=i64::MAX`.
+    /// A quota field outside what the algorithm accepts.
     Quota,
     /// A state value outside what the algorithm can hold.
     State,
 }
 
-/// A stack buffer holding one encoding.
-pub struct Encoded {
-    buf: [u8; MAX_LEN],
+/// Bytes with room for any fixed-size encoding inline; only logs spill to the heap.
+pub struct Bytes {
+    inline: [u8; 96],
     len: usize,
+    heap: Vec<u8>,
 }
 
-impl Encoded {
-    /// The encoded bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+impl Default for Bytes {
+    fn default() -> Self {
+        Self {
+            inline: [0; 96],
+            len: 0,
+            heap: Vec::new(),
+        }
     }
 }
 
-/// Encodes `l` with the latest version, without allocating.
-pub fn encode(l: &Limiter) -> Encoded {
-    let mut buf = [0u8; MAX_LEN];
-    buf[0] = ENC_LATEST;
-    buf[1] = l.algorithm() as u8;
-    buf[2..10].copy_from_slice(&l.quota.limit().to_le_bytes());
-    buf[10..18].copy_from_slice(&l.quota.period_ms().to_le_bytes());
-    buf[18..26].copy_from_slice(&l.quota.burst().to_le_bytes());
-    let len = match l.state {
+impl Bytes {
+    /// Appends raw bytes.
+    pub fn extend(&mut self, b: &[u8]) {
+        if self.heap.is_empty() && self.len + b.len() <= self.inline.len() {
+            self.inline[self.len..self.len + b.len()].copy_from_slice(b);
+            self.len += b.len();
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.extend_from_slice(b);
+        }
+    }
+
+    /// Appends a little-endian word.
+    pub fn push_word(&mut self, w: u64) {
+        self.extend(&w.to_le_bytes());
+    }
+
+    /// The bytes written.
+    pub fn as_bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
+/// Emits the latest encoding of `l`, word by word.
+pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
+    out(u64::from(ENC_V2) | (l.algorithm() as u64) << 8);
+    for w in [
+        l.quota.limit(),
+        l.quota.period_ms(),
+        l.quota.burst(),
+        l.totals.admitted,
+        l.totals.denied,
+    ] {
+        out(w);
+    }
+    match &l.state {
         State::TokenBucket(s) => {
-            buf[26..42].copy_from_slice(&s.tokens.to_le_bytes());
-            buf[42..50].copy_from_slice(&s.updated_ms.to_le_bytes());
-            50
+            out(s.tokens as u64);
+            out((s.tokens >> 64) as u64);
+            out(s.updated_ms);
         }
         State::Gcra(s) => {
-            buf[26..42].copy_from_slice(&s.tat.to_le_bytes());
-            42
+            out(s.tat as u64);
+            out((s.tat >> 64) as u64);
         }
-    };
-    Encoded { buf, len }
+        State::FixedWindow(s) => {
+            out(s.start_ms);
+            out(s.count);
+        }
+        State::SlidingWindow(s) => {
+            out(s.start_ms);
+            out(s.previous);
+            out(s.current);
+        }
+        State::SlidingLog(log) => {
+            let (base, offsets) = log.parts();
+            out(base);
+            out(offsets.len() as u64);
+            let mut it = offsets.iter();
+            while let Some(&lo) = it.next() {
+                let hi = it.next().copied().unwrap_or(0);
+                out(u64::from(lo) | u64::from(hi) << 32);
+            }
+        }
+    }
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
+/// The latest encoding of `l` as bytes.
+pub fn encode(l: &Limiter) -> Bytes {
+    let mut b = Bytes::default();
+    encode_words(l, |w| b.push_word(w));
+    b
 }
 
-fn u128_at(b: &[u8], at: usize) -> u128 {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&b[at..at + 16]);
-    u128::from_le_bytes(a)
-}
-
-/// Decodes and validates one encoding.
-pub fn decode(b: &[u8]) -> Result<Limiter, DecodeError> {
-    let version = *b.first().ok_or(DecodeError::Length)?;
-    if version != ENC_V1 {
+/// Decodes one value from a stream of words (`None`: the stream ended).
+pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, DecodeError> {
+    let mut word = || next().ok_or(DecodeError::Length);
+    let head = word()?;
+    let (version, algo) = ((head & 0xff) as u8, (head >> 8) & 0xff);
+    if head >> 16 != 0 || !(version == ENC_V1 || version == ENC_V2) {
         return Err(DecodeError::Version(version));
     }
-    if b.len() < HEADER {
-        return Err(DecodeError::Length);
+    let algorithm = Algorithm::from_u8(algo as u8).ok_or(DecodeError::Algorithm)?;
+    if version == ENC_V1 && !algorithm.has_burst() {
+        return Err(DecodeError::Algorithm);
     }
-    let algorithm = Algorithm::from_u8(b[1]).ok_or(DecodeError::Algorithm)?;
-    let quota = Quota::new(u64_at(b, 2), u64_at(b, 10), u64_at(b, 18)).ok_or(DecodeError::Quota)?;
-    let want = match algorithm {
-        Algorithm::TokenBucket => HEADER + 24,
-        Algorithm::Gcra => HEADER + 16,
+    let quota = Quota::new(word()?, word()?, word()?).ok_or(DecodeError::Quota)?;
+    if !algorithm.has_burst() && quota.burst() != quota.limit() {
+        return Err(DecodeError::Quota);
+    }
+    let totals = if version == ENC_V1 {
+        Totals::default()
+    } else {
+        Totals {
+            admitted: word()?,
+            denied: word()?,
+        }
     };
-    if b.len() != want {
-        return Err(DecodeError::Length);
-    }
+    let small = |v: u64| {
+        if v <= i64::MAX as u64 {
+            Ok(v)
+        } else {
+            Err(DecodeError::State)
+        }
+    };
+    let aligned = |start: u64| {
+        if start <= i64::MAX as u64 && start.is_multiple_of(quota.period_ms()) {
+            Ok(start)
+        } else {
+            Err(DecodeError::State)
+        }
+    };
     let state = match algorithm {
         Algorithm::TokenBucket => {
-            let tokens = u128_at(b, 26) as i128;
-            let updated_ms = u64_at(b, 42);
+            let tokens = (u128::from(word()?) | u128::from(word()?) << 64) as i128;
+            let updated_ms = small(word()?)?;
             let cap = i128::from(quota.burst()) * i128::from(quota.period_ms());
-            if !(MIN_TOKENS..=cap).contains(&tokens) || updated_ms > i64::MAX as u64 {
+            if !(MIN_TOKENS..=cap).contains(&tokens) {
                 return Err(DecodeError::State);
             }
             State::TokenBucket(TokenBucket { tokens, updated_ms })
         }
         Algorithm::Gcra => {
-            let tat = u128_at(b, 26);
+            let tat = u128::from(word()?) | u128::from(word()?) << 64;
             if tat > MAX_TAT {
                 return Err(DecodeError::State);
             }
             State::Gcra(Gcra { tat })
         }
+        Algorithm::FixedWindow => State::FixedWindow(FixedWindow {
+            start_ms: aligned(word()?)?,
+            count: small(word()?)?,
+        }),
+        Algorithm::SlidingWindow => State::SlidingWindow(SlidingWindow {
+            start_ms: aligned(word()?)?,
+            previous: small(word()?)?,
+            current: small(word()?)?,
+        }),
+        Algorithm::SlidingLog => {
+            if quota.period_ms() > MAX_PERIOD_MS || quota.limit() > MAX_UNITS {
+                return Err(DecodeError::Quota);
+            }
+            let base = small(word()?)?;
+            let n = word()?;
+            if n > MAX_UNITS {
+                return Err(DecodeError::State);
+            }
+            // Grown as words arrive: a lying `n` cannot make us allocate ahead.
+            let mut offsets = VecDeque::new();
+            while (offsets.len() as u64) < n {
+                let w = word()?;
+                offsets.push_back(w as u32);
+                if (offsets.len() as u64) < n {
+                    offsets.push_back((w >> 32) as u32);
+                } else if w >> 32 != 0 {
+                    return Err(DecodeError::State);
+                }
+            }
+            let log = SlidingLog::from_parts(base, offsets).ok_or(DecodeError::State)?;
+            State::SlidingLog(Box::new(log))
+        }
     };
-    Ok(Limiter { quota, state })
+    Ok(Limiter {
+        quota,
+        totals,
+        state,
+    })
+}
+
+/// Decodes one value from bytes: the word form, or the version 1 byte form.
+pub fn decode(b: &[u8]) -> Result<Limiter, DecodeError> {
+    match b.first() {
+        None => Err(DecodeError::Length),
+        Some(&ENC_V1) => decode_v1_bytes(b),
+        Some(_) => {
+            if !b.len().is_multiple_of(8) {
+                return Err(DecodeError::Length);
+            }
+            let mut words = b.chunks_exact(8).map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            });
+            let l = decode_words(|| words.next())?;
+            if words.next().is_some() {
+                return Err(DecodeError::Length);
+            }
+            Ok(l)
+        }
+    }
+}
+
+/// The version 1 byte form: `1, algorithm, limit, period, burst` then the state, with
+/// a 2-byte header instead of a header word.
+fn decode_v1_bytes(b: &[u8]) -> Result<Limiter, DecodeError> {
+    if b.len() < 2 || !(b.len() - 2).is_multiple_of(8) {
+        return Err(DecodeError::Length);
+    }
+    let mut words = std::iter::once(u64::from(b[0]) | u64::from(b[1]) << 8).chain(
+        b[2..].chunks_exact(8).map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            u64::from_le_bytes(a)
+        }),
+    );
+    let l = decode_words(|| words.next())?;
+    if words.next().is_some() {
+        return Err(DecodeError::Length);
+    }
+    Ok(l)
 }

@@ -1,24 +1,58 @@
-//! The value stored under a limiter key: the quota of its last admitted check and the
-//! algorithm's state.
+//! The value stored under a limiter key, and the pure logic that turns a request into
+//! a [`Change`] of it: evaluated once on the primary, applied the same way there, on
+//! replicas and on AOF replay.
 
-use crate::algorithms::{gcra, token_bucket, Algorithm, Decision, Quota};
+use crate::algorithms::sliding_log::{self, Append, SlidingLog};
+use crate::algorithms::{
+    fixed_window, gcra, sliding_window, token_bucket, Algorithm, Decision, Quota, MAX_ARG,
+};
 use crate::args::CheckRequest;
 use crate::error::Error;
 
 /// One algorithm's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
     /// State of a token bucket.
     TokenBucket(token_bucket::TokenBucket),
     /// State of a GCRA limiter.
     Gcra(gcra::Gcra),
+    /// State of a fixed window.
+    FixedWindow(fixed_window::FixedWindow),
+    /// State of a two-window sliding counter.
+    SlidingWindow(sliding_window::SlidingWindow),
+    /// An exact log (boxed: it owns a buffer, the others are a few words).
+    SlidingLog(Box<SlidingLog>),
+}
+
+impl State {
+    /// The algorithm this state belongs to.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            State::TokenBucket(_) => Algorithm::TokenBucket,
+            State::Gcra(_) => Algorithm::Gcra,
+            State::FixedWindow(_) => Algorithm::FixedWindow,
+            State::SlidingWindow(_) => Algorithm::SlidingWindow,
+            State::SlidingLog(_) => Algorithm::SlidingLog,
+        }
+    }
+}
+
+/// Units admitted and denied since the key was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Units admitted.
+    pub admitted: u64,
+    /// Units denied (on this key, while it existed).
+    pub denied: u64,
 }
 
 /// A limiter key's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limiter {
-    /// The quota the state is expressed in.
+    /// The quota the state is expressed in (that of the last admitted check).
     pub quota: Quota,
+    /// Per-key usage totals.
+    pub totals: Totals,
     /// The algorithm's state.
     pub state: State,
 }
@@ -26,52 +60,194 @@ pub struct Limiter {
 impl Limiter {
     /// The algorithm this limiter runs.
     pub fn algorithm(&self) -> Algorithm {
-        match self.state {
-            State::TokenBucket(_) => Algorithm::TokenBucket,
-            State::Gcra(_) => Algorithm::Gcra,
+        self.state.algorithm()
+    }
+
+    /// Bytes this value occupies, for MEMORY USAGE.
+    pub fn mem_usage(&self) -> usize {
+        let log = match &self.state {
+            State::SlidingLog(l) => std::mem::size_of::<SlidingLog>() + l.heap_bytes(),
+            _ => 0,
+        };
+        std::mem::size_of::<Limiter>() + log
+    }
+}
+
+/// What a request does to a key: computed without touching it, applied by [`apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing (denied on a missing key, or cost above what can ever fit).
+    Nothing,
+    /// Admitted: store this fixed-size state under `quota`, count `cost` admitted.
+    Set {
+        /// The request's quota.
+        quota: Quota,
+        /// The new state (never a log).
+        state: State,
+        /// Units admitted.
+        cost: u64,
+    },
+    /// Admitted on a log: drop expired units and remember new ones.
+    Append {
+        /// The request's quota.
+        quota: Quota,
+        /// What to do to the log.
+        append: Append,
+    },
+    /// Denied on an existing key: only its denied total grows.
+    Deny {
+        /// Units denied.
+        cost: u64,
+    },
+}
+
+impl Change {
+    /// Whether the change charges the key (and so moves its expiry).
+    pub fn charges(&self) -> bool {
+        matches!(self, Change::Set { .. } | Change::Append { .. })
+    }
+}
+
+/// A decision and the change that goes with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The reply.
+    pub decision: Decision,
+    /// What to apply to the key if the request is committed.
+    pub change: Change,
+}
+
+/// Evaluates `req` at `now_ms` against the key's current value (`None`: no key),
+/// changing nothing. A stored quota that differs from the request's is converted
+/// first; a key of another algorithm is an error, not a silent reset.
+pub fn evaluate(
+    current: Option<&Limiter>,
+    req: &CheckRequest,
+    now_ms: u64,
+) -> Result<Outcome, Error> {
+    if let Some(c) = current {
+        if c.algorithm() != req.algorithm {
+            return Err(Error::AlgorithmMismatch);
+        }
+    }
+    let q = &req.quota;
+    let old = current.map(|c| (&c.quota, &c.state));
+    macro_rules! fixed {
+        ($module:ident, $variant:ident) => {{
+            let state = match old {
+                Some((oq, State::$variant(s))) if oq == q => Some(*s),
+                Some((oq, State::$variant(s))) => Some($module::convert(s, oq, q, now_ms)),
+                _ => None,
+            };
+            let (d, next) = $module::check(state.as_ref(), q, now_ms, req.cost);
+            let change = next.map(|s| Change::Set {
+                quota: *q,
+                state: State::$variant(s),
+                cost: req.cost,
+            });
+            (d, change)
+        }};
+    }
+    let (decision, admitted) = match req.algorithm {
+        Algorithm::TokenBucket => fixed!(token_bucket, TokenBucket),
+        Algorithm::Gcra => fixed!(gcra, Gcra),
+        Algorithm::FixedWindow => fixed!(fixed_window, FixedWindow),
+        Algorithm::SlidingWindow => fixed!(sliding_window, SlidingWindow),
+        Algorithm::SlidingLog => {
+            let empty = SlidingLog::default();
+            let log = match old {
+                Some((_, State::SlidingLog(l))) => l,
+                _ => &empty,
+            };
+            let (d, append) = sliding_log::check(log, q, now_ms, req.cost);
+            (d, append.map(|append| Change::Append { quota: *q, append }))
+        }
+    };
+    let change = match (admitted, current) {
+        (Some(c), _) => c,
+        (None, Some(_)) => Change::Deny { cost: req.cost },
+        (None, None) => Change::Nothing,
+    };
+    Ok(Outcome { decision, change })
+}
+
+/// The key's capacity right now without a request: `remaining` and `reset_after_ms`.
+pub fn status(l: &Limiter, now_ms: u64) -> Decision {
+    let req = CheckRequest {
+        algorithm: l.algorithm(),
+        quota: l.quota,
+        // Larger than any burst or limit: evaluated, never admitted.
+        cost: MAX_ARG,
+    };
+    let mut d = evaluate(Some(l), &req, now_ms)
+        .map(|o| o.decision)
+        .unwrap_or(Decision {
+            allowed: false,
+            limit: l.quota.limit(),
+            remaining: 0,
+            retry_after_ms: -1,
+            reset_after_ms: 0,
+        });
+    d.retry_after_ms = -1;
+    d
+}
+
+/// Applies a change to the key's value. Returns the value to create when the key is
+/// missing (`slot` is `None`) and the change creates one.
+pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
+    match (slot, change) {
+        (_, Change::Nothing) | (None, Change::Deny { .. }) => None,
+        (Some(l), Change::Deny { cost }) => {
+            l.totals.denied = l.totals.denied.saturating_add(cost);
+            None
+        }
+        (Some(l), Change::Set { quota, state, cost }) => {
+            l.quota = quota;
+            l.state = state;
+            l.totals.admitted = l.totals.admitted.saturating_add(cost);
+            None
+        }
+        (None, Change::Set { quota, state, cost }) => Some(Limiter {
+            quota,
+            totals: Totals {
+                admitted: cost,
+                denied: 0,
+            },
+            state,
+        }),
+        (Some(l), Change::Append { quota, append }) => {
+            l.quota = quota;
+            if let State::SlidingLog(log) = &mut l.state {
+                log.apply(&append, quota.limit());
+            }
+            l.totals.admitted = l.totals.admitted.saturating_add(append.cost);
+            None
+        }
+        (None, Change::Append { quota, append }) => {
+            let mut log = SlidingLog::default();
+            log.apply(&append, quota.limit());
+            Some(Limiter {
+                quota,
+                totals: Totals {
+                    admitted: append.cost,
+                    denied: 0,
+                },
+                state: State::SlidingLog(Box::new(log)),
+            })
         }
     }
 }
 
-/// Evaluates `req` at `now_ms` against the key's current value (`None`: no key).
-///
-/// Returns the decision and, when admitted, the value to store. A stored quota that
-/// differs from the request's is converted first (see each algorithm's `convert`).
-/// A key of another algorithm is an error, not a silent reset.
+/// Evaluates `req` and commits it to `slot` (a key's value, `None`: no key), as a
+/// command does: the pure core's one-call form, for tests and benchmarks.
 pub fn check(
-    current: Option<&Limiter>,
+    slot: &mut Option<Limiter>,
     req: &CheckRequest,
     now_ms: u64,
-) -> Result<(Decision, Option<Limiter>), Error> {
-    let q = &req.quota;
-    let (decision, state) = match (req.algorithm, current.map(|c| (c.quota, c.state))) {
-        (Algorithm::TokenBucket, None) => {
-            let (d, s) = token_bucket::check(None, q, now_ms, req.cost);
-            (d, s.map(State::TokenBucket))
-        }
-        (Algorithm::TokenBucket, Some((old, State::TokenBucket(s)))) => {
-            let s = if old == *q {
-                s
-            } else {
-                token_bucket::convert(&s, &old, q, now_ms)
-            };
-            let (d, s) = token_bucket::check(Some(&s), q, now_ms, req.cost);
-            (d, s.map(State::TokenBucket))
-        }
-        (Algorithm::Gcra, None) => {
-            let (d, s) = gcra::check(None, q, now_ms, req.cost);
-            (d, s.map(State::Gcra))
-        }
-        (Algorithm::Gcra, Some((old, State::Gcra(s)))) => {
-            let s = if old == *q {
-                s
-            } else {
-                gcra::convert(&s, &old, q, now_ms)
-            };
-            let (d, s) = gcra::check(Some(&s), q, now_ms, req.cost);
-            (d, s.map(State::Gcra))
-        }
-        _ => return Err(Error::AlgorithmMismatch),
-    };
-    Ok((decision, state.map(|state| Limiter { quota: *q, state })))
+) -> Result<Decision, Error> {
+    let outcome = evaluate(slot.as_ref(), req, now_ms)?;
+    if let Some(new) = apply(slot.as_mut(), outcome.change) {
+        *slot = Some(new);
+    }
+    Ok(outcome.decision)
 }

@@ -7,4 +7,4 @@ pub mod limiter;
 #[cfg(feature = "module")]
 pub mod callbacks;
 
-pub use limiter::{Limiter, State};
+pub use limiter::{Limiter, State, Totals};

@@ -1,0 +1,86 @@
+//! `RL.INSPECT key`: an operator's view of one limiter without knowing its parameters.
+
+use crate::clock::{Clock, ServerClock};
+use crate::ctx::{Arg, Ctx};
+use crate::error::Error;
+use crate::key::Key;
+use crate::types::limiter::{status, State};
+
+/// One reply field value.
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+fn int(v: u64) -> Value {
+    Value::Int(v.min(i64::MAX as u64) as i64)
+}
+
+/// Replies the key's algorithm, parameters, capacity now, TTL, totals and state; nil
+/// for a missing key.
+pub fn inspect(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
+    let [name] = args else {
+        return Err(Error::WrongArity);
+    };
+    let now = ServerClock.now_ms();
+    let mut key = Key::open_read(ctx, name);
+    let ttl = key.ttl_ms();
+    let Some(l) = key.current()? else {
+        ctx.reply_null();
+        return Ok(());
+    };
+    let now_status = status(l, now);
+    let mut fields: Vec<(&str, Value)> = vec![
+        (
+            "algorithm",
+            Value::Text(l.algorithm().keyword().to_string()),
+        ),
+        ("limit", int(l.quota.limit())),
+        ("period_ms", int(l.quota.period_ms())),
+        ("burst", int(l.quota.burst())),
+        ("remaining", int(now_status.remaining)),
+        ("reset_after_ms", Value::Int(now_status.reset_after_ms)),
+        ("ttl_ms", Value::Int(ttl)),
+        ("admitted", int(l.totals.admitted)),
+        ("denied", int(l.totals.denied)),
+    ];
+    match &l.state {
+        State::TokenBucket(s) => {
+            let p = i128::from(l.quota.period_ms());
+            // Tokens with three decimals, rounded down (towards minus infinity).
+            let milli = s.tokens.div_euclid(p) * 1000 + s.tokens.rem_euclid(p) * 1000 / p;
+            let sign = if milli < 0 { "-" } else { "" };
+            let text = format!("{sign}{}.{:03}", milli.abs() / 1000, milli.abs() % 1000);
+            fields.push(("tokens", Value::Text(text)));
+            fields.push(("updated_ms", int(s.updated_ms)));
+        }
+        State::Gcra(s) => {
+            let tat_ms = crate::algorithms::div_ceil(s.tat, u128::from(l.quota.limit()));
+            fields.push(("tat_ms", int(tat_ms.min(u128::from(u64::MAX)) as u64)));
+        }
+        State::FixedWindow(s) => {
+            fields.push(("window_start_ms", int(s.start_ms)));
+            fields.push(("count", int(s.count)));
+        }
+        State::SlidingWindow(s) => {
+            fields.push(("window_start_ms", int(s.start_ms)));
+            fields.push(("previous_count", int(s.previous)));
+            fields.push(("current_count", int(s.current)));
+        }
+        State::SlidingLog(log) => {
+            let opt = |t: Option<u64>| t.map_or(Value::Int(-1), int);
+            fields.push(("entries", int(log.len() as u64)));
+            fields.push(("oldest_ms", opt(log.oldest_ms())));
+            fields.push(("newest_ms", opt(log.newest_ms())));
+        }
+    }
+    ctx.reply_pairs(fields.len());
+    for (name, value) in fields {
+        ctx.reply_bulk(name.as_bytes());
+        match value {
+            Value::Int(v) => ctx.reply_i64(v),
+            Value::Text(t) => ctx.reply_bulk(t.as_bytes()),
+        }
+    }
+    Ok(())
+}
