@@ -179,3 +179,13 @@ fn corrupt_fields_are_rejected_with_the_reason() {
     );
     assert!(unpack(&words(&[0x82, 5, 1000, 0, 10, 5, 0])).is_ok());
 }
+
+#[test]
+fn a_fixed_size_limiter_value_fits_in_72_bytes() {
+    // MEMORY USAGE adds Redis's own per-key overhead to this.
+    assert!(
+        std::mem::size_of::<Limiter>() <= 72,
+        "{}",
+        std::mem::size_of::<Limiter>()
+    );
+}

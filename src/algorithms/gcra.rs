@@ -10,7 +10,9 @@ use super::{clamp_i64, clamp_u64, div_ceil, Decision, Quota};
 pub const MAX_TAT: u128 = 1 << 127;
 
 /// A GCRA limiter's state.
+// 8-byte alignment keeps the key's value small (an i128 field would force 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed(8))]
 pub struct Gcra {
     /// Theoretical arrival time: Unix milliseconds times `limit`.
     pub tat: u128,
@@ -114,7 +116,8 @@ mod tests {
         let quota = q(4, 1000, 4);
         let (_, s) = check(None, &quota, 10, 3);
         // tat = (10 ms + 3 * 250 ms) in units of 1/4 ms.
-        assert_eq!(s.unwrap().tat, (10 + 750) * 4);
+        let tat = s.unwrap().tat;
+        assert_eq!(tat, (10 + 750) * 4);
     }
 
     #[test]
@@ -148,7 +151,8 @@ mod tests {
         let quota = q(max, max, max);
         let (d, s) = check(None, &quota, u64::MAX, max);
         assert!(d.allowed);
-        assert!(s.unwrap().tat <= MAX_TAT);
+        let tat = s.unwrap().tat;
+        assert!(tat <= MAX_TAT);
         let (d, _) = check(Some(&Gcra { tat: MAX_TAT }), &q(1, max, 1), 0, 1);
         assert_eq!((d.allowed, d.reset_after_ms), (false, i64::MAX));
     }

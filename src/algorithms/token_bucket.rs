@@ -13,7 +13,9 @@ pub const MIN_TOKENS: i128 = -(1 << 126);
 ///
 /// `tokens` is at most the capacity of the bucket's quota. It is negative only after
 /// the quota was lowered while the bucket was in use (a debt that refills first).
+// 8-byte alignment keeps the key's value small (an i128 field would force 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed(8))]
 pub struct TokenBucket {
     /// Tokens times `period_ms`.
     pub tokens: i128,
