@@ -137,6 +137,73 @@ impl Ctx {
         }
     }
 
+    /// Propagates `RL.APPLY key payload [key payload ...]` for one to four pairs.
+    pub fn replicate_apply_pairs(&self, pairs: &[(&Arg, crate::types::encoding::Bytes)]) {
+        // SAFETY: reading an API pointer set by RedisModule_Init.
+        let f = unsafe { raw::RedisModule_Replicate.unwrap() };
+        let cmd = c"RL.APPLY".as_ptr();
+        let p = |i: usize| {
+            (
+                pairs[i].0 .0,
+                pairs[i].1.as_bytes().as_ptr(),
+                pairs[i].1.as_bytes().len(),
+            )
+        };
+        // SAFETY: as above; each "sb" takes a RedisModuleString and a (pointer, length)
+        // buffer, copied before the call returns.
+        unsafe {
+            match pairs.len() {
+                1 => {
+                    let (k0, b0, l0) = p(0);
+                    f(self.0, cmd, c"sb".as_ptr(), k0, b0, l0);
+                }
+                2 => {
+                    let ((k0, b0, l0), (k1, b1, l1)) = (p(0), p(1));
+                    f(self.0, cmd, c"sbsb".as_ptr(), k0, b0, l0, k1, b1, l1);
+                }
+                3 => {
+                    let ((k0, b0, l0), (k1, b1, l1), (k2, b2, l2)) = (p(0), p(1), p(2));
+                    f(
+                        self.0,
+                        cmd,
+                        c"sbsbsb".as_ptr(),
+                        k0,
+                        b0,
+                        l0,
+                        k1,
+                        b1,
+                        l1,
+                        k2,
+                        b2,
+                        l2,
+                    );
+                }
+                4 => {
+                    let ((k0, b0, l0), (k1, b1, l1)) = (p(0), p(1));
+                    let ((k2, b2, l2), (k3, b3, l3)) = (p(2), p(3));
+                    f(
+                        self.0,
+                        cmd,
+                        c"sbsbsbsb".as_ptr(),
+                        k0,
+                        b0,
+                        l0,
+                        k1,
+                        b1,
+                        l1,
+                        k2,
+                        b2,
+                        l2,
+                        k3,
+                        b3,
+                        l3,
+                    );
+                }
+                _ => pairs.chunks(4).for_each(|c| self.replicate_apply_pairs(c)),
+            }
+        }
+    }
+
     /// Propagates `cmd key...` for a list of keys.
     pub fn replicate_keys(&self, cmd: &CStr, keys: &[&Arg]) {
         // SAFETY: as above; "v" takes an array of RedisModuleString pointers and its

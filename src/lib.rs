@@ -79,7 +79,7 @@ mod entry {
         (c"rl.mcheck", rl_mcheck, c"write deny-oom", 0, 0, 0),
         (c"rl.reset", rl_reset, c"write", 1, -1, 1),
         (c"rl.stats", rl_stats, c"readonly fast", 0, 0, 0),
-        (c"rl.apply", rl_apply, c"write deny-oom fast", 1, 1, 1),
+        (c"rl.apply", rl_apply, c"write deny-oom fast", 1, -1, 2),
     ];
 
     /// Registered only with `cell-compat yes`.

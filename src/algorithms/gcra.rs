@@ -4,7 +4,7 @@
 //! emission interval `T = period_ms / limit` is exactly `period_ms` scaled units and
 //! the tolerance is `T * burst`. The state is one number: the theoretical arrival time.
 
-use super::{clamp_i64, clamp_u64, div_ceil, Decision, Quota};
+use super::{clamp_i64, clamp_u64, div, div_ceil, Decision, Quota};
 
 /// The largest theoretical arrival time a key may hold, in scaled time.
 pub const MAX_TAT: u128 = 1 << 127;
@@ -38,7 +38,7 @@ pub fn check(state: Option<&Gcra>, q: &Quota, now_ms: u64, cost: u64) -> (Decisi
     let l = u128::from(q.limit());
     let tau = u128::from(q.burst()) * t;
     let debt = debt(state, q, now_ms);
-    let remaining = |debt: u128| clamp_u64(tau.saturating_sub(debt) / t);
+    let remaining = |debt: u128| clamp_u64(div(tau.saturating_sub(debt), t));
     let to_full = |debt: u128| clamp_i64(div_ceil(debt, l));
     let new_debt = debt.saturating_add(u128::from(cost).saturating_mul(t));
     if cost > q.burst() || new_debt > tau {

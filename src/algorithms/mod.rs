@@ -89,9 +89,21 @@ pub(crate) fn clamp_u64(v: u128) -> u64 {
     v.min(u64::MAX as u128) as u64
 }
 
+/// `a / b` for `b > 0`, in 64-bit arithmetic when both fit (the common case: a
+/// 128-bit division is a slow library call).
+pub(crate) fn div(a: u128, b: u128) -> u128 {
+    match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) => u128::from(a / b),
+        _ => a / b,
+    }
+}
+
 /// `ceil(a / b)` for `b > 0`.
-pub(crate) fn div_ceil(a: u128, b: u128) -> u128 {
-    a / b + u128::from(!a.is_multiple_of(b))
+pub fn div_ceil(a: u128, b: u128) -> u128 {
+    match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) => u128::from(a.div_ceil(b)),
+        _ => a / b + u128::from(!a.is_multiple_of(b)),
+    }
 }
 
 /// The algorithms a key can be checked with.

@@ -4,7 +4,7 @@
 //! millisecond refills exactly `limit` scaled tokens and no fraction is ever rounded
 //! away. Capacity is `burst * period_ms` scaled tokens.
 
-use super::{clamp_i64, clamp_u64, div_ceil, Decision, Quota};
+use super::{clamp_i64, clamp_u64, div, div_ceil, Decision, Quota};
 
 /// The most debt a bucket may carry, in scaled tokens (see [`convert`]).
 pub const MIN_TOKENS: i128 = -(1 << 126);
@@ -65,7 +65,7 @@ pub fn check(
     let cap = capacity(q);
     // Time the state is ahead of the caller's clock; zero unless the clock stepped back.
     let lag = u128::from(b.updated_ms - now_ms);
-    let remaining = |tokens: i128| clamp_u64((tokens.max(0) / period) as u128);
+    let remaining = |tokens: i128| clamp_u64(div(tokens.max(0) as u128, period as u128));
     let to_full = |tokens: i128| {
         let missing = cap.saturating_sub(tokens).max(0) as u128;
         clamp_i64(div_ceil(missing, rate).saturating_add(lag))

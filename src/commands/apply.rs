@@ -1,4 +1,5 @@
-//! `RL.APPLY key payload`: applies an evaluated effect (see `replicate.rs`).
+//! `RL.APPLY key payload [key payload ...]`: applies evaluated effects (see
+//! `replicate.rs`); RL.MCHECK sends several keys in one command.
 //!
 //! It is what the primary propagates, so replicas and AOF replays run it. Redis 7.0
 //! has no internal-command flag, so clients can call it too: the payload is fully
@@ -11,13 +12,33 @@ use crate::key::{Key, Slot};
 use crate::replicate::{unpack, Effect};
 use crate::types::limiter::{apply as apply_change, Change};
 
-/// Validates the payload, applies it with its absolute expiry, replies OK.
+/// Validates every payload and key first, then applies each effect with its absolute
+/// expiry, replies OK. Nothing is applied unless everything is valid.
 pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    let [name, payload] = args else {
+    if args.is_empty() || args.len() % 2 != 0 {
         return Err(Error::WrongArity);
-    };
-    let effect = unpack(payload.as_ref()).map_err(|_| Error::BadPayload)?;
-    let mut key = Key::open(ctx, name);
+    }
+    let mut effects = Vec::with_capacity(args.len() / 2);
+    for pair in args.chunks_exact(2) {
+        let effect = unpack(pair[1].as_ref()).map_err(|_| Error::BadPayload)?;
+        let mut key = Key::open(ctx, &pair[0]);
+        match (key.current()?, &effect) {
+            (Some(l), Effect::Append { .. }) if l.algorithm() != Algorithm::SlidingLog => {
+                return Err(Error::AlgorithmMismatch)
+            }
+            _ => effects.push((key, effect)),
+        }
+    }
+    for (key, effect) in effects {
+        apply_one(key, effect)?;
+    }
+    // Keeps chained replicas and a replica's own AOF in step.
+    ctx.replicate_verbatim();
+    ctx.reply_simple(c"OK");
+    Ok(())
+}
+
+fn apply_one(mut key: Key, effect: Effect) -> Result<(), Error> {
     let expire_at = match effect {
         Effect::Replace(limiter, at) => {
             match key.slot()? {
@@ -47,7 +68,7 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
                 Slot::Limiter(l) if l.algorithm() == Algorithm::SlidingLog => {
                     apply_change(Some(l), change);
                 }
-                Slot::Limiter(_) => return Err(Error::AlgorithmMismatch),
+                Slot::Limiter(_) => return Err(Error::Internal),
             }
             expire_at_ms
         }
@@ -55,8 +76,5 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     if expire_at > 0 {
         key.expire_at(expire_at);
     }
-    // Keeps chained replicas and a replica's own AOF in step.
-    ctx.replicate_verbatim();
-    ctx.reply_simple(c"OK");
     Ok(())
 }

@@ -26,29 +26,20 @@ pub fn check(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Evaluates one request on one key and commits it.
+/// Evaluates one request on one key, commits it and propagates the effect.
 pub fn check_key(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<Decision, Error> {
     let mut key = Key::open(ctx, name);
     let outcome = evaluate(key.current()?, req, now)?;
-    commit(
-        ctx,
-        &mut key,
-        name,
-        outcome.change,
-        outcome.decision.rested_at_ms(now),
-    )?;
+    if let Some(p) = commit(&mut key, outcome.change, outcome.decision.rested_at_ms(now))? {
+        ctx.replicate_key_buffer(c"RL.APPLY", name, p.as_bytes());
+    }
     Ok(outcome.decision)
 }
 
-/// Applies `change` to an open key (creating the value when the change does), sets
-/// the key's absolute expiry when it was charged, and propagates the effect.
-pub fn commit(
-    ctx: Ctx,
-    key: &mut Key,
-    name: &Arg,
-    change: Change,
-    expire_at: i64,
-) -> Result<(), Error> {
+/// Applies `change` to an open key (creating the value when the change does) and sets
+/// the key's absolute expiry when it was charged. Returns the `RL.APPLY` payload that
+/// propagates the effect, if anything changed; the caller replicates it.
+pub fn commit(key: &mut Key, change: Change, expire_at: i64) -> Result<Option<Bytes>, Error> {
     let charged = change.charges();
     let payload = match key.slot()? {
         Slot::Empty => {
@@ -60,17 +51,10 @@ pub fn commit(
         }
         Slot::Limiter(l) => settle(Some(l), change, expire_at).1,
     };
-    finish(ctx, key, name, charged, payload, expire_at);
-    Ok(())
-}
-
-fn finish(ctx: Ctx, key: &mut Key, name: &Arg, charged: bool, payload: Option<Bytes>, at: i64) {
     if charged {
-        key.expire_at(at);
+        key.expire_at(expire_at);
     }
-    if let Some(p) = payload {
-        ctx.replicate_key_buffer(c"RL.APPLY", name, p.as_bytes());
-    }
+    Ok(payload)
 }
 
 /// Applies a change and returns the value to create (if any) and the payload that

@@ -9,7 +9,8 @@ use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::key::Key;
 use crate::stats;
-use crate::types::limiter::{evaluate, Change};
+use crate::types::encoding::Bytes;
+use crate::types::limiter::{evaluate, Change, Outcome};
 
 use super::check::commit;
 
@@ -20,42 +21,55 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     let (n, reqs) = parse_mcheck(args, &config::limits())?;
     let names = &args[1..=n];
     let now = ServerClock.now_ms();
-    let mut keys: Vec<Key> = names.iter().map(|name| Key::open(ctx, name)).collect();
-    let mut outcomes = Vec::with_capacity(n);
-    for (key, req) in keys.iter_mut().zip(&reqs) {
-        let current = key
+    let mut items: Vec<(Key, Outcome)> = Vec::with_capacity(n);
+    for (name, req) in names.iter().zip(&reqs) {
+        let mut key = Key::open(ctx, name);
+        let outcome = key
             .current()
+            .and_then(|current| evaluate(current, req, now))
             .inspect_err(|_| stats::record_algorithm_error(req.algorithm))?;
-        let outcome = evaluate(current, req, now)
-            .inspect_err(|_| stats::record_algorithm_error(req.algorithm))?;
-        outcomes.push(outcome);
+        items.push((key, outcome));
     }
-    let allowed = outcomes.iter().all(|o| o.decision.allowed);
-    for (((key, name), req), outcome) in keys.iter_mut().zip(names).zip(&reqs).zip(&outcomes) {
+    let allowed = items.iter().all(|(_, o)| o.decision.allowed);
+    let mut effects: Vec<(&Arg, Bytes)> = Vec::with_capacity(n);
+    for (((key, outcome), name), req) in items.iter_mut().zip(names).zip(&reqs) {
         let change = match &outcome.change {
             c if allowed => c.clone(),
             Change::Nothing => Change::Nothing,
             // Nothing is charged; keys that exist count the denial.
             _ => Change::Deny { cost: req.cost },
         };
-        commit(ctx, key, name, change, outcome.decision.rested_at_ms(now))?;
+        if let Some(p) = commit(key, change, outcome.decision.rested_at_ms(now))? {
+            effects.push((name, p));
+        }
         stats::record_check(req.algorithm, allowed);
     }
+    // One RL.APPLY per four keys: replication costs per call, not per key.
+    for chunk in effects.chunks(4) {
+        ctx.replicate_apply_pairs(chunk);
+    }
+    // The largest wait among denying keys; -1 if one of them can never admit.
     let retry = if allowed {
         -1
     } else {
-        let denying = outcomes.iter().filter(|o| !o.decision.allowed);
-        let retries: Vec<i64> = denying.map(|o| o.decision.retry_after_ms).collect();
-        if retries.contains(&-1) {
-            -1
-        } else {
-            retries.into_iter().max().unwrap_or(-1)
-        }
+        items
+            .iter()
+            .map(|(_, o)| &o.decision)
+            .filter(|d| !d.allowed)
+            .try_fold(0, |max, d| {
+                (d.retry_after_ms >= 0).then(|| max.max(d.retry_after_ms))
+            })
+            .unwrap_or(-1)
     };
-    reply(ctx, allowed, retry, outcomes.iter().map(|o| &o.decision), n);
+    reply(
+        ctx,
+        allowed,
+        retry,
+        items.iter().map(|(_, o)| &o.decision),
+        n,
+    );
     Ok(())
 }
-
 fn reply<'a>(
     ctx: Ctx,
     allowed: bool,
