@@ -15,7 +15,7 @@ use crate::types::limiter::{apply as apply_change, Change};
 /// Validates every payload and key first, then applies each effect with its absolute
 /// expiry, replies OK. Nothing is applied unless everything is valid.
 pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    if args.is_empty() || args.len() % 2 != 0 {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
         return Err(Error::WrongArity);
     }
     let mut effects = Vec::with_capacity(args.len() / 2);
