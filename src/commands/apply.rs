@@ -18,8 +18,15 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     if args.is_empty() || !args.len().is_multiple_of(2) {
         return Err(Error::WrongArity);
     }
+    let pairs = args.chunks_exact(2);
+    // Two open handles on one key would go stale when the first applies.
+    for (i, a) in pairs.clone().enumerate() {
+        if pairs.clone().skip(i + 1).any(|b| b[0].as_ref() == a[0].as_ref()) {
+            return Err(Error::BadPayload);
+        }
+    }
     let mut effects = Vec::with_capacity(args.len() / 2);
-    for pair in args.chunks_exact(2) {
+    for pair in pairs {
         let effect = unpack(pair[1].as_ref()).map_err(|_| Error::BadPayload)?;
         let mut key = Key::open(ctx, &pair[0]);
         match (key.current()?, &effect) {
