@@ -21,7 +21,11 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     let pairs = args.chunks_exact(2);
     // Two open handles on one key would go stale when the first applies.
     for (i, a) in pairs.clone().enumerate() {
-        if pairs.clone().skip(i + 1).any(|b| b[0].as_ref() == a[0].as_ref()) {
+        if pairs
+            .clone()
+            .skip(i + 1)
+            .any(|b| b[0].as_ref() == a[0].as_ref())
+        {
             return Err(Error::BadPayload);
         }
     }

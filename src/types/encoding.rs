@@ -238,45 +238,28 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
     })
 }
 
-/// Decodes one value from bytes: the word form, or the version 1 byte form.
+/// Decodes one value from bytes: the word form, or the version 1 byte form (whose
+/// header is two bytes, `1, algorithm`, instead of a word).
 pub fn decode(b: &[u8]) -> Result<Limiter, DecodeError> {
-    match b.first() {
-        None => Err(DecodeError::Length),
-        Some(&ENC_V1) => decode_v1_bytes(b),
-        Some(_) => {
-            if !b.len().is_multiple_of(8) {
-                return Err(DecodeError::Length);
-            }
-            let mut words = b.chunks_exact(8).map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                u64::from_le_bytes(a)
-            });
-            let l = decode_words(|| words.next())?;
-            if words.next().is_some() {
-                return Err(DecodeError::Length);
-            }
-            Ok(l)
-        }
-    }
-}
-
-/// The version 1 byte form: `1, algorithm, limit, period, burst` then the state, with
-/// a 2-byte header instead of a header word.
-fn decode_v1_bytes(b: &[u8]) -> Result<Limiter, DecodeError> {
-    if b.len() < 2 || !(b.len() - 2).is_multiple_of(8) {
+    let (head, body) = match b.first() {
+        None => return Err(DecodeError::Length),
+        Some(&ENC_V1) if b.len() >= 2 => (u64::from(b[0]) | u64::from(b[1]) << 8, &b[2..]),
+        Some(_) if b.len() >= 8 => (le_word(&b[..8]), &b[8..]),
+        Some(_) => return Err(DecodeError::Length),
+    };
+    if !body.len().is_multiple_of(8) {
         return Err(DecodeError::Length);
     }
-    let mut words = std::iter::once(u64::from(b[0]) | u64::from(b[1]) << 8).chain(
-        b[2..].chunks_exact(8).map(|c| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            u64::from_le_bytes(a)
-        }),
-    );
+    let mut words = std::iter::once(head).chain(body.chunks_exact(8).map(le_word));
     let l = decode_words(|| words.next())?;
     if words.next().is_some() {
         return Err(DecodeError::Length);
     }
     Ok(l)
+}
+
+fn le_word(c: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(c);
+    u64::from_le_bytes(a)
 }
