@@ -101,7 +101,7 @@ impl Error {
             Error::MissingValue(Burst) => c"ERR BURST needs a value",
             Error::MissingValue(Cost) => c"ERR COST needs a value",
             Error::MissingValue(_) => c"ERR missing value",
-            Error::UnknownAlgorithm => c"ERR unknown algorithm; expected TOKEN_BUCKET or GCRA",
+            Error::UnknownAlgorithm => c"ERR unknown algorithm; expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG",
             Error::UnknownOption => c"ERR unknown option; expected BURST n or COST n",
             Error::RepeatedOption(Burst) => c"ERR BURST given more than once",
             Error::RepeatedOption(Cost) => c"ERR COST given more than once",
