@@ -17,7 +17,8 @@ pub enum Slot<'a> {
     Limiter(&'a mut Limiter),
 }
 
-/// A key opened for reading and writing; closed on drop.
+/// An open key; closed on drop. Opened for reading only, a missing key is a null
+/// handle: only `slot`/`current` (which see it as empty) and `ttl_ms` may be used.
 pub struct Key(*mut raw::RedisModuleKey);
 
 impl Key {
@@ -39,6 +40,9 @@ impl Key {
 
     /// The key's content, or `WrongType` when it holds anything but a limiter.
     pub fn slot(&mut self) -> Result<Slot<'_>, Error> {
+        if self.0.is_null() {
+            return Ok(Slot::Empty);
+        }
         // SAFETY: self.0 is an open key.
         unsafe {
             match raw::RedisModule_KeyType.unwrap()(self.0) as isize {
@@ -85,9 +89,12 @@ impl Key {
         unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.0, at_ms) };
     }
 
-    /// Milliseconds until the key expires, or -1 without an expiry.
+    /// Milliseconds until the key expires, -1 without an expiry, -2 without a key.
     pub fn ttl_ms(&self) -> i64 {
-        // SAFETY: self.0 is an open key.
+        if self.0.is_null() {
+            return -2;
+        }
+        // SAFETY: self.0 is an open key (not null: see above).
         let ttl = unsafe { raw::RedisModule_GetExpire.unwrap()(self.0) };
         if ttl == raw::REDISMODULE_NO_EXPIRE as i64 {
             -1
@@ -105,7 +112,9 @@ impl Key {
 
 impl Drop for Key {
     fn drop(&mut self) {
-        // SAFETY: opened in `open`, closed once here.
-        unsafe { raw::RedisModule_CloseKey.unwrap()(self.0) };
+        if !self.0.is_null() {
+            // SAFETY: opened in `open`, closed once here.
+            unsafe { raw::RedisModule_CloseKey.unwrap()(self.0) };
+        }
     }
 }

@@ -157,3 +157,21 @@ fn the_repo_redis_conf_starts_redis_with_the_module_and_aof() {
         1
     );
 }
+
+#[test]
+fn read_only_commands_on_missing_keys_reply_without_touching_anything() {
+    for bin in server_binaries() {
+        let mut s = Server::start(&bin, &module_path(), &[]);
+        let mut c = s.conn();
+        let v: Value = redis::cmd("RL.INSPECT").arg("nope").query(&mut c).unwrap();
+        assert_eq!(v, Value::Nil);
+        let peek: Vec<i64> = redis::cmd("RL.PEEK")
+            .arg(&["nope", "SLIDING_LOG", "3", "1000"])
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(peek, [1, 3, 2, -1, 1000]);
+        let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert_eq!(n, 0);
+        assert!(s.alive(), "{}", s.log());
+    }
+}
