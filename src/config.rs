@@ -26,3 +26,60 @@ pub fn limits() -> Limits {
 pub fn cell_compat() -> bool {
     CELL_COMPAT.load(Relaxed)
 }
+
+/// Checks module load arguments (`name value` pairs): every name known, every value
+/// in range. The module refuses to load otherwise, with this message in the log.
+pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
+    if !args.len().is_multiple_of(2) {
+        return Err("load arguments must be `name value` pairs".into());
+    }
+    for pair in args.chunks_exact(2) {
+        let (name, value) = (pair[0].as_ref(), pair[1].as_ref());
+        let value = std::str::from_utf8(value).unwrap_or("");
+        match name {
+            b"sliding-log-max-limit" => {
+                let (lo, hi) = SLIDING_LOG_MAX_LIMIT_RANGE;
+                match value.parse::<i64>() {
+                    Ok(v) if (lo..=hi).contains(&v) => {}
+                    _ => {
+                        return Err(format!(
+                            "sliding-log-max-limit must be an integer between {lo} and {hi}"
+                        ))
+                    }
+                }
+            }
+            b"cell-compat" => {
+                if value != "yes" && value != "no" {
+                    return Err("cell-compat must be yes or no".into());
+                }
+            }
+            _ => {
+                return Err(
+                    "unknown load argument; known: sliding-log-max-limit, cell-compat".into(),
+                )
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_arguments_are_checked_by_name_and_range() {
+        let ok: &[&[u8]] = &[b"sliding-log-max-limit", b"500", b"cell-compat", b"yes"];
+        assert_eq!(validate_load_args(ok), Ok(()));
+        for bad in [
+            &[&b"sliding-log-max-limit"[..], b"0"][..],
+            &[b"sliding-log-max-limit", b"10000001"],
+            &[b"sliding-log-max-limit", b"x"],
+            &[b"cell-compat", b"maybe"],
+            &[b"typo", b"1"],
+            &[b"cell-compat"],
+        ] {
+            assert!(validate_load_args(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -46,6 +46,19 @@ impl Ctx {
         self.0
     }
 
+    /// Whether Redis is asking for the key positions (a `getkeys-api` command is then
+    /// called only to declare its keys, never to run).
+    pub fn is_keys_position_request(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_IsKeysPositionRequest.unwrap()(self.0) != 0 }
+    }
+
+    /// Declares the argument at `pos` (counting the command name as 0) as a key.
+    pub fn key_at(&self, pos: usize) {
+        // SAFETY: as above; only called while answering a keys-position request.
+        unsafe { raw::RedisModule_KeyAtPos.unwrap()(self.0, pos as std::os::raw::c_int) };
+    }
+
     /// Whether the client speaks RESP3.
     pub fn is_resp3(&self) -> bool {
         // SAFETY: self.0 is the running command's context (see `new`).

@@ -75,8 +75,16 @@ mod entry {
         (c"rl.check", rl_check, c"write deny-oom fast", 1, 1, 1),
         (c"rl.peek", rl_peek, c"readonly fast", 1, 1, 1),
         (c"rl.inspect", rl_inspect, c"readonly fast", 1, 1, 1),
-        // Keys come after numkeys: declared with a key spec in `declare_mcheck_keys`.
-        (c"rl.mcheck", rl_mcheck, c"write deny-oom", 0, 0, 0),
+        // Keys come after numkeys: declared through the getkeys API (what cluster
+        // routing uses on 7.0) and a key spec in `declare_mcheck_keys`.
+        (
+            c"rl.mcheck",
+            rl_mcheck,
+            c"write deny-oom getkeys-api",
+            0,
+            0,
+            0,
+        ),
         (c"rl.reset", rl_reset, c"write", 1, -1, 1),
         (c"rl.stats", rl_stats, c"readonly fast", 0, 0, 0),
         (c"rl.apply", rl_apply, c"write deny-oom fast", 1, -1, 2),
@@ -182,7 +190,12 @@ mod entry {
         }
     }
 
-    fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    fn init(ctx: &Context, args: &[RedisString]) -> Status {
+        let arg_bytes: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        if let Err(why) = crate::config::validate_load_args(&arg_bytes) {
+            log_warning(&format!("ratelimit: {why}; refusing to load"));
+            return Status::Err;
+        }
         if let Some(api) = missing_api() {
             log_warning(&format!(
                 "ratelimit: this server lacks RedisModule_{api}; Redis 7.0 or newer is required, refusing to load"

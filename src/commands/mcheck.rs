@@ -2,11 +2,12 @@
 
 use super::{reply_decision, reply_decision_fields};
 use crate::algorithms::Decision;
-use crate::args::parse_mcheck;
+use crate::args::{parse_int, parse_mcheck, MAX_MCHECK_KEYS};
 use crate::clock::{Clock, ServerClock};
 use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
+use crate::error::Field;
 use crate::key::Key;
 use crate::stats;
 use crate::types::encoding::Bytes;
@@ -18,6 +19,16 @@ use super::check::commit;
 /// charges none (existing keys count the denial). Replies the overall decision, the
 /// largest retry and each key's own decision.
 pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
+    if ctx.is_keys_position_request() {
+        // Cluster routing (CROSSSLOT) and ACL key checks on every server version.
+        if let Some(n) = args
+            .first()
+            .and_then(|a| parse_int(a.as_ref(), 1, MAX_MCHECK_KEYS, Field::NumKeys).ok())
+        {
+            (0..(n as usize).min(args.len() - 1)).for_each(|i| ctx.key_at(2 + i));
+        }
+        return Ok(());
+    }
     let (n, reqs) = parse_mcheck(args, &config::limits())?;
     let names = &args[1..=n];
     let now = ServerClock.now_ms();
