@@ -11,7 +11,7 @@ import pytest
 
 import os
 
-from helpers import KINDS, LIVE, MODULE, ServerFactory
+from helpers import KINDS, LIVE, MODULE, T0, ServerFactory
 
 
 def pytest_sessionstart(session):
@@ -35,6 +35,13 @@ def kind(request):
 def server(server_factory, kind):
     """A fresh server of each kind (redis 7.0, valkey 9) for one test."""
     return server_factory(kind)
+
+
+@pytest.fixture
+def clocked(server_factory):
+    """A Valkey server whose clock stands still at helpers.T0 until the test moves it
+    (`clocked.set_clock(ms)` / `advance_clock(ms)`): exact millisecond arithmetic."""
+    return server_factory("valkey", clock_ms=T0, name="valkey-clocked")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ the server's own PID is read from INFO and both PIDs are handled.
 """
 
 import atexit
+import datetime
 import os
 import shutil
 import socket
@@ -26,7 +27,11 @@ MODULE = os.path.abspath(
 )
 REDIS_BIN = os.environ.get("RL_REDIS_SERVER", "/usr/bin/redis-server")
 FAKETIME = "/usr/bin/faketime"
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 KINDS = ["redis", "valkey"]
+# 2026-01-01T00:00:00Z: a multiple of every period up to a day, the start of the manual
+# clock (`clock_ms`).
+T0 = 1_767_225_600_000
 # Log lines that mean the module or the server broke (the module's panic hook logs
 # "caught a panic"; Redis and Valkey log "crashed by signal" on a crash).
 BAD_LOG_MARKERS = ("panic", "crashed by signal")
@@ -66,15 +71,24 @@ class ServerError(Exception):
 class Server:
     """One redis-server / valkey-server process with the module loaded."""
 
-    def __init__(self, kind, options=None, faketime=None, name=None):
+    def __init__(self, kind, options=None, faketime=None, name=None, module_args=None,
+                 clock_ms=None):
         assert kind in KINDS
-        if faketime is not None:
+        if faketime is not None or clock_ms is not None:
             assert kind == "valkey", "Redis 7.0 (jemalloc) does not run under faketime"
+        assert faketime is None or clock_ms is None
         self.kind = kind
         self.faketime = faketime
+        self.module_args = list(module_args or [])
         self.name = name or kind
         self.dir = tempfile.mkdtemp(prefix=f"rl-{self.name}-")
         self.log = os.path.join(self.dir, "server.log")
+        # A manual clock (Valkey only): libfaketime preloaded, reading a frozen absolute
+        # time from a file that set_clock() rewrites.
+        self.clock_file = os.path.join(self.dir, "clock.txt") if clock_ms is not None else None
+        self.clock_ms = None
+        if clock_ms is not None:
+            self._write_clock(clock_ms)
         self.options = {}
         self.proc = None
         self.pid = None  # the server's own PID (differs from proc.pid under faketime)
@@ -97,7 +111,7 @@ class Server:
             "loglevel": "notice",
         }
         opts.update(options)
-        argv = [binary_for(self.kind), "--loadmodule", MODULE]
+        argv = [binary_for(self.kind), "--loadmodule", MODULE] + self.module_args
         for k, v in opts.items():
             argv += [f"--{k}", v]
         if self.faketime is not None:
@@ -116,6 +130,7 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self._env(),
             )
             out.close()
             self.proc, self.port = proc, port
@@ -129,6 +144,48 @@ class Server:
             LIVE.append(self)
             return
         raise ServerError(f"{self.name}: could not start: {last}\n{self.log_tail()}")
+
+    def _env(self):
+        if self.clock_file is None:
+            return None
+        env = dict(os.environ)
+        env.pop("FAKETIME", None)
+        env.update({
+            "LD_PRELOAD": LIBFAKETIME,
+            "FAKETIME_TIMESTAMP_FILE": self.clock_file,
+            "FAKETIME_NO_CACHE": "1",
+            # Timers (serverCron, replication) keep running on the real monotonic clock.
+            "DONT_FAKE_MONOTONIC": "1",
+            "TZ": "UTC",
+        })
+        return env
+
+    # -- manual clock --------------------------------------------------------------
+
+    def _write_clock(self, ms):
+        # libfaketime reads an absolute local (TZ=UTC) time, frozen; it adds less than a
+        # millisecond of jitter below the microseconds, so whole milliseconds are exact.
+        dt = datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}\n")
+        os.replace(tmp, self.clock_file)  # atomic: never a half-written timestamp
+        self.clock_ms = ms
+
+    def set_clock(self, ms):
+        """Sets the frozen server clock to `ms` (Unix milliseconds) and waits until the
+        server's TIME reports exactly that millisecond."""
+        assert self.clock_file is not None, "server was not started with clock_ms"
+        self._write_clock(ms)
+        c = self.client(socket_timeout=10)
+        try:
+            wait_until(lambda: server_time_ms(c) == ms, timeout=10, interval=0.001,
+                       what=f"{self.name} clock to read {ms}")
+        finally:
+            c.close()
+
+    def advance_clock(self, ms):
+        self.set_clock(self.clock_ms + ms)
 
     def _wait_ready(self, timeout=15.0):
         deadline = time.monotonic() + timeout
@@ -248,8 +305,10 @@ class ServerFactory:
     def __init__(self):
         self.servers = []
 
-    def __call__(self, kind, options=None, faketime=None, name=None):
-        s = Server(kind, options=options, faketime=faketime, name=name)
+    def __call__(self, kind, options=None, faketime=None, name=None, module_args=None,
+                 clock_ms=None):
+        s = Server(kind, options=options, faketime=faketime, name=name,
+                   module_args=module_args, clock_ms=clock_ms)
         self.servers.append(s)
         return s
 
@@ -276,12 +335,36 @@ class ServerFactory:
 MAX = 2**63 - 1
 TB = "TOKEN_BUCKET"
 GCRA = "GCRA"
-ALGORITHMS = [TB, GCRA]
+FW = "FIXED_WINDOW"
+SW = "SLIDING_WINDOW"
+SL = "SLIDING_LOG"
+ALGORITHMS = [TB, GCRA]  # the burst-capable pair the original tests cover
+WINDOW_ALGORITHMS = [FW, SW, SL]
+ALL_ALGORITHMS = [TB, GCRA, FW, SW, SL]
 DECISION_FIELDS = ["allowed", "limit", "remaining", "retry_after_ms", "reset_after_ms"]
-STATS_NAMES = [
-    "checks", "allowed", "denied", "errors",
-    "token_bucket_checks", "token_bucket_allowed", "token_bucket_denied", "token_bucket_errors",
-    "gcra_checks", "gcra_allowed", "gcra_denied", "gcra_errors",
+INSPECT_COMMON = [
+    "algorithm", "limit", "period_ms", "burst", "remaining", "reset_after_ms", "ttl_ms",
+    "admitted", "denied",
+]
+INSPECT_STATE = {
+    TB: ["tokens", "updated_ms"],
+    GCRA: ["tat_ms"],
+    FW: ["window_start_ms", "count"],
+    SW: ["window_start_ms", "previous_count", "current_count"],
+    SL: ["entries", "oldest_ms", "newest_ms"],
+}
+# Module load arguments that register CL.THROTTLE.
+CELL_COMPAT = ["cell-compat", "yes"]
+ALGORITHM_ERROR = (
+    "ERR unknown algorithm; expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG"
+)
+WINDOW_BURST_ERROR = "ERR BURST applies only to TOKEN_BUCKET and GCRA"
+MISMATCH_ERROR = "ERR key holds a limiter of another algorithm; use RL.RESET first to change it"
+WRONGTYPE_ERROR = "WRONGTYPE Operation against a key holding the wrong kind of value"
+STATS_NAMES = ["checks", "allowed", "denied", "errors"] + [
+    f"{algorithm}_{counter}"
+    for algorithm in ("token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_log")
+    for counter in ("checks", "allowed", "denied", "errors")
 ]
 
 
@@ -293,6 +376,59 @@ def check(c, key, algorithm, limit, period, burst=None, cost=None):
     if cost is not None:
         args += ["COST", cost]
     return c.execute_command(*args)
+
+
+def spec_args(algorithm, limit, period, burst=None, cost=None):
+    args = [algorithm, limit, period]
+    if burst is not None:
+        args += ["BURST", burst]
+    if cost is not None:
+        args += ["COST", cost]
+    return args
+
+
+def peek(c, key, algorithm, limit, period, burst=None, cost=None):
+    """RL.PEEK: RL.CHECK's reply without charging anything."""
+    return c.execute_command("RL.PEEK", key, *spec_args(algorithm, limit, period, burst, cost))
+
+
+def inspect(c, key):
+    """RL.INSPECT as an ordered {name: value} dict (None for a missing key); bulk
+    string values (algorithm, tokens) are decoded to str."""
+    reply = c.execute_command("RL.INSPECT", key)
+    if reply is None:
+        return None
+    if isinstance(reply, dict):
+        items = list(reply.items())
+    else:
+        assert isinstance(reply, list) and len(reply) % 2 == 0, reply
+        items = [(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
+    return {
+        k.decode(): (v.decode() if isinstance(v, bytes) else v) for k, v in items
+    }
+
+
+def mcheck(c, specs):
+    """RL.MCHECK over [(key, algorithm, limit, period[, burst[, cost]]), ...]."""
+    keys = [s[0] for s in specs]
+    args = ["RL.MCHECK", len(keys), *keys]
+    for s in specs:
+        args += spec_args(*s[1:])
+    return c.execute_command(*args)
+
+
+def throttle(c, key, max_burst, count, period_s, quantity=None):
+    args = ["CL.THROTTLE", key, max_burst, count, period_s]
+    if quantity is not None:
+        args.append(quantity)
+    return c.execute_command(*args)
+
+
+def totals(c, key):
+    """(admitted, denied) of a limiter key, from RL.INSPECT."""
+    info = inspect(c, key)
+    assert info is not None, f"{key!r} does not exist"
+    return info["admitted"], info["denied"]
 
 
 def stats(c):

@@ -10,13 +10,19 @@ import redis
 from helpers import (
     ALGORITHMS,
     DECISION_FIELDS,
+    FW,
     GCRA,
+    SL,
+    SW,
     STATS_NAMES,
     TB,
     arity_error,
     call_error,
     check,
     digest_value,
+    inspect,
+    mcheck,
+    peek,
     same_error,
     server_time_ms,
     stats,
@@ -110,12 +116,15 @@ def test_cost_above_burst_is_never_admitted_and_creates_no_key(r, algorithm):
     assert r.exists("k") == 0
     assert check(r, "k", algorithm, 5, 1000, burst=7, cost=8) == [0, 5, 7, -1, 0]
     assert r.exists("k") == 0
-    # On an existing key it changes nothing either.
+    # On an existing key it only adds COST to the key's denied total.
     check(r, "k", algorithm, 5, 600_000)
-    before = (r.pexpiretime("k"), digest_value(r, "k"))
+    expiry = r.pexpiretime("k")
     reply = check(r, "k", algorithm, 5, 600_000, cost=6)
     assert reply[:4] == [0, 5, 4, -1]
-    assert (r.pexpiretime("k"), digest_value(r, "k")) == before
+    assert r.pexpiretime("k") == expiry
+    info = inspect(r, "k")
+    assert (info["admitted"], info["denied"]) == (1, 6)
+    assert check(r, "k", algorithm, 5, 600_000)[:3] == [1, 5, 3]
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -139,10 +148,21 @@ def test_key_expiry_is_server_time_plus_reset_after(r, algorithm):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_denied_check_changes_nothing(r, algorithm):
+def test_denied_check_on_a_missing_key_changes_nothing(r, algorithm):
+    for args in [(2, 3_600_000, None, 3), (2, 3_600_000, 2, 3), (1, 1000, None, 2)]:
+        assert check(r, "k", algorithm, *args)[0] == 0
+    assert r.exists("k") == 0 and r.dbsize() == 0
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_denied_check_on_an_existing_key_changes_only_the_denied_total(r, algorithm):
     check(r, "k", algorithm, 2, 3_600_000)
     check(r, "k", algorithm, 2, 3_600_000)
-    before = (r.pexpiretime("k"), digest_value(r, "k"))
+    expiry = r.pexpiretime("k")
+    state = {k: v for k, v in inspect(r, "k").items()
+             if k not in ("remaining", "reset_after_ms", "ttl_ms", "denied")}
+    probe = peek(r, "k", algorithm, 2, 3_600_000)
+    denied = 0
     for args in [
         (2, 3_600_000, None, None),
         (2, 3_600_000, None, 2),
@@ -154,7 +174,13 @@ def test_denied_check_changes_nothing(r, algorithm):
         reply = check(r, "k", algorithm, *args)
         assert reply[0] == 0, args
         assert reply[3] > 0
-        assert (r.pexpiretime("k"), digest_value(r, "k")) == before, args
+        denied += args[3] or 1
+        assert r.pexpiretime("k") == expiry, args
+        info = inspect(r, "k")
+        assert info["denied"] == denied, args
+        assert {k: v for k, v in info.items() if k in state} == state, args
+    again = peek(r, "k", algorithm, 2, 3_600_000)
+    assert again[:3] == probe[:3] and 0 < probe[3] - again[3] < 1000, (probe, again)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -325,6 +351,15 @@ def test_stats_count_exactly(server, protocol):
     check(c, "g", GCRA, 1, 3_600_000)
     check(c, "g", GCRA, 1, 3_600_000)
     check(c, "g", GCRA, 1, 3_600_000)
+    # fixed window: 1 allowed, 1 denied
+    check(c, "fw", FW, 1, 3_600_000)
+    check(c, "fw", FW, 1, 3_600_000)
+    # RL.MCHECK counts one check per key: sliding window and log, 1 allowed, 1 denied each
+    mcheck(c, [("sw", SW, 1, 3_600_000), ("sl", SL, 1, 3_600_000)])
+    mcheck(c, [("sw", SW, 1, 3_600_000), ("sl", SL, 1, 3_600_000)])
+    # RL.PEEK is not counted
+    peek(c, "fw", FW, 1, 3_600_000)
+    peek(c, "new", SL, 1, 3_600_000)
     c.set("s", "x")
     errors = [
         ("RL.CHECK", "s", TB, 1, 1000),            # WRONGTYPE: token_bucket_errors
@@ -336,16 +371,23 @@ def test_stats_count_exactly(server, protocol):
         ("RL.RESET",),                             # arity
         ("RL.APPLY", "g", b"junk"),                # bad payload
         ("RL.STATS", "extra"),                     # arity
+        ("RL.CHECK", "fw", SL, 1, 1000),           # mismatch: sliding_log_errors
     ]
     for args in errors:
         call_error(c, *args)
     after = stats(c)
     delta = {k: after[k] - base[k] for k in STATS_NAMES}
     assert delta == {
-        "checks": 7, "allowed": 3, "denied": 4, "errors": 9,
+        "checks": 13, "allowed": 6, "denied": 7, "errors": 10,
         "token_bucket_checks": 4, "token_bucket_allowed": 2,
         "token_bucket_denied": 2, "token_bucket_errors": 2,
         "gcra_checks": 3, "gcra_allowed": 1, "gcra_denied": 2, "gcra_errors": 1,
+        "fixed_window_checks": 2, "fixed_window_allowed": 1,
+        "fixed_window_denied": 1, "fixed_window_errors": 0,
+        "sliding_window_checks": 2, "sliding_window_allowed": 1,
+        "sliding_window_denied": 1, "sliding_window_errors": 0,
+        "sliding_log_checks": 2, "sliding_log_allowed": 1,
+        "sliding_log_denied": 1, "sliding_log_errors": 1,
     }
     # RL.RESET and RL.APPLY successes are not checks; RL.STATS itself counts nothing.
     c.execute_command("RL.RESET", "tb", "g")

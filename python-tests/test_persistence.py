@@ -9,13 +9,17 @@ import pytest
 import redis
 
 from helpers import (
+    FW,
     GCRA,
     MAX,
+    SL,
+    SW,
     TB,
     ModuleDump,
     check,
     crc64,
     digest_value,
+    inspect,
     rdb_encode_len,
     snapshot,
     stats,
@@ -26,8 +30,9 @@ HOUR = 3_600_000
 
 
 def populate(c):
-    """Limiter keys of every shape, all with windows of hours (nothing expires during a
-    test), plus a plain string key. Returns the limiter key names."""
+    """Limiter keys of every shape and algorithm, all with windows of hours (nothing
+    expires during a test), plus a plain string key. Returns the limiter key names.
+    Every denied check here is on an existing key (each propagates an RL.APPLY)."""
     ops = [
         ("tb:plain", TB, 10, 10 * HOUR, None, None, 3),
         ("tb:burst-cost", TB, 5, 5 * HOUR, 8, 3, 2),
@@ -39,6 +44,14 @@ def populate(c):
         ("tb:max", TB, 1, MAX, MAX, 5, 1),  # huge scaled token count, expiry i64::MAX
         ("gcra:max", GCRA, 1, MAX, MAX, MAX - 1, 1),
         ("tb:huge-rate", TB, MAX, MAX, MAX, MAX, 1),
+        # Window algorithms (fixed windows of 2**40 ms end in 2039).
+        ("fw:plain", FW, 10, 2**40, None, 2, 3),
+        ("fw:exhausted", FW, 2, 2**40, None, None, 3),
+        ("sw:plain", SW, 10, 10 * HOUR, None, 3, 2),
+        ("sw:exhausted", SW, 2, 10 * HOUR, None, None, 3),
+        ("sl:plain", SL, 10, 10 * HOUR, None, 2, 3),
+        ("sl:exhausted", SL, 2, 10 * HOUR, None, None, 3),
+        ("sl:max-period", SL, 3, 4_294_967_295, None, None, 1),
     ]
     keys = []
     for key, algorithm, limit, period, burst, cost, times in ops:
@@ -74,6 +87,9 @@ def test_debug_reload_keeps_digests_and_expiry(r):
     assert check(r, "tb:plain", TB, 10, 10 * HOUR)[:3] == [1, 10, 6]
     assert check(r, "gcra:exhausted", GCRA, 2, 2 * HOUR)[:3] == [0, 2, 0]
     assert check(r, "tb:burst-cost", TB, 5, 5 * HOUR, 8, 3)[:3] == [0, 5, 2]
+    assert check(r, "fw:plain", FW, 10, 2**40)[:3] == [1, 10, 3]
+    assert check(r, "sw:exhausted", SW, 2, 10 * HOUR)[:3] == [0, 2, 0]
+    assert check(r, "sl:plain", SL, 10, 10 * HOUR)[:3] == [1, 10, 3]
 
 
 def test_dump_restore_keeps_the_value(r):
@@ -119,55 +135,120 @@ def test_copy_is_equal_and_independent(r):
     assert check(r, "tb:exhausted", TB, 10, 10 * HOUR)[:3] == [1, 10, 6]
 
 
-@pytest.mark.parametrize("algorithm", [TB, GCRA])
+ALGORITHM_IDS = {TB: 1, GCRA: 2, FW: 3, SW: 4, SL: 5}
+BIG = 1000 * HOUR  # fits a SLIDING_LOG period (at most 4294967295 ms)
+
+
+def make_source(c, key, algorithm, cost=2):
+    """3 per 1000 hours (BURST 5 for the burst-capable pair), COST `cost` admitted."""
+    burst = 5 if algorithm in (TB, GCRA) else None
+    assert check(c, key, algorithm, 3, BIG, burst, cost)[0] == 1
+
+
+@pytest.mark.parametrize("algorithm", [TB, GCRA, FW, SW, SL])
 def test_dump_layout_and_crc64_match_the_documented_format(r, algorithm):
-    check(r, "k", algorithm, 3, 1000 * HOUR, 5, 2)
+    """Encoding version 2 (src/types/encoding.rs, docs/replication.md): a header word,
+    limit, period_ms, burst, admitted, denied, then the algorithm's state."""
+    make_source(r, "k", algorithm)
+    assert check(r, "k", algorithm, 3, BIG, 5 if algorithm in (TB, GCRA) else None, 9)[0] == 0
     payload = r.dump("k")
     assert crc64(payload[:-8]) == int.from_bytes(payload[-8:], "little"), "crc64 helper"
     md = ModuleDump.parse(payload)
-    algo_id = 1 if algorithm == TB else 2
-    assert md.words[0] == 1 | algo_id << 8
-    assert md.words[1:4] == [3, 1000 * HOUR, 5]
-    assert len(md.words) == (7 if algorithm == TB else 6)
+    w = md.words
+    assert w[0] == 2 | ALGORITHM_IDS[algorithm] << 8
+    burst = 5 if algorithm in (TB, GCRA) else 3
+    assert w[1:6] == [3, BIG, burst, 2, 9], "limit, period_ms, burst, admitted, denied"
+    state = w[6:]
     if algorithm == TB:
-        tokens = md.words[4] | md.words[5] << 64
-        assert tokens == (5 - 2) * 1000 * HOUR  # 3 units left, scaled by period_ms
-        assert abs(md.words[6] - r.pexpiretime("k") + 2 * 1000 * HOUR // 3) <= 1
+        assert len(state) == 3
+        assert (state[0] | state[1] << 64) == (5 - 2) * BIG  # 3 units left, scaled by period_ms
+        assert abs(state[2] - r.pexpiretime("k") + 2 * BIG // 3) <= 1
+    elif algorithm == GCRA:
+        assert len(state) == 2
+        # TAT in units of 1/limit ms: 2 units of T = BIG/3 past the rested instant.
+        tat = state[0] | state[1] << 64
+        assert abs(tat - 3 * r.pexpiretime("k")) <= 3
+    elif algorithm == FW:
+        assert len(state) == 2 and state[0] % BIG == 0 and state[1] == 2
+        assert r.pexpiretime("k") == state[0] + BIG
+    elif algorithm == SW:
+        assert len(state) == 3 and state[0] % BIG == 0 and state[1:] == [0, 2]
+    else:
+        # base_ms, n, then n u32 offsets two per word: 2 units at one instant.
+        assert len(state) == 3 and state[1] == 2 and state[2] == 0
+        assert r.pexpiretime("k") == state[0] + BIG
     assert md.build() == payload, "rebuilding the payload reproduces the real DUMP"
     expiry = r.pexpiretime("k")
     assert r.restore("k2", expiry, md.build(), absttl=True) == b"OK"
     assert (r.pexpiretime("k2"), digest_value(r, "k2")) == (expiry, digest_value(r, "k"))
 
 
+@pytest.mark.parametrize("algorithm", [TB, GCRA])
+def test_version_1_values_still_restore_with_zero_totals(r, algorithm):
+    """Encoding version 1 (0.1.0 development builds, no totals) is still read."""
+    make_source(r, "k", algorithm)
+    md = ModuleDump.parse(r.dump("k"))
+    w = md.words
+    v1 = [1 | ALGORITHM_IDS[algorithm] << 8] + w[1:4] + w[6:]
+    expiry = r.pexpiretime("k")
+    assert r.restore("old", expiry, md.build(v1), absttl=True) == b"OK"
+    info = inspect(r, "old")
+    assert (info["admitted"], info["denied"], info["limit"], info["burst"]) == (0, 0, 3, 5)
+    assert info["remaining"] == inspect(r, "k")["remaining"] == 3
+    assert ModuleDump.parse(r.dump("old")).words == w[:4] + [0, 0] + w[6:], "re-saved as version 2"
+    assert check(r, "old", algorithm, 3, BIG, 5)[:3] == [1, 3, 2]
+
+
 def _corrupt_cases():
-    def hdr(version=1, algorithm=1, extra=0):
+    def hdr(version=2, algorithm=1, extra=0):
         return version | algorithm << 8 | extra
 
+    # Words: 0 header, 1 limit, 2 period_ms, 3 burst, 4 admitted, 5 denied, 6.. state.
     return {
         # name: (source algorithm, function of the real words -> corrupt words)
         "encoding-version-0": (TB, lambda w: [hdr(version=0)] + w[1:]),
-        "encoding-version-2": (TB, lambda w: [hdr(version=2)] + w[1:]),
+        "encoding-version-3": (TB, lambda w: [hdr(version=3)] + w[1:]),
         "encoding-version-255": (GCRA, lambda w: [hdr(version=255, algorithm=2)] + w[1:]),
         "header-high-bits": (TB, lambda w: [hdr(extra=1 << 16)] + w[1:]),
         "algorithm-0": (TB, lambda w: [hdr(algorithm=0)] + w[1:]),
-        "algorithm-3": (TB, lambda w: [hdr(algorithm=3)] + w[1:]),
+        "algorithm-6": (TB, lambda w: [hdr(algorithm=6)] + w[1:]),
         "algorithm-255": (GCRA, lambda w: [hdr(algorithm=255)] + w[1:]),
         "no-words": (TB, lambda w: []),
         "header-only": (TB, lambda w: w[:1]),
+        "no-totals": (GCRA, lambda w: w[:4]),
         "truncated-token-bucket": (TB, lambda w: w[:-1]),
         "truncated-gcra": (GCRA, lambda w: w[:-1]),
+        "truncated-fixed-window": (FW, lambda w: w[:-1]),
+        "truncated-sliding-window": (SW, lambda w: w[:-1]),
+        "truncated-sliding-log": (SL, lambda w: w[:-1]),
         "gcra-words-under-token-bucket-header": (GCRA, lambda w: [hdr(algorithm=1)] + w[1:]),
+        "token-bucket-words-under-gcra-header": (TB, lambda w: [hdr(algorithm=2)] + w[1:]),
+        "fixed-window-words-under-sliding-window-header": (FW, lambda w: [hdr(algorithm=4)] + w[1:]),
         "trailing-word-token-bucket": (TB, lambda w: w + [0]),
         "trailing-word-gcra": (GCRA, lambda w: w + [7]),
+        "trailing-word-fixed-window": (FW, lambda w: w + [0]),
+        "trailing-word-sliding-log": (SL, lambda w: w + [0]),
         "limit-0": (TB, lambda w: w[:1] + [0] + w[2:]),
         "period-0": (GCRA, lambda w: w[:2] + [0] + w[3:]),
         "burst-0": (TB, lambda w: w[:3] + [0] + w[4:]),
         "limit-above-i64": (GCRA, lambda w: w[:1] + [2**63] + w[2:]),
-        "tokens-above-capacity": (TB, lambda w: w[:4] + [w[3] * w[2] + 1, 0] + w[6:]),
-        "tokens-far-negative": (TB, lambda w: w[:4] + [0, 2**63] + w[6:]),
-        "updated-above-i64": (TB, lambda w: w[:6] + [2**64 - 1]),
-        "gcra-tat-above-max": (GCRA, lambda w: w[:4] + [0, 2**64 - 1]),
-        "token-bucket-header-with-gcra-algorithm": (TB, lambda w: [hdr(algorithm=2)] + w[1:]),
+        "tokens-above-capacity": (TB, lambda w: w[:6] + [w[3] * w[2] + 1, 0] + w[8:]),
+        "tokens-far-negative": (TB, lambda w: w[:6] + [0, 2**63] + w[8:]),
+        "updated-above-i64": (TB, lambda w: w[:8] + [2**64 - 1]),
+        "gcra-tat-above-max": (GCRA, lambda w: w[:6] + [0, 2**64 - 1]),
+        "window-burst-differs-from-limit": (FW, lambda w: w[:3] + [w[1] + 1] + w[4:]),
+        "fixed-window-start-not-aligned": (FW, lambda w: w[:6] + [w[6] + 1] + w[7:]),
+        "fixed-window-count-above-i64": (FW, lambda w: w[:7] + [2**63]),
+        "sliding-window-start-not-aligned": (SW, lambda w: w[:6] + [w[6] + 1] + w[7:]),
+        "sliding-window-previous-above-i64": (SW, lambda w: w[:7] + [2**63] + w[8:]),
+        "sliding-log-period-above-u32": (SL, lambda w: w[:2] + [2**32] + w[3:]),
+        "sliding-log-limit-above-max-units": (
+            SL, lambda w: w[:1] + [10_000_001, w[2], 10_000_001] + w[4:]),
+        "sliding-log-base-above-i64": (SL, lambda w: w[:6] + [2**63] + w[7:]),
+        "sliding-log-count-far-too-large": (SL, lambda w: w[:7] + [2**40] + w[8:]),
+        "sliding-log-count-above-its-words": (SL, lambda w: w[:7] + [5] + w[8:]),
+        "sliding-log-padding-not-zero": (SL, lambda w: w[:7] + [1, 1 << 32]),
+        "window-algorithm-in-version-1": (FW, lambda w: [hdr(version=1, algorithm=3)] + w[1:4] + w[6:]),
     }
 
 
@@ -177,7 +258,7 @@ CORRUPT = _corrupt_cases()
 @pytest.mark.parametrize("case", list(CORRUPT))
 def test_corrupt_restore_payload_is_refused_and_server_stays_up(server, r, case):
     algorithm, corrupt = CORRUPT[case]
-    check(r, "src", algorithm, 3, 1000 * HOUR, 5, 2)
+    make_source(r, "src", algorithm)
     md = ModuleDump.parse(r.dump("src"))
     payload = md.build(corrupt(list(md.words)))
     # The payload is otherwise well-formed: the server's own checks (RDB version, CRC)
@@ -190,7 +271,9 @@ def test_corrupt_restore_payload_is_refused_and_server_stays_up(server, r, case)
     server.assert_healthy()
     # The untouched original still works and restores.
     assert r.restore("good", 0, md.build()) == b"OK"
-    assert check(r, "good", algorithm, 3, 1000 * HOUR, 5)[:3] == [1, 3, 2]
+    burst = 5 if algorithm in (TB, GCRA) else None
+    expected = [1, 3, 2] if burst else [1, 3, 0]
+    assert check(r, "good", algorithm, 3, BIG, burst)[:3] == expected
 
 
 def test_restore_with_a_non_uint_opcode_is_refused(server, r):
@@ -258,12 +341,14 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
     if rewrite:
         c.bgrewriteaof()
         wait_for_rewrite(c)
-    allowed_before_rewrite = stats(c)["allowed"]
+    # Every check so far reached a decision on an existing key or created one.
+    decided_before_rewrite = stats(c)["allowed"] + stats(c)["denied"]
     # Activity after the (optional) rewrite goes to the incremental file.
     allowed_after = 0
     for _ in range(3):
-        allowed_after += check(c, "tb:after", TB, 2, 2 * HOUR)[0]
+        allowed_after += check(c, "tb:after", TB, 2, 2 * HOUR)[0]  # the 3rd is denied
     allowed_after += check(c, "gcra:exhausted", GCRA, 2, 2 * HOUR)[0]  # denied
+    assert check(c, "missing", SL, 2, 2 * HOUR, None, 3)[0] == 0  # creates nothing
     assert allowed_after == 2
     assert c.execute_command("RL.RESET", "tb:plain") == 1
     keys = [k for k in keys if k != "tb:plain"] + ["tb:after"]
@@ -272,9 +357,10 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
     incr = read_aof(s, ".incr.aof")
     assert b"RL.CHECK" not in incr.upper(), "checks are propagated as RL.APPLY, never as RL.CHECK"
     if rewrite:
-        # Only what followed the rewrite: two admitted checks, one DEL; the denied
-        # check added nothing.
-        assert incr.count(APPLY_CMD) == 2
+        # Only what followed the rewrite: two admitted checks, two denied checks on
+        # existing keys (their denied totals), one DEL; the denied check on a missing
+        # key added nothing.
+        assert incr.count(APPLY_CMD) == 4
         base = read_aof(s, ".base.aof") + read_aof(s, ".base.rdb")
         if preamble == "yes":
             assert base.startswith(b"REDIS") or base.startswith(b"VALKEY"), base[:16]
@@ -282,16 +368,19 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
             assert base.count(APPLY_CMD) == limiters_at_rewrite
             assert b"PEXPIREAT" in base.upper()
     else:
-        # One RL.APPLY per admitted check since start, nothing for denied ones.
-        assert incr.count(APPLY_CMD) == allowed_before_rewrite + 2
+        # One RL.APPLY per admitted check and per denied check on an existing key since
+        # start, nothing for the denied check on a missing key.
+        assert incr.count(APPLY_CMD) == decided_before_rewrite + 4
         assert stats(c)["denied"] >= 3
     assert b"$3\r\nDEL\r\n" in incr.upper()
 
     time.sleep(0.05)  # a replay that re-evaluated would now compute later expiries
     s.restart(save=None)
     c = s.client()
-    assert c.exists("tb:plain") == 0
+    assert c.exists("tb:plain") == 0 and c.exists("missing") == 0
     assert_same(before, snapshot(c, keys))
+    assert inspect(c, "gcra:exhausted")["denied"] == 2
+    assert inspect(c, "tb:after")["denied"] == 1
     assert check(c, "tb:after", TB, 2, 2 * HOUR)[0] == 0
     assert check(c, "gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
 
@@ -323,6 +412,15 @@ def test_aof_replay_an_hour_later_keeps_long_windows_and_drops_ended_ones(
         key = f"long-burst:{algorithm}"
         assert check(c, key, algorithm, 1, 2 * HOUR, 4, 3)[0] == 1  # rested in 6 hours
         long.append(key)
+    for algorithm, period in ((FW, 2**40), (SW, 3 * HOUR), (SL, 3 * HOUR)):
+        key = f"long:{algorithm}"
+        for _ in range(3):
+            assert check(c, key, algorithm, 3, period)[0] == 1
+        assert check(c, key, algorithm, 3, period)[0] == 0  # its denied total
+        long.append(key)
+        key = f"ended:{algorithm}"
+        assert check(c, key, algorithm, 1, 500)[0] == 1
+        ended.append(key)
     if rewrite:
         c.bgrewriteaof()
         wait_for_rewrite(c)
@@ -341,8 +439,15 @@ def test_aof_replay_an_hour_later_keeps_long_windows_and_drops_ended_ones(
     for algorithm in (TB, GCRA):
         assert check(c, f"long:{algorithm}", algorithm, 3, 3 * HOUR)[:3] == [1, 3, 0]
         assert check(c, f"long:{algorithm}", algorithm, 3, 3 * HOUR)[0] == 0
+    # The log's units are still within their 3 hours; the fixed window is still open.
+    assert check(c, f"long:{SL}", SL, 3, 3 * HOUR)[:3] == [0, 3, 0]
+    assert check(c, f"long:{FW}", FW, 3, 2**40)[:3] == [0, 3, 0]
+    for algorithm, denied in ((FW, 2), (SW, 1), (SL, 2)):
+        info = inspect(c, f"long:{algorithm}")
+        assert (info["admitted"], info["denied"]) == (3, denied), algorithm
     # A fresh window starts from the faked clock.
     assert check(c, "ended:0", TB, 1, 500) == [1, 1, 0, -1, 500]
+    assert check(c, f"ended:{SL}", SL, 1, 500) == [1, 1, 0, -1, 500]
 
 
 def test_redis_dump_restores_into_valkey(server_factory):

@@ -1,5 +1,7 @@
 """Replication: replicas (and replicas whose clocks are an hour off) end up with
-exactly the primary's limiters, expiries included; denied checks propagate nothing."""
+exactly the primary's limiters, expiries and totals included, for every algorithm,
+RL.MCHECK and CL.THROTTLE; a denied check propagates only its denied total, and only
+on an existing key."""
 
 import random
 import time
@@ -8,12 +10,23 @@ import pytest
 import redis
 
 from helpers import (
+    ALL_ALGORITHMS,
+    CELL_COMPAT,
+    FW,
     GCRA,
+    INSPECT_COMMON,
+    INSPECT_STATE,
+    SL,
+    SW,
     TB,
     check,
     digest,
     digest_value,
+    inspect,
+    mcheck,
+    peek,
     server_time_ms,
+    throttle,
     wait_until,
 )
 
@@ -130,7 +143,22 @@ def test_replica_converges_under_random_load(server_factory, kind):
     assert digest(rc) == digest(pc)
 
 
-def test_denied_check_propagates_nothing(server_factory, kind):
+def test_denied_check_on_a_missing_key_propagates_nothing(server_factory, kind):
+    primary = server_factory(kind, options=PRIMARY_OPTS, name=f"{kind}-primary")
+    replica = server_factory(kind, name=f"{kind}-replica")
+    pc = primary.client()
+    rc = attach(primary, replica)
+    before = pc.info("replication")["master_repl_offset"]
+    for algorithm in ALL_ALGORITHMS:
+        assert check(pc, "missing", algorithm, 2, 2 * HOUR, cost=3)[0] == 0
+    assert check(pc, "missing", TB, 2, 2 * HOUR, burst=4, cost=5)[0] == 0
+    assert pc.info("replication")["master_repl_offset"] == before, "a denied check on a missing key propagated"
+    assert pc.exists("missing") == 0
+    wait_replicas(pc, 1)
+    assert rc.dbsize() == 0 and digest(rc) == digest(pc)
+
+
+def test_denied_check_on_an_existing_key_propagates_only_its_denied_total(server_factory, kind):
     primary = server_factory(kind, options=PRIMARY_OPTS, name=f"{kind}-primary")
     replica = server_factory(kind, name=f"{kind}-replica")
     pc = primary.client()
@@ -139,23 +167,34 @@ def test_denied_check_propagates_nothing(server_factory, kind):
     def offset():
         return pc.info("replication")["master_repl_offset"]
 
-    for algorithm in (TB, GCRA):
+    for algorithm in ALL_ALGORITHMS:
         key = f"k:{algorithm}"
         start = offset()
         assert check(pc, key, algorithm, 2, 2 * HOUR)[0] == 1
         assert check(pc, key, algorithm, 2, 2 * HOUR)[0] == 1
         assert offset() > start, "an admitted check must be propagated"
         wait_replicas(pc, 1)
-        before = offset()
-        for args in [(2, 2 * HOUR, None, None), (2, 2 * HOUR, None, 2), (1, HOUR, None, None),
-                     (2, 2 * HOUR, 2, 5)]:
+        expiry = pc.pexpiretime(key)
+        probe = peek(pc, key, algorithm, 2, 2 * HOUR)
+        denied = 0
+        burst = 2 if algorithm in (TB, GCRA) else None
+        for args in [(2, 2 * HOUR, None, None), (2, 2 * HOUR, None, 2), (1, 2 * HOUR, None, None),
+                     (2, 2 * HOUR, burst, 5)]:
+            before = offset()
             assert check(pc, key, algorithm, *args)[0] == 0
-        assert offset() == before, "a denied check moved master_repl_offset"
-        # (WAIT itself sends REPLCONF GETACK down the stream, so offsets are not
-        # compared after it.)
+            denied += args[3] or 1
+            # (WAIT itself sends REPLCONF GETACK down the stream, so offsets are compared
+            # around the check only.)
+            assert offset() > before, "the denied total was not propagated"
+            assert pc.pexpiretime(key) == expiry
+        assert peek(pc, key, algorithm, 2, 2 * HOUR)[:3] == probe[:3]
+        info = inspect(pc, key)
+        assert (info["admitted"], info["denied"]) == (2, denied)
         wait_replicas(pc, 1)
         assert digest_value(rc, key) == digest_value(pc, key)
-        assert rc.pexpiretime(key) == pc.pexpiretime(key)
+        assert rc.pexpiretime(key) == expiry
+        assert inspect(rc, key)["denied"] == denied
+    assert digest(rc) == digest(pc)
 
 
 def test_replicas_with_skewed_clocks_match_the_primary(server_factory):
@@ -224,6 +263,7 @@ def test_checks_in_transactions_and_scripts_replicate(server_factory, kind):
         for i in range(5):
             check(tx, f"tx:{i % 3}", TB if i % 2 else GCRA, 3, 3 * HOUR)
             check(tx, f"tx:{i % 3}", TB if i % 2 else GCRA, 3, 3 * HOUR, cost=2)
+        mcheck(tx, [(f"txm:{round_ % 2}", SW, 4, 4 * HOUR), (f"txl:{round_ % 2}", SL, 3, 4 * HOUR)])
         tx.execute_command("RL.RESET", f"tx:{round_ % 3}")
         tx.execute(raise_on_error=False)
         script = """
@@ -232,9 +272,12 @@ def test_checks_in_transactions_and_scripts_replicate(server_factory, kind):
               out[i] = redis.call('RL.CHECK', KEYS[1], ARGV[1], 4, 4 * 3600000)[1]
             end
             redis.call('RL.CHECK', KEYS[2], 'TOKEN_BUCKET', 2, 2 * 3600000, 'COST', 2)
+            redis.call('RL.MCHECK', 2, KEYS[3], KEYS[4], 'FIXED_WINDOW', 3, ARGV[2],
+                       'SLIDING_LOG', 2, 4 * 3600000)
             return out
         """
-        allowed = pc.eval(script, 2, f"lua:{round_ % 4}", f"lua2:{round_ % 2}", "GCRA")
+        allowed = pc.eval(script, 4, f"lua:{round_ % 4}", f"lua2:{round_ % 2}",
+                          f"luafw:{round_ % 3}", f"lualog:{round_ % 3}", "GCRA", 2**40)
         assert len(allowed) == 4
     # A script that errors half-way keeps what it already did, on both sides.
     pc.set("str", "v")
@@ -245,6 +288,7 @@ def test_checks_in_transactions_and_scripts_replicate(server_factory, kind):
     wait_replicas(pc, 1)
     keys = [k.decode() for k in pc.keys("*") if pc.type(k) == b"ratelimit"]
     assert len(keys) >= 5
+    assert {inspect(pc, k)["algorithm"] for k in keys} == set(ALL_ALGORITHMS)
     assert_replica_matches(pc, rc, keys, replica.name)
 
 
@@ -256,7 +300,8 @@ def test_replica_refuses_client_checks_but_serves_stats(server_factory, kind):
     check(pc, "k", GCRA, 2, 2 * HOUR)
     wait_replicas(pc, 1)
     before = digest_value(rc, "k")
-    for args in (("RL.CHECK", "k", GCRA, 2, 2 * HOUR), ("RL.RESET", "k")):
+    for args in (("RL.CHECK", "k", GCRA, 2, 2 * HOUR), ("RL.RESET", "k"),
+                 ("RL.MCHECK", 1, "k", GCRA, 2, 2 * HOUR)):
         with pytest.raises(redis.ReadOnlyError):
             rc.execute_command(*args)
     assert digest_value(rc, "k") == before
@@ -296,3 +341,130 @@ def test_promoted_replicas_with_skewed_clocks_grant_no_extra_capacity(server_fac
         d = check(ac, key, algorithm, 2, 2 * HOUR)
         assert d[0] == 0 and HOUR - tol < d[3] <= HOUR, d
         assert ac.pexpiretime(key) >= expiry
+
+
+# -- every algorithm, RL.MCHECK and CL.THROTTLE ------------------------------------------
+
+FW_PERIODS = [2**40, 10**12]  # windows that end in 2033 and 2039
+
+
+def long_quota(rng, algorithm):
+    """A quota whose admitted checks leave more than 2 hours of window (the +1h replica
+    must not see a key expire that the primary still has)."""
+    limit = rng.choice([1, 2, 3, 5, 10])
+    if algorithm in (TB, GCRA):
+        return (limit, limit * rng.choice([2, 3, 4]) * HOUR, rng.choice([None, None, 1, 4, 12]))
+    if algorithm == FW:
+        return (limit, rng.choice(FW_PERIODS), None)
+    return (limit, rng.choice([3, 4, 6]) * HOUR, None)
+
+
+def random_load_all(pc, rng, n_ops):
+    """Random RL.CHECK (five algorithms), RL.MCHECK, CL.THROTTLE and RL.RESET on long
+    keys (windows of hours) and short keys (windows under a second, expiring and being
+    re-created during the load), then a pass that gives every short key a window of
+    hours. Returns the keys and the numbers of admitted and denied decisions."""
+    long_keys = {f"long:{a}:{i}": a for a in ALL_ALGORITHMS for i in range(3)}
+    short_keys = {f"short:{a}": a for a in ALL_ALGORITHMS}
+    cell_keys = [f"cell:{i}" for i in range(3)]
+    allowed = denied = 0
+    pipe = pc.pipeline(transaction=False)
+    kinds = []  # what each queued command is, to read its reply
+
+    def flush():
+        nonlocal allowed, denied, pipe, kinds
+        for kind, reply in zip(kinds, pipe.execute(raise_on_error=True)):
+            if kind == "throttle":  # [limited, ...]
+                allowed += reply[0] == 0
+                denied += reply[0] == 1
+            elif kind == "check":  # RL.CHECK and RL.MCHECK: [allowed, ...]
+                allowed += reply[0] == 1
+                denied += reply[0] == 0
+        pipe = pc.pipeline(transaction=False)
+        kinds = []
+
+    for i in range(n_ops):
+        roll = rng.random()
+        if roll < 0.02:
+            pipe.execute_command("RL.RESET", *rng.sample(list(long_keys) + list(short_keys), 2))
+            kinds.append("reset")
+        elif roll < 0.55:
+            key = rng.choice(list(long_keys))
+            limit, period, burst = long_quota(rng, long_keys[key])
+            check(pipe, key, long_keys[key], limit, period, burst, rng.choice([None, 1, 2, 3, 20]))
+            kinds.append("check")
+        elif roll < 0.70:
+            keys = rng.sample(list(long_keys), rng.choice([2, 3]))
+            specs = []
+            for key in keys:
+                limit, period, burst = long_quota(rng, long_keys[key])
+                specs.append((key, long_keys[key], limit, period, burst, rng.choice([None, 1, 2])))
+            mcheck(pipe, specs)
+            kinds.append("check")
+        elif roll < 0.80:
+            count = rng.choice([1, 2])
+            throttle(pipe, rng.choice(cell_keys), rng.choice([0, 1, 3]), count,
+                     count * rng.choice([7200, 10800]), rng.choice([None, None, 0, 1, 2, 5]))
+            kinds.append("throttle")
+        else:
+            key = rng.choice(list(short_keys))
+            algorithm = short_keys[key]
+            burst = rng.choice([None, 1, 3]) if algorithm in (TB, GCRA) else None
+            check(pipe, key, algorithm, rng.choice([1, 2, 3]), rng.choice([20, 50, 120]), burst,
+                  rng.choice([None, 1, 2]))
+            kinds.append("check")
+        if i % 200 == 199:
+            flush()
+            time.sleep(0.02)  # let short windows end between batches
+    flush()
+    for key, algorithm in short_keys.items():
+        # Far more capacity than a short key ever used: always admitted.
+        if algorithm in (TB, GCRA):
+            check(pipe, key, algorithm, 2, 4 * HOUR, 10)
+        else:
+            check(pipe, key, algorithm, 100, FW_PERIODS[0] if algorithm == FW else 4 * HOUR)
+    replies = pipe.execute(raise_on_error=True)
+    assert all(reply[0] == 1 for reply in replies), replies
+    return list(long_keys) + list(short_keys) + cell_keys, allowed, denied
+
+
+def assert_same_limiters(pc, rc, keys, name):
+    assert_replica_matches(pc, rc, keys, name)
+    for k in keys:
+        assert rc.exists(k) == pc.exists(k), (name, k)
+        if pc.exists(k):
+            p, r = inspect(pc, k), inspect(rc, k)
+            fields = INSPECT_COMMON + INSPECT_STATE[p["algorithm"]]
+            assert list(r) == fields
+            for f in fields:
+                if f not in ("remaining", "reset_after_ms", "ttl_ms"):
+                    assert r[f] == p[f], (name, k, f)
+
+
+def test_replicas_converge_under_every_algorithm_mcheck_and_cl_throttle(server_factory, kind):
+    primary = server_factory(kind, options=PRIMARY_OPTS, module_args=CELL_COMPAT,
+                             name=f"{kind}-primary")
+    replicas = [server_factory(kind, module_args=CELL_COMPAT, name=f"{kind}-replica")]
+    if kind == "valkey":
+        replicas.append(server_factory(kind, module_args=CELL_COMPAT, faketime="+1h",
+                                       name="valkey-replica+1h"))
+    pc = primary.client()
+    rcs = [attach(primary, r) for r in replicas]
+    keys, allowed, denied = random_load_all(pc, random.Random(2024), 3000)
+    assert allowed > 300 and denied > 300, (allowed, denied)
+    wait_replicas(pc, len(replicas))
+    live = [k for k in keys if pc.exists(k)]
+    assert len(live) >= 15
+    algorithms = {inspect(pc, k)["algorithm"] for k in live}
+    assert algorithms == set(ALL_ALGORITHMS), algorithms
+    for rc, replica in zip(rcs, replicas):
+        assert_same_limiters(pc, rc, live, replica.name)
+    # A denied RL.MCHECK only adds denied totals, on both sides.
+    assert check(pc, "x:mcheck", GCRA, 1, 3 * HOUR)[0] == 1
+    reply = mcheck(pc, [("x:mcheck", GCRA, 1, 3 * HOUR), ("fresh:mcheck", SL, 5, 3 * HOUR)])
+    assert reply[0] == 0 and reply[3][0] == 1
+    assert pc.exists("fresh:mcheck") == 0
+    assert inspect(pc, "x:mcheck")["denied"] == 1
+    wait_replicas(pc, len(replicas))
+    for rc, replica in zip(rcs, replicas):
+        assert_same_limiters(pc, rc, live + ["x:mcheck", "fresh:mcheck"], replica.name)
