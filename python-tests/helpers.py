@@ -654,3 +654,17 @@ def encode_gcra(limit, period, burst, tat, version=1, algorithm=2):
 
 def apply_payload(encoding, expire_at_ms):
     return encoding + (expire_at_ms % (1 << 64)).to_bytes(8, "little")
+
+
+def attach(primary, replica):
+    """Makes `replica` replicate `primary`, waits until the link is up and synced,
+    and returns a client of the replica."""
+    rc = replica.client()
+    rc.replicaof("127.0.0.1", primary.port)
+
+    def linked():
+        info = rc.info("replication")
+        return info.get("master_link_status") == "up" and not info.get("master_sync_in_progress")
+
+    wait_until(linked, timeout=20, what=f"{replica.name} to sync")
+    return rc

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from helpers import (
+    attach,
     ALGORITHM_ERROR,
     ALL_ALGORITHMS,
     FW,
@@ -304,18 +305,6 @@ def test_inspect_errors(r):
 
 
 # -- replication ----------------------------------------------------------------------
-
-
-def attach(primary, replica):
-    rc = replica.client()
-    rc.replicaof("127.0.0.1", primary.port)
-
-    def linked():
-        info = rc.info("replication")
-        return info.get("master_link_status") == "up" and not info.get("master_sync_in_progress")
-
-    wait_until(linked, timeout=20, what=f"{replica.name} to sync")
-    return rc
 
 
 def test_peek_and_inspect_propagate_nothing_and_work_on_a_read_only_replica(server_factory, kind):

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from helpers import (
+    attach,
     ALL_ALGORITHMS,
     CELL_COMPAT,
     FW,
@@ -33,18 +34,6 @@ from helpers import (
 HOUR = 3_600_000
 # No replication PINGs during a test: they would move master_repl_offset.
 PRIMARY_OPTS = {"repl-ping-replica-period": "3600"}
-
-
-def attach(primary, replica):
-    rc = replica.client()
-    rc.replicaof("127.0.0.1", primary.port)
-
-    def linked():
-        info = rc.info("replication")
-        return info.get("master_link_status") == "up" and not info.get("master_sync_in_progress")
-
-    wait_until(linked, timeout=20, what=f"{replica.name} to sync")
-    return rc
 
 
 def wait_replicas(pc, n):
