@@ -134,23 +134,7 @@ impl Ctx {
         unsafe { raw::RedisModule_ReplicateVerbatim.unwrap()(self.0) };
     }
 
-    /// Propagates `cmd key buffer`.
-    pub fn replicate_key_buffer(&self, cmd: &CStr, key: &Arg, buf: &[u8]) {
-        // SAFETY: as above; "sb" takes a RedisModuleString and a (pointer, length)
-        // buffer, copied before the call returns.
-        unsafe {
-            raw::RedisModule_Replicate.unwrap()(
-                self.0,
-                cmd.as_ptr(),
-                c"sb".as_ptr(),
-                key.0,
-                buf.as_ptr(),
-                buf.len(),
-            );
-        }
-    }
-
-    /// Propagates `RL.APPLY key payload [key payload ...]` for one to four pairs.
+    /// Propagates `RL.APPLY key payload [key payload ...]`, one command per four pairs.
     pub fn replicate_apply_pairs(&self, pairs: &[(&Arg, crate::types::encoding::Bytes)]) {
         // SAFETY: reading an API pointer set by RedisModule_Init.
         let f = unsafe { raw::RedisModule_Replicate.unwrap() };

@@ -73,11 +73,10 @@ pub fn pack_append(q: &Quota, a: &Append, expire_at_ms: i64) -> Bytes {
 
 /// Unpacks and validates a payload.
 pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
-    let word = |i: usize| -> Result<u64, DecodeError> {
-        let c = b.get(8 * i..8 * i + 8).ok_or(DecodeError::Length)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(c);
-        Ok(u64::from_le_bytes(a))
+    let word = |i: usize| {
+        b.get(8 * i..8 * i + 8)
+            .map(encoding::le_word)
+            .ok_or(DecodeError::Length)
     };
     let expire = |w: u64| i64::try_from(w).map_err(|_| DecodeError::State);
     match b.first().map(|&x| u64::from(x)) {
@@ -106,9 +105,10 @@ pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
         Some(_) => {
             let split = b.len().checked_sub(8).ok_or(DecodeError::Length)?;
             let limiter = encoding::decode(&b[..split])?;
-            let mut at = [0u8; 8];
-            at.copy_from_slice(&b[split..]);
-            Ok(Effect::Replace(limiter, expire(u64::from_le_bytes(at))?))
+            Ok(Effect::Replace(
+                limiter,
+                expire(encoding::le_word(&b[split..]))?,
+            ))
         }
     }
 }

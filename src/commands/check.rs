@@ -31,7 +31,7 @@ pub fn check_key(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<D
     let mut key = Key::open(ctx, name);
     let outcome = evaluate(key.current()?, req, now)?;
     if let Some(p) = commit(&mut key, outcome.change, outcome.decision.rested_at_ms(now))? {
-        ctx.replicate_key_buffer(c"RL.APPLY", name, p.as_bytes());
+        ctx.replicate_apply_pairs(&[(name, p)]);
     }
     Ok(outcome.decision)
 }

@@ -56,8 +56,8 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         stats::record_check(req.algorithm, allowed);
     }
     // One RL.APPLY per four keys: replication costs per call, not per key.
-    for chunk in effects.chunks(4) {
-        ctx.replicate_apply_pairs(chunk);
+    if !effects.is_empty() {
+        ctx.replicate_apply_pairs(&effects);
     }
     // The largest wait among denying keys; -1 if one of them can never admit.
     let retry = if allowed {

@@ -258,7 +258,8 @@ pub fn decode(b: &[u8]) -> Result<Limiter, DecodeError> {
     Ok(l)
 }
 
-fn le_word(c: &[u8]) -> u64 {
+/// The little-endian word in the first 8 bytes of `c`.
+pub(crate) fn le_word(c: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(c);
     u64::from_le_bytes(a)
