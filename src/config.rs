@@ -15,6 +15,14 @@ pub const SLIDING_LOG_MAX_LIMIT_RANGE: (i64, i64) = (1, 10_000_000);
 /// `ratelimit.cell-compat`: register redis-cell's `CL.THROTTLE` (load time only).
 pub static CELL_COMPAT: AtomicBool = AtomicBool::new(false);
 
+/// `ratelimit.deny-notifications`: publish an `rl.denied` keyspace event on denials.
+pub static DENY_NOTIFICATIONS: AtomicBool = AtomicBool::new(false);
+
+/// Whether denied checks publish `rl.denied`.
+pub fn deny_notifications() -> bool {
+    DENY_NOTIFICATIONS.load(Relaxed)
+}
+
 /// The limits argument parsing enforces, as configured now.
 pub fn limits() -> Limits {
     Limits {
@@ -48,15 +56,16 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
                     }
                 }
             }
-            b"cell-compat" => {
+            b"cell-compat" | b"deny-notifications" => {
                 if value != "yes" && value != "no" {
-                    return Err("cell-compat must be yes or no".into());
+                    let name = String::from_utf8_lossy(name);
+                    return Err(format!("{name} must be yes or no"));
                 }
             }
             _ => {
-                return Err(
-                    "unknown load argument; known: sliding-log-max-limit, cell-compat".into(),
-                )
+                return Err("unknown load argument; known: sliding-log-max-limit, \
+                     cell-compat, deny-notifications"
+                    .into())
             }
         }
     }
@@ -69,7 +78,14 @@ mod tests {
 
     #[test]
     fn load_arguments_are_checked_by_name_and_range() {
-        let ok: &[&[u8]] = &[b"sliding-log-max-limit", b"500", b"cell-compat", b"yes"];
+        let ok: &[&[u8]] = &[
+            b"sliding-log-max-limit",
+            b"500",
+            b"cell-compat",
+            b"yes",
+            b"deny-notifications",
+            b"no",
+        ];
         assert_eq!(validate_load_args(ok), Ok(()));
         for bad in [
             &[&b"sliding-log-max-limit"[..], b"0"][..],

@@ -128,6 +128,19 @@ impl Ctx {
         unsafe { raw::RedisModule_WrongArity.unwrap()(self.0) };
     }
 
+    /// Publishes a module keyspace event (`notify-keyspace-events` class `d`) on a key.
+    pub fn notify(&self, event: &CStr, key: &Arg) {
+        // SAFETY: as above; Redis copies the event name and retains the key.
+        unsafe {
+            raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
+                self.0,
+                raw::REDISMODULE_NOTIFY_MODULE,
+                event.as_ptr(),
+                key.0,
+            );
+        }
+    }
+
     /// Propagates the running command as is.
     pub fn replicate_verbatim(&self) {
         // SAFETY: as above.

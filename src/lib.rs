@@ -17,6 +17,8 @@ pub mod commands;
 #[cfg(feature = "module")]
 pub mod ctx;
 #[cfg(feature = "module")]
+mod info;
+#[cfg(feature = "module")]
 mod key;
 #[cfg(feature = "module")]
 mod panic;
@@ -37,7 +39,7 @@ mod entry {
         apply, check, inspect, mcheck, peek, reset, run, stats, throttle, Handler,
     };
     use crate::config::{
-        CELL_COMPAT, SLIDING_LOG_MAX_LIMIT, SLIDING_LOG_MAX_LIMIT_DEFAULT,
+        CELL_COMPAT, DENY_NOTIFICATIONS, SLIDING_LOG_MAX_LIMIT, SLIDING_LOG_MAX_LIMIT_DEFAULT,
         SLIDING_LOG_MAX_LIMIT_RANGE,
     };
     use crate::panic::{install_hook, log_warning};
@@ -230,6 +232,8 @@ mod entry {
                     return Status::Err;
                 }
             }
+            // Replaces the handler the module macro registered before `init`.
+            raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
             if !declare_mcheck_keys(ctx.ctx) {
                 log_warning("ratelimit: could not declare the keys of rl.mcheck; Redis 7.0 or newer is required");
                 return Status::Err;
@@ -260,6 +264,7 @@ mod entry {
             string: [],
             bool: [
                 ["cell-compat", &CELL_COMPAT, false, ConfigurationFlags::IMMUTABLE, None],
+                ["deny-notifications", &DENY_NOTIFICATIONS, false, ConfigurationFlags::DEFAULT, None],
             ],
             enum: [],
             module_args_as_configuration: true,

@@ -33,7 +33,17 @@ pub fn check_key(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<D
     if let Some(p) = commit(&mut key, outcome.change, outcome.decision.rested_at_ms(now))? {
         ctx.replicate_apply_pairs(&[(name, p)]);
     }
+    if !outcome.decision.allowed {
+        notify_denied(ctx, name);
+    }
     Ok(outcome.decision)
+}
+
+/// Publishes `rl.denied` on a key when `ratelimit.deny-notifications` is on.
+pub fn notify_denied(ctx: Ctx, name: &Arg) {
+    if config::deny_notifications() {
+        ctx.notify(c"rl.denied", name);
+    }
 }
 
 /// Applies `change` to an open key (creating the value when the change does) and sets

@@ -13,7 +13,7 @@ use crate::stats;
 use crate::types::encoding::Bytes;
 use crate::types::limiter::{evaluate, Change, Outcome};
 
-use super::check::commit;
+use super::check::{commit, notify_denied};
 
 /// Evaluates every key at one instant; commits all if every key admits, otherwise
 /// charges none (existing keys count the denial). Replies the overall decision, the
@@ -52,6 +52,9 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         };
         if let Some(p) = commit(key, change, outcome.decision.rested_at_ms(now))? {
             effects.push((name, p));
+        }
+        if !outcome.decision.allowed {
+            notify_denied(ctx, name);
         }
         stats::record_check(req.algorithm, allowed);
     }

@@ -21,6 +21,9 @@ pub fn reset(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     if !removed.is_empty() {
         ctx.replicate_keys(c"DEL", &removed);
     }
+    for name in &removed {
+        ctx.notify(c"rl.reset", name);
+    }
     ctx.reply_i64(removed.len() as i64);
     Ok(())
 }

@@ -1,0 +1,97 @@
+"""The INFO section and keyspace notifications (rl.denied, rl.reset), on both servers,
+with real subscribers."""
+
+import time
+
+import pytest
+
+from helpers import GCRA, TB, check, mcheck, stats
+
+
+def drain_events(pubsub, wait=0.3):
+    """All event messages that arrive within `wait` seconds: [(event, key), ...]."""
+    events = []
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        m = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if m and m["type"] == "pmessage":
+            events.append((m["channel"].decode().split(":", 1)[1], m["data"]))
+    return events
+
+
+@pytest.fixture
+def events(server):
+    """A subscriber to every module keyspace event of db 0."""
+    c = server.client()
+    c.config_set("notify-keyspace-events", "Ed")
+    p = c.pubsub()
+    p.psubscribe("__keyevent@0__:*")
+    drain_events(p, 0.1)
+    yield c, p
+    p.close()
+
+
+def info_section(c):
+    """INFO ratelimit as a {field: value} dict (redis-py parses INFO replies)."""
+    return c.info("ratelimit")
+
+
+def test_info_section_carries_the_stats_counters_named_the_info_way(r):
+    check(r, "a", GCRA, 1, 60_000)
+    check(r, "a", GCRA, 1, 60_000)
+    check(r, "b", TB, 5, 1000, cost=2)
+    with pytest.raises(Exception):
+        r.execute_command("RL.CHECK", "b", "NOPE", 1, 1)
+    info = info_section(r)
+    st = stats(r)
+    assert info == {f"ratelimit_{k}": v for k, v in st.items()}
+    assert (info["ratelimit_checks"], info["ratelimit_allowed"], info["ratelimit_denied"]) == (3, 2, 1)
+    assert info["ratelimit_errors"] == 1
+    assert info["ratelimit_gcra_denied"] == 1
+    assert r.info("everything")["ratelimit_checks"] == 3
+    # Not part of the default INFO output (module sections never are).
+    assert "ratelimit_checks" not in r.info()
+
+
+def test_denials_publish_nothing_until_deny_notifications_is_on(r, events):
+    c, p = events
+    assert c.config_get("ratelimit.deny-notifications") == {"ratelimit.deny-notifications": "no"}
+    check(r, "k", GCRA, 1, 60_000)
+    assert check(r, "k", GCRA, 1, 60_000)[0] == 0
+    assert drain_events(p) == []
+    c.config_set("ratelimit.deny-notifications", "yes")
+    assert check(r, "k", GCRA, 1, 60_000)[0] == 0
+    assert check(r, "other", GCRA, 1, 60_000)[0] == 1
+    assert drain_events(p) == [("rl.denied", b"k")]
+
+
+def test_a_denied_multi_check_publishes_on_the_keys_that_denied(r, events):
+    c, p = events
+    c.config_set("ratelimit.deny-notifications", "yes")
+    check(r, "{u}:day", TB, 1, 86_400_000)
+    reply = mcheck(r, [("{u}:sec", GCRA, 5, 1000), ("{u}:day", TB, 1, 86_400_000)])
+    assert reply[0] == 0
+    assert drain_events(p) == [("rl.denied", b"{u}:day")]
+
+
+def test_reset_publishes_one_event_per_removed_limiter(r, events):
+    c, p = events
+    check(r, "x", GCRA, 5, 1000)
+    check(r, "y", TB, 5, 1000)
+    r.set("plain", "v")
+    assert r.execute_command("RL.RESET", "x", "y", "plain", "missing") == 2
+    got = drain_events(p)
+    assert sorted(got) == [("rl.reset", b"x"), ("rl.reset", b"y")]
+
+
+def test_deny_notifications_can_be_turned_on_at_load(server_factory, kind):
+    s = server_factory(kind, module_args=["deny-notifications", "yes"],
+                       options={"notify-keyspace-events": "Ed"})
+    c = s.client()
+    assert c.config_get("ratelimit.deny-notifications") == {"ratelimit.deny-notifications": "yes"}
+    p = c.pubsub()
+    p.psubscribe("__keyevent@0__:rl.denied")
+    drain_events(p, 0.1)
+    check(c, "k", GCRA, 1, 60_000, cost=2)
+    assert drain_events(p) == [("rl.denied", b"k")]
+    p.close()
