@@ -368,6 +368,14 @@ STATS_NAMES = ["checks", "allowed", "denied", "errors"] + [
 ]
 
 
+# Latency fields after the counters in RL.STATS / INFO: calls and percentiles (µs).
+LATENCY_NAMES = [
+    f"{command}_{field}"
+    for command in ("check", "peek", "mcheck", "inspect", "reset", "throttle")
+    for field in ("calls", "p50_us", "p90_us", "p99_us", "p999_us", "max_us")
+]
+
+
 def check(c, key, algorithm, limit, period, burst=None, cost=None):
     """RL.CHECK; returns the RESP2 reply list (or RESP3 dict)."""
     args = ["RL.CHECK", key, algorithm, limit, period]
@@ -431,13 +439,21 @@ def totals(c, key):
     return info["admitted"], info["denied"]
 
 
-def stats(c):
-    """RL.STATS as a {name: value} dict (RESP2 flat list or RESP3 map)."""
+def stats_all(c):
+    """RL.STATS as a {name: value} dict (RESP2 flat list or RESP3 map): the counters,
+    then the latency fields (RESP2: bulk strings with 3 decimals; RESP3: doubles)."""
     reply = c.execute_command("RL.STATS")
     if isinstance(reply, dict):
         return {k.decode(): v for k, v in reply.items()}
     assert isinstance(reply, list) and len(reply) % 2 == 0, reply
     return {reply[i].decode(): reply[i + 1] for i in range(0, len(reply), 2)}
+
+
+def stats(c):
+    """The RL.STATS counters only, as a {name: int} dict."""
+    everything = stats_all(c)
+    assert list(everything)[len(STATS_NAMES):] == LATENCY_NAMES, list(everything)
+    return {k: v for k, v in everything.items() if k not in LATENCY_NAMES}
 
 
 def encode_command(*args):

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from helpers import (
+    LATENCY_NAMES,
     GCRA,
     MAX,
     STATS_NAMES,
@@ -255,11 +256,13 @@ def test_rl_apply_arity(shared, args):
     assert same_error(call_error(c, "RL.APPLY", *args), arity_error("rl.apply"))
 
 
-def test_rl_stats_with_an_argument_is_an_arity_error(shared):
+def test_rl_stats_takes_only_reset_as_an_argument(shared):
     c = shared.client()
-    assert same_error(call_error(c, "RL.STATS", "x"), arity_error("rl.stats"))
+    assert call_error(c, "RL.STATS", "x") == (
+        "ERR unknown subcommand; RL.STATS takes no argument or RESET"
+    )
     assert same_error(call_error(c, "RL.STATS", "RESET", "now"), arity_error("rl.stats"))
-    assert len(c.execute_command("RL.STATS")) == 2 * len(STATS_NAMES)
+    assert len(c.execute_command("RL.STATS")) == 2 * (len(STATS_NAMES) + len(LATENCY_NAMES))
 
 
 def test_rl_reset_without_keys_is_an_arity_error(shared):
@@ -283,7 +286,7 @@ def test_arity_error_text_is_exactly_the_documented_one(shared):
     got = {
         args: call_error(c, *args)
         for args in [("RL.CHECK", "k", GCRA, 1), ("rl.check",), ("RL.RESET",),
-                     ("RL.STATS", "x"), ("RL.APPLY", "k")]
+                     ("RL.STATS", "RESET", "x"), ("RL.APPLY", "k")]
     }
     wrong = {args[0]: text for args, text in got.items() if text != arity_error(args[0].lower())}
     assert not wrong, f"arity errors differ from the documented text: {wrong}"

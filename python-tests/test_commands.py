@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from helpers import (
+    LATENCY_NAMES,
     ALGORITHMS,
     DECISION_FIELDS,
     FW,
@@ -400,10 +401,20 @@ def test_stats_resp2_and_resp3_agree(server):
     check(c2, "k", GCRA, 1, 1000)
     raw2 = c2.execute_command("RL.STATS")
     raw3 = c3.execute_command("RL.STATS")
-    assert isinstance(raw2, list) and len(raw2) == 2 * len(STATS_NAMES)
-    assert [raw2[i].decode() for i in range(0, len(raw2), 2)] == STATS_NAMES
+    names = STATS_NAMES + LATENCY_NAMES
+    assert isinstance(raw2, list) and len(raw2) == 2 * len(names)
+    assert [raw2[i].decode() for i in range(0, len(raw2), 2)] == names
     assert isinstance(raw3, dict)
-    assert {k.decode(): v for k, v in raw3.items()} == stats(c2)
+    resp3 = {k.decode(): v for k, v in raw3.items()}
+    assert list(resp3) == names
+    assert {k: resp3[k] for k in STATS_NAMES} == stats(c2)
+    # Latencies: a 3-decimal string on RESP2, a double on RESP3, the same value.
+    resp2 = {raw2[i].decode(): raw2[i + 1] for i in range(0, len(raw2), 2)}
+    assert resp3["check_calls"] == resp2["check_calls"] == 2
+    for k in LATENCY_NAMES:
+        if k.endswith("_us"):
+            assert abs(float(resp2[k]) - resp3[k]) < 0.001, k
+    assert 0 < resp3["check_p50_us"] <= resp3["check_p99_us"] <= resp3["check_max_us"]
     assert stats(c2)["gcra_denied"] == 1
 
 
@@ -483,7 +494,7 @@ def test_acl_key_patterns_and_command_rules_apply(server, r):
         app.execute_command("RL.APPLY", "rl:2", b"x")
     assert r.exists("other", "rl:2") == 0
     assert app.execute_command("RL.RESET", "rl:1") == 1
-    assert len(app.execute_command("RL.STATS")) == 2 * len(STATS_NAMES)
+    assert len(app.execute_command("RL.STATS")) == 2 * (len(STATS_NAMES) + len(LATENCY_NAMES))
 
 
 def test_other_types_commands_on_a_limiter_key_get_wrongtype(r):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import GCRA, TB, check, mcheck, stats
+from helpers import GCRA, TB, check, mcheck, stats_all
 
 
 def drain_events(pubsub, wait=0.3):
@@ -43,14 +43,39 @@ def test_info_section_carries_the_stats_counters_named_the_info_way(r):
     with pytest.raises(Exception):
         r.execute_command("RL.CHECK", "b", "NOPE", 1, 1)
     info = info_section(r)
-    st = stats(r)
-    assert info == {f"ratelimit_{k}": v for k, v in st.items()}
+    st = stats_all(r)
+    assert list(info) == [f"ratelimit_{k}" for k in st]
+    for k, v in st.items():
+        # Counters are integers in both; latencies are 3-decimal numbers in both.
+        assert abs(float(info[f"ratelimit_{k}"]) - float(v)) < 0.001, k
     assert (info["ratelimit_checks"], info["ratelimit_allowed"], info["ratelimit_denied"]) == (3, 2, 1)
     assert info["ratelimit_errors"] == 1
     assert info["ratelimit_gcra_denied"] == 1
+    assert info["ratelimit_check_calls"] == 4
+    assert 0 < info["ratelimit_check_p50_us"] <= info["ratelimit_check_max_us"]
     assert r.info("everything")["ratelimit_checks"] == 3
     # Not part of the default INFO output (module sections never are).
     assert "ratelimit_checks" not in r.info()
+
+
+def test_stats_reset_clears_counters_and_latencies(r):
+    check(r, "a", GCRA, 1, 60_000)
+    r.execute_command("RL.PEEK", "a", GCRA, 1, 60_000)
+    assert stats_all(r)["checks"] == 1 and stats_all(r)["peek_calls"] == 1
+    assert r.execute_command("RL.STATS", "RESET") == b"OK"
+    after = stats_all(r)
+    assert all(float(v) == 0 for v in after.values()), after
+    check(r, "a", GCRA, 1, 60_000)
+    assert stats_all(r)["check_calls"] == 1
+
+
+def test_latency_tracking_can_be_turned_off_at_run_time(r):
+    r.config_set("ratelimit.latency-tracking", "no")
+    check(r, "a", GCRA, 5, 60_000)
+    assert stats_all(r)["check_calls"] == 0 and stats_all(r)["checks"] == 1
+    r.config_set("ratelimit.latency-tracking", "yes")
+    check(r, "a", GCRA, 5, 60_000)
+    assert stats_all(r)["check_calls"] == 1
 
 
 def test_denials_publish_nothing_until_deny_notifications_is_on(r, events):

@@ -23,6 +23,14 @@ pub fn deny_notifications() -> bool {
     DENY_NOTIFICATIONS.load(Relaxed)
 }
 
+/// `ratelimit.latency-tracking`: time every command into the RL.STATS histograms.
+pub static LATENCY_TRACKING: AtomicBool = AtomicBool::new(true);
+
+/// Whether command latencies are recorded.
+pub fn latency_tracking() -> bool {
+    LATENCY_TRACKING.load(Relaxed)
+}
+
 /// The limits argument parsing enforces, as configured now.
 pub fn limits() -> Limits {
     Limits {
@@ -56,7 +64,7 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
                     }
                 }
             }
-            b"cell-compat" | b"deny-notifications" => {
+            b"cell-compat" | b"deny-notifications" | b"latency-tracking" => {
                 if value != "yes" && value != "no" {
                     let name = String::from_utf8_lossy(name);
                     return Err(format!("{name} must be yes or no"));
@@ -64,7 +72,7 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
             }
             _ => {
                 return Err("unknown load argument; known: sliding-log-max-limit, \
-                     cell-compat, deny-notifications"
+                     cell-compat, deny-notifications, latency-tracking"
                     .into())
             }
         }

@@ -110,6 +110,12 @@ impl Ctx {
         };
     }
 
+    /// Replies a double (a bulk string on RESP2).
+    pub fn reply_double(&self, v: f64) {
+        // SAFETY: as above.
+        unsafe { raw::RedisModule_ReplyWithDouble.unwrap()(self.0, v) };
+    }
+
     /// Replies a simple string.
     pub fn reply_simple(&self, s: &CStr) {
         // SAFETY: as above.

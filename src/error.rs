@@ -56,6 +56,8 @@ pub enum Error {
     SpecCount,
     /// RL.MCHECK: a key named twice.
     DuplicateKey,
+    /// RL.STATS with an argument other than RESET.
+    UnknownSubcommand,
     /// An `RL.APPLY` payload failed validation.
     BadPayload,
     /// A Redis API call failed where it should not.
@@ -116,6 +118,7 @@ impl Error {
             }
             Error::SpecCount => c"ERR expected one algorithm spec per key",
             Error::DuplicateKey => c"ERR a key appears more than once in RL.MCHECK",
+            Error::UnknownSubcommand => c"ERR unknown subcommand; RL.STATS takes no argument or RESET",
             Error::BadPayload => c"ERR invalid RL.APPLY payload",
             Error::Internal => c"ERR internal error in ratelimit module",
             Error::Panic => c"ERR internal error in ratelimit module (a bug; see the Redis log)",

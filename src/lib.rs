@@ -8,6 +8,7 @@ pub mod args;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod latency;
 pub mod replicate;
 pub mod stats;
 pub mod types;
@@ -39,14 +40,14 @@ mod entry {
         apply, check, inspect, mcheck, peek, reset, run, stats, throttle, Handler,
     };
     use crate::config::{
-        CELL_COMPAT, DENY_NOTIFICATIONS, SLIDING_LOG_MAX_LIMIT, SLIDING_LOG_MAX_LIMIT_DEFAULT,
-        SLIDING_LOG_MAX_LIMIT_RANGE,
+        CELL_COMPAT, DENY_NOTIFICATIONS, LATENCY_TRACKING, SLIDING_LOG_MAX_LIMIT,
+        SLIDING_LOG_MAX_LIMIT_DEFAULT, SLIDING_LOG_MAX_LIMIT_RANGE,
     };
     use crate::panic::{install_hook, log_warning};
     use crate::types::callbacks::LIMITER_TYPE;
 
     macro_rules! entry_point {
-        ($name:ident, $handler:path) => {
+        ($name:ident, $handler:path, $timed:expr) => {
             extern "C" fn $name(
                 ctx: *mut raw::RedisModuleCtx,
                 argv: *mut *mut raw::RedisModuleString,
@@ -54,20 +55,21 @@ mod entry {
             ) -> c_int {
                 const H: Handler = $handler;
                 // SAFETY: these are the arguments Redis passes to a command callback.
-                unsafe { run(ctx, argv, argc, H) }
+                unsafe { run(ctx, argv, argc, H, $timed) }
             }
         };
     }
-    entry_point!(rl_check, check::check);
-    entry_point!(rl_reset, reset::reset);
-    entry_point!(rl_stats, stats::stats);
-    entry_point!(rl_apply, apply::apply);
-    entry_point!(rl_peek, peek::peek);
-    entry_point!(rl_inspect, inspect::inspect);
-    entry_point!(rl_mcheck, mcheck::mcheck);
-    entry_point!(cl_throttle, throttle::throttle);
+    use crate::latency::Command as Timed;
+    entry_point!(rl_check, check::check, Some(Timed::Check));
+    entry_point!(rl_reset, reset::reset, Some(Timed::Reset));
+    entry_point!(rl_stats, stats::stats, None);
+    entry_point!(rl_apply, apply::apply, None);
+    entry_point!(rl_peek, peek::peek, Some(Timed::Peek));
+    entry_point!(rl_inspect, inspect::inspect, Some(Timed::Inspect));
+    entry_point!(rl_mcheck, mcheck::mcheck, Some(Timed::Mcheck));
+    entry_point!(cl_throttle, throttle::throttle, Some(Timed::Throttle));
     #[cfg(feature = "test-hooks")]
-    entry_point!(rl_testhook, crate::commands::testhook::testhook);
+    entry_point!(rl_testhook, crate::commands::testhook::testhook, None);
 
     type CmdFn =
         extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
@@ -265,6 +267,7 @@ mod entry {
             bool: [
                 ["cell-compat", &CELL_COMPAT, false, ConfigurationFlags::IMMUTABLE, None],
                 ["deny-notifications", &DENY_NOTIFICATIONS, false, ConfigurationFlags::DEFAULT, None],
+                ["latency-tracking", &LATENCY_TRACKING, true, ConfigurationFlags::DEFAULT, None],
             ],
             enum: [],
             module_args_as_configuration: true,

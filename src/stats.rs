@@ -42,6 +42,18 @@ pub fn record_algorithm_error(algorithm: Algorithm) {
     PER_ALGORITHM.errors[algorithm.index()].fetch_add(1, Relaxed);
 }
 
+/// Sets every counter back to zero (`RL.STATS RESET`).
+pub fn reset() {
+    ERRORS.store(0, Relaxed);
+    for t in [
+        &PER_ALGORITHM.allowed,
+        &PER_ALGORITHM.denied,
+        &PER_ALGORITHM.errors,
+    ] {
+        t.iter().for_each(|c| c.store(0, Relaxed));
+    }
+}
+
 /// A point-in-time copy of the counters, as `(name, value)` pairs in reply order.
 pub fn snapshot() -> Vec<(&'static str, u64)> {
     let get = |t: &[AtomicU64; N], a: Algorithm| t[a.index()].load(Relaxed);
@@ -89,4 +101,37 @@ fn names(a: Algorithm) -> [&'static str; 4] {
         Algorithm::SlidingWindow => four!("sliding_window"),
         Algorithm::SlidingLog => four!("sliding_log"),
     }
+}
+
+/// One reported value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// A counter.
+    Count(u64),
+    /// A latency in microseconds.
+    Micros(f64),
+}
+
+/// Everything RL.STATS and `INFO ratelimit` report, in order: the counters, then per
+/// tracked command its calls and latency percentiles (`check_p99_us`, ...).
+pub fn report() -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = snapshot()
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), Value::Count(v)))
+        .collect();
+    for cmd in crate::latency::Command::ALL {
+        let s = crate::latency::summary(cmd);
+        let name = cmd.name();
+        out.push((format!("{name}_calls"), Value::Count(s.calls)));
+        for (suffix, v) in [
+            ("p50", s.p50_us),
+            ("p90", s.p90_us),
+            ("p99", s.p99_us),
+            ("p999", s.p999_us),
+            ("max", s.max_us),
+        ] {
+            out.push((format!("{name}_{suffix}_us"), Value::Micros(v)));
+        }
+    }
+    out
 }

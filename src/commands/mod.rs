@@ -17,9 +17,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
 
+use std::time::Instant;
+
 use crate::algorithms::Decision;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
+use crate::{config, latency};
 
 /// A command body: gets the arguments after the command name, writes its whole reply
 /// on success and nothing on error.
@@ -34,8 +37,12 @@ pub unsafe fn run(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
     handler: Handler,
+    timed: Option<latency::Command>,
 ) -> c_int {
     let ctx = Ctx::new(ctx);
+    let start = timed
+        .filter(|_| config::latency_tracking())
+        .map(|c| (c, Instant::now()));
     let result = catch_unwind(AssertUnwindSafe(|| {
         let all: &[Arg] = if argv.is_null() || argc < 1 {
             &[]
@@ -48,6 +55,12 @@ pub unsafe fn run(
             None => Err(Error::WrongArity),
         }
     }));
+    if let Some((cmd, start)) = start {
+        latency::record(
+            cmd,
+            start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64,
+        );
+    }
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),

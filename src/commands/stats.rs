@@ -1,18 +1,34 @@
-//! `RL.STATS`: module-wide counters since load.
+//! `RL.STATS [RESET]`: module-wide counters and latency percentiles since load.
 
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
+use crate::stats::{report, Value};
 
-/// Replies the counters: a flat name/value list on RESP2, a map on RESP3.
+/// Replies the counters and percentiles (a flat name/value list on RESP2, a map on
+/// RESP3), or with `RESET` clears them and replies OK.
 pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    if !args.is_empty() {
-        return Err(Error::WrongArity);
+    match args {
+        [] => {}
+        [sub] if sub.as_ref().eq_ignore_ascii_case(b"RESET") => {
+            crate::stats::reset();
+            crate::latency::reset();
+            ctx.reply_simple(c"OK");
+            return Ok(());
+        }
+        [_] => return Err(Error::UnknownSubcommand),
+        _ => return Err(Error::WrongArity),
     }
-    let counters = crate::stats::snapshot();
-    ctx.reply_pairs(counters.len());
-    for (name, value) in counters {
+    let fields = report();
+    let resp3 = ctx.is_resp3();
+    ctx.reply_pairs(fields.len());
+    for (name, value) in fields {
         ctx.reply_bulk(name.as_bytes());
-        ctx.reply_i64(value.min(i64::MAX as u64) as i64);
+        match value {
+            Value::Count(v) => ctx.reply_i64(v.min(i64::MAX as u64) as i64),
+            // A typed double on RESP3; on RESP2 a bulk string with 3 decimals (ns).
+            Value::Micros(v) if resp3 => ctx.reply_double(v),
+            Value::Micros(v) => ctx.reply_bulk(format!("{v:.3}").as_bytes()),
+        }
     }
     Ok(())
 }
