@@ -375,6 +375,9 @@ LATENCY_NAMES = [
     for field in ("calls", "p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 ]
 
+# Every RL.STATS field in order: counters, latencies, then the most-denied keys.
+STATS_FIELDS = STATS_NAMES + LATENCY_NAMES + ["top_denied_keys"]
+
 
 def check(c, key, algorithm, limit, period, burst=None, cost=None):
     """RL.CHECK; returns the RESP2 reply list (or RESP3 dict)."""
@@ -452,8 +455,8 @@ def stats_all(c):
 def stats(c):
     """The RL.STATS counters only, as a {name: int} dict."""
     everything = stats_all(c)
-    assert list(everything)[len(STATS_NAMES):] == LATENCY_NAMES, list(everything)
-    return {k: v for k, v in everything.items() if k not in LATENCY_NAMES}
+    assert list(everything) == STATS_FIELDS, list(everything)
+    return {k: everything[k] for k in STATS_NAMES}
 
 
 def encode_command(*args):

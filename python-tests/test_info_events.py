@@ -44,6 +44,8 @@ def test_info_section_carries_the_stats_counters_named_the_info_way(r):
         r.execute_command("RL.CHECK", "b", "NOPE", 1, 1)
     info = info_section(r)
     st = stats_all(r)
+    # Key names are shown by RL.STATS only, never in INFO (which ends up in logs).
+    st.pop("top_denied_keys")
     assert list(info) == [f"ratelimit_{k}" for k in st]
     for k, v in st.items():
         # Counters are integers in both; latencies are 3-decimal numbers in both.
@@ -64,9 +66,32 @@ def test_stats_reset_clears_counters_and_latencies(r):
     assert stats_all(r)["checks"] == 1 and stats_all(r)["peek_calls"] == 1
     assert r.execute_command("RL.STATS", "RESET") == b"OK"
     after = stats_all(r)
+    assert after.pop("top_denied_keys") == []
     assert all(float(v) == 0 for v in after.values()), after
     check(r, "a", GCRA, 1, 60_000)
     assert stats_all(r)["check_calls"] == 1
+
+
+def test_stats_names_the_most_denied_keys_in_bounded_memory(r):
+    r.config_set("ratelimit.top-denied-keys", 2)
+    check(r, "hot", GCRA, 1, 60_000)
+    check(r, "warm", GCRA, 1, 60_000)
+    for _ in range(5):
+        check(r, "hot", GCRA, 1, 60_000)
+    for _ in range(3):
+        check(r, "warm", GCRA, 1, 60_000)
+    check(r, b"\xff" * 1000, GCRA, 1, 60_000, cost=2)  # denied: cost above burst
+    top = stats_all(r)["top_denied_keys"]
+    assert top[0] == [b"hot", 5, 0]
+    assert len(top) == 2
+    # The long binary key displaced "warm" (3 denials): count 4, error 3, cut to 256 bytes.
+    assert top[1] == [b"\xff" * 256, 4, 3]
+    assert b"hot" not in str(r.info("everything")).encode()
+    r.execute_command("RL.STATS", "RESET")
+    assert stats_all(r)["top_denied_keys"] == []
+    r.config_set("ratelimit.top-denied-keys", 0)
+    check(r, "hot", GCRA, 1, 60_000)
+    assert stats_all(r)["top_denied_keys"] == []
 
 
 def test_latency_tracking_can_be_turned_off_at_run_time(r):

@@ -31,6 +31,20 @@ pub fn latency_tracking() -> bool {
     LATENCY_TRACKING.load(Relaxed)
 }
 
+/// `ratelimit.top-denied-keys`: how many most-denied keys RL.STATS tracks (0: none).
+pub static TOP_DENIED_KEYS: AtomicI64 = AtomicI64::new(TOP_DENIED_KEYS_DEFAULT);
+/// Default of `top-denied-keys`.
+pub const TOP_DENIED_KEYS_DEFAULT: i64 = 10;
+/// Range of `top-denied-keys`.
+pub const TOP_DENIED_KEYS_RANGE: (i64, i64) = (0, 1000);
+
+/// The configured size of the most-denied-keys sketch.
+pub fn top_denied_keys() -> usize {
+    TOP_DENIED_KEYS
+        .load(Relaxed)
+        .clamp(0, TOP_DENIED_KEYS_RANGE.1) as usize
+}
+
 /// The limits argument parsing enforces, as configured now.
 pub fn limits() -> Limits {
     Limits {
@@ -64,6 +78,17 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
                     }
                 }
             }
+            b"top-denied-keys" => {
+                let (lo, hi) = TOP_DENIED_KEYS_RANGE;
+                match value.parse::<i64>() {
+                    Ok(v) if (lo..=hi).contains(&v) => {}
+                    _ => {
+                        return Err(format!(
+                            "top-denied-keys must be an integer between {lo} and {hi}"
+                        ))
+                    }
+                }
+            }
             b"cell-compat" | b"deny-notifications" | b"latency-tracking" => {
                 if value != "yes" && value != "no" {
                     let name = String::from_utf8_lossy(name);
@@ -72,7 +97,7 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
             }
             _ => {
                 return Err("unknown load argument; known: sliding-log-max-limit, \
-                     cell-compat, deny-notifications, latency-tracking"
+                     top-denied-keys, cell-compat, deny-notifications, latency-tracking"
                     .into())
             }
         }

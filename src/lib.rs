@@ -11,6 +11,7 @@ pub mod error;
 pub mod latency;
 pub mod replicate;
 pub mod stats;
+pub mod top_denied;
 pub mod types;
 
 #[cfg(feature = "module")]
@@ -41,7 +42,8 @@ mod entry {
     };
     use crate::config::{
         CELL_COMPAT, DENY_NOTIFICATIONS, LATENCY_TRACKING, SLIDING_LOG_MAX_LIMIT,
-        SLIDING_LOG_MAX_LIMIT_DEFAULT, SLIDING_LOG_MAX_LIMIT_RANGE,
+        SLIDING_LOG_MAX_LIMIT_DEFAULT, SLIDING_LOG_MAX_LIMIT_RANGE, TOP_DENIED_KEYS,
+        TOP_DENIED_KEYS_DEFAULT, TOP_DENIED_KEYS_RANGE,
     };
     use crate::panic::{install_hook, log_warning};
     use crate::types::callbacks::LIMITER_TYPE;
@@ -253,6 +255,15 @@ mod entry {
         commands: [],
         configurations: [
             i64: [
+                [
+                    "top-denied-keys",
+                    &TOP_DENIED_KEYS,
+                    TOP_DENIED_KEYS_DEFAULT,
+                    TOP_DENIED_KEYS_RANGE.0,
+                    TOP_DENIED_KEYS_RANGE.1,
+                    ConfigurationFlags::DEFAULT,
+                    None
+                ],
                 [
                     "sliding-log-max-limit",
                     &SLIDING_LOG_MAX_LIMIT,

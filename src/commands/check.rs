@@ -39,8 +39,10 @@ pub fn check_key(ctx: Ctx, name: &Arg, req: &CheckRequest, now: u64) -> Result<D
     Ok(outcome.decision)
 }
 
-/// Publishes `rl.denied` on a key when `ratelimit.deny-notifications` is on.
+/// Counts a denial in the most-denied-keys sketch and publishes `rl.denied` on the key
+/// when `ratelimit.deny-notifications` is on.
 pub fn notify_denied(ctx: Ctx, name: &Arg) {
+    crate::top_denied::record(name.as_ref());
     if config::deny_notifications() {
         ctx.notify(c"rl.denied", name);
     }

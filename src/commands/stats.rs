@@ -12,6 +12,7 @@ pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         [sub] if sub.as_ref().eq_ignore_ascii_case(b"RESET") => {
             crate::stats::reset();
             crate::latency::reset();
+            crate::top_denied::clear();
             ctx.reply_simple(c"OK");
             return Ok(());
         }
@@ -19,8 +20,9 @@ pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         _ => return Err(Error::WrongArity),
     }
     let fields = report();
+    let top = crate::top_denied::top();
     let resp3 = ctx.is_resp3();
-    ctx.reply_pairs(fields.len());
+    ctx.reply_pairs(fields.len() + 1);
     for (name, value) in fields {
         ctx.reply_bulk(name.as_bytes());
         match value {
@@ -29,6 +31,15 @@ pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             Value::Micros(v) if resp3 => ctx.reply_double(v),
             Value::Micros(v) => ctx.reply_bulk(format!("{v:.3}").as_bytes()),
         }
+    }
+    // The most-denied keys: [[key, denied, error], ...], most denied first.
+    ctx.reply_bulk(b"top_denied_keys");
+    ctx.reply_array(top.len());
+    for e in top {
+        ctx.reply_array(3);
+        ctx.reply_bulk(&e.key);
+        ctx.reply_i64(e.denied.min(i64::MAX as u64) as i64);
+        ctx.reply_i64(e.error.min(i64::MAX as u64) as i64);
     }
     Ok(())
 }
