@@ -163,12 +163,13 @@ class Server:
     # -- manual clock --------------------------------------------------------------
 
     def _write_clock(self, ms):
-        # libfaketime reads an absolute local (TZ=UTC) time, frozen; it adds less than a
-        # millisecond of jitter below the microseconds, so whole milliseconds are exact.
+        # libfaketime reads an absolute local (TZ=UTC) time, frozen, as a float: "x.457"
+        # can come back as x.456999 (a double's step there is about 0.24 us). One
+        # microsecond more keeps the reading inside the intended millisecond.
         dt = datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)
         tmp = self.clock_file + ".tmp"
         with open(tmp, "w") as f:
-            f.write(dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}\n")
+            f.write(dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}001\n")
         os.replace(tmp, self.clock_file)  # atomic: never a half-written timestamp
         self.clock_ms = ms
 
