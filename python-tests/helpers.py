@@ -362,10 +362,10 @@ ALGORITHM_ERROR = (
 WINDOW_BURST_ERROR = "ERR BURST applies only to TOKEN_BUCKET and GCRA"
 MISMATCH_ERROR = "ERR key holds a limiter of another algorithm; use RL.RESET first to change it"
 WRONGTYPE_ERROR = "WRONGTYPE Operation against a key holding the wrong kind of value"
-STATS_NAMES = ["checks", "allowed", "denied", "errors"] + [
+STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
     f"{algorithm}_{counter}"
     for algorithm in ("token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_log")
-    for counter in ("checks", "allowed", "denied", "errors")
+    for counter in ("checks", "allowed", "denied", "errors", "keys")
 ]
 
 

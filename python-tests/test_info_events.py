@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import GCRA, TB, check, mcheck, stats_all
+from helpers import GCRA, TB, check, mcheck, stats_all, wait_until
 
 
 def drain_events(pubsub, wait=0.3):
@@ -67,9 +67,36 @@ def test_stats_reset_clears_counters_and_latencies(r):
     assert r.execute_command("RL.STATS", "RESET") == b"OK"
     after = stats_all(r)
     assert after.pop("top_denied_keys") == []
-    assert all(float(v) == 0 for v in after.values()), after
+    # Live key counts are gauges, not counters: RESET leaves them.
+    assert after.pop("keys") == after.pop("gcra_keys") == 1
+    assert all(float(v) == 0 for k, v in after.items() if not k.endswith("_keys")), after
     check(r, "a", GCRA, 1, 60_000)
     assert stats_all(r)["check_calls"] == 1
+
+
+def test_live_key_counts_follow_creation_and_every_way_a_key_goes(server):
+    r = server.client()
+    for i, algorithm in enumerate([GCRA, TB, "FIXED_WINDOW", "SLIDING_WINDOW", "SLIDING_LOG"]):
+        for j in range(i + 1):
+            check(r, f"{algorithm}:{j}", algorithm, 5, 60_000)
+    st = stats_all(r)
+    assert [st[f"{a}_keys"] for a in ("gcra", "token_bucket", "fixed_window",
+                                      "sliding_window", "sliding_log")] == [1, 2, 3, 4, 5]
+    assert st["keys"] == 15
+    check(r, "short", GCRA, 1, 50)  # expires after 50 ms
+    r.execute_command("RL.RESET", "GCRA:0", "SLIDING_LOG:0")
+    r.copy("TOKEN_BUCKET:0", "copied")
+    r.restore("restored", 0, r.dump("FIXED_WINDOW:0"))
+    r.execute_command("DEBUG", "RELOAD")
+    time.sleep(0.1)
+    r.exists("short")  # an expired key goes when touched
+    st = stats_all(r)
+    assert st["keys"] == r.dbsize() == 15
+    assert (st["gcra_keys"], st["sliding_log_keys"], st["token_bucket_keys"]) == (0, 4, 3)
+    # Valkey flushes asynchronously by default: values are freed (and uncounted) by a
+    # background thread shortly after.
+    r.flushall()
+    wait_until(lambda: stats_all(r)["keys"] == 0, timeout=5, what="background free")
 
 
 def test_stats_names_the_most_denied_keys_in_bounded_memory(r):

@@ -68,6 +68,7 @@ impl Key {
 
     /// Stores `value` into an empty key.
     pub fn create(&mut self, value: Limiter) -> Result<(), Error> {
+        let algorithm = value.algorithm();
         let p = Box::into_raw(Box::new(value));
         // SAFETY: self.0 is open for writing; on success Redis owns `p` and frees it
         // through the type's free callback.
@@ -75,6 +76,7 @@ impl Key {
             raw::RedisModule_ModuleTypeSetValue.unwrap()(self.0, limiter_type(), p as *mut c_void)
         };
         if rc == raw::REDISMODULE_OK as c_int {
+            crate::stats::record_live(algorithm, 1);
             Ok(())
         } else {
             // SAFETY: Redis did not take ownership.

@@ -3,7 +3,7 @@
 //! Relaxed atomics: commands run on Redis's main thread, the atomics only make the
 //! statics safe to share and cost the same as plain adds there.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::algorithms::Algorithm;
 
@@ -21,6 +21,17 @@ static PER_ALGORITHM: PerAlgorithm = PerAlgorithm {
     errors: [const { AtomicU64::new(0) }; N],
 };
 static ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Live limiter keys per algorithm: moved only by the type's create and free paths.
+static LIVE: [AtomicI64; N] = [const { AtomicI64::new(0) }; N];
+
+/// Counts a limiter value coming into existence (+1) or being freed (-1).
+pub fn record_live(algorithm: Algorithm, delta: i64) {
+    LIVE[algorithm.index()].fetch_add(delta, Relaxed);
+}
+
+fn live(algorithm: Algorithm) -> u64 {
+    LIVE[algorithm.index()].load(Relaxed).max(0) as u64
+}
 
 /// Counts one evaluated check.
 pub fn record_check(algorithm: Algorithm, allowed: bool) {
@@ -65,6 +76,7 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("allowed", allowed),
         ("denied", denied),
         ("errors", ERRORS.load(Relaxed)),
+        ("keys", Algorithm::ALL.iter().map(|&a| live(a)).sum()),
     ];
     for a in Algorithm::ALL {
         let (allowed, denied) = (
@@ -76,30 +88,32 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
             allowed,
             denied,
             get(&PER_ALGORITHM.errors, a),
+            live(a),
         ];
         out.extend(names(a).into_iter().zip(values));
     }
     out
 }
 
-/// The four counter names of one algorithm.
-fn names(a: Algorithm) -> [&'static str; 4] {
-    macro_rules! four {
+/// The counter names of one algorithm.
+fn names(a: Algorithm) -> [&'static str; 5] {
+    macro_rules! five {
         ($p:literal) => {
             [
                 concat!($p, "_checks"),
                 concat!($p, "_allowed"),
                 concat!($p, "_denied"),
                 concat!($p, "_errors"),
+                concat!($p, "_keys"),
             ]
         };
     }
     match a {
-        Algorithm::TokenBucket => four!("token_bucket"),
-        Algorithm::Gcra => four!("gcra"),
-        Algorithm::FixedWindow => four!("fixed_window"),
-        Algorithm::SlidingWindow => four!("sliding_window"),
-        Algorithm::SlidingLog => four!("sliding_log"),
+        Algorithm::TokenBucket => five!("token_bucket"),
+        Algorithm::Gcra => five!("gcra"),
+        Algorithm::FixedWindow => five!("fixed_window"),
+        Algorithm::SlidingWindow => five!("sliding_window"),
+        Algorithm::SlidingLog => five!("sliding_log"),
     }
 }
 

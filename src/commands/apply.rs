@@ -54,7 +54,12 @@ fn apply_one(mut key: Key, effect: Effect) -> Result<(), Error> {
         Effect::Replace(limiter, at) => {
             match key.slot()? {
                 Slot::Empty => key.create(limiter)?,
-                Slot::Limiter(current) => *current = limiter,
+                Slot::Limiter(current) => {
+                    // The value lives on; only its algorithm may change.
+                    crate::stats::record_live(current.algorithm(), -1);
+                    crate::stats::record_live(limiter.algorithm(), 1);
+                    *current = limiter;
+                }
             }
             at
         }

@@ -76,7 +76,10 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
             (raw::RedisModule_IsIOError.unwrap()(rdb) == 0).then_some(w)
         };
         match decode_words(next) {
-            Ok(l) => Box::into_raw(Box::new(l)).cast(),
+            Ok(l) => {
+                crate::stats::record_live(l.algorithm(), 1);
+                Box::into_raw(Box::new(l)).cast()
+            }
             Err(why) => {
                 log_warning(&format!("ratelimit: refusing to load a limiter: {why:?}"));
                 std::ptr::null_mut()
@@ -119,7 +122,10 @@ unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void)
 }
 
 unsafe extern "C" fn free(value: *mut c_void) {
-    guard((), || drop(Box::from_raw(value as *mut Limiter)))
+    guard((), || {
+        let l = Box::from_raw(value as *mut Limiter);
+        crate::stats::record_live(l.algorithm(), -1);
+    })
 }
 
 unsafe extern "C" fn copy(
@@ -128,6 +134,8 @@ unsafe extern "C" fn copy(
     value: *const c_void,
 ) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(limiter(value).clone())).cast()
+        let copy = limiter(value).clone();
+        crate::stats::record_live(copy.algorithm(), 1);
+        Box::into_raw(Box::new(copy)).cast()
     })
 }
