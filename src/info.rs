@@ -14,7 +14,11 @@ use crate::stats::{report, Value};
 ///
 /// # Safety
 /// Called by Redis with a live info context.
-pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
+    if for_crash_report != 0 {
+        // A crash report runs in a signal handler: allocate nothing, touch no state.
+        return;
+    }
     guard((), || {
         let add_section = raw::RedisModule_InfoAddSection.unwrap();
         let add_count = raw::RedisModule_InfoAddFieldULongLong.unwrap();
