@@ -145,12 +145,18 @@ pub fn parse_mcheck<A: AsRef<[u8]>>(
     if reqs.len() != n {
         return Err(Error::SpecCount);
     }
-    for (i, a) in keys.iter().enumerate() {
-        if keys[i + 1..].iter().any(|b| b.as_ref() == a.as_ref()) {
-            return Err(Error::DuplicateKey);
-        }
+    if has_duplicates(keys.iter().map(AsRef::as_ref)) {
+        return Err(Error::DuplicateKey);
     }
     Ok((n, reqs))
+}
+
+/// Whether any two of `items` are equal: sorted, so O(n log n) comparisons, not n²
+/// (keys can be long and numerous).
+pub fn has_duplicates<'a>(items: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut v: Vec<&[u8]> = items.collect();
+    v.sort_unstable();
+    v.windows(2).any(|w| w[0] == w[1])
 }
 
 /// A parsed redis-cell `CL.THROTTLE`: the equivalent GCRA request, and whether it only

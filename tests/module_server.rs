@@ -175,3 +175,37 @@ fn read_only_commands_on_missing_keys_reply_without_touching_anything() {
         assert!(s.alive(), "{}", s.log());
     }
 }
+
+#[test]
+fn rl_apply_never_grows_a_log_beyond_its_limit() {
+    let words = |w: [u64; 7]| -> Vec<u8> { w.iter().flat_map(|w| w.to_le_bytes()).collect() };
+    // Append 5 units at t=1000 to a log of limit 5, period 1 hour.
+    let append = words([0x82, 5, 3_600_000, 0, 1000, 5, 0]);
+    for bin in server_binaries() {
+        let s = Server::start(&bin, &module_path(), &[]);
+        let mut c = s.conn();
+        let ok: String = redis::cmd("RL.APPLY")
+            .arg("log")
+            .arg(&append)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(ok, "OK");
+        // Five more without dropping any would hold 10 > limit: refused, key unchanged.
+        let e = error_text(redis::cmd("RL.APPLY").arg("log").arg(&append).query(&mut c));
+        assert_eq!(e, "ERR invalid RL.APPLY payload");
+        let info: Vec<Value> = redis::cmd("RL.INSPECT").arg("log").query(&mut c).unwrap();
+        let at = info
+            .iter()
+            .position(|v| matches!(v, Value::BulkString(b) if b == b"entries"))
+            .expect("an entries field");
+        assert_eq!(info[at + 1], Value::Int(5), "{info:?}");
+        // Dropping the five first is what a primary sends once they left the window.
+        let next = words([0x82, 5, 3_600_000, 5, 2000, 5, 0]);
+        let ok: String = redis::cmd("RL.APPLY")
+            .arg("log")
+            .arg(&next)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(ok, "OK");
+    }
+}

@@ -6,11 +6,12 @@
 //! validated and a bad one is refused without touching the key.
 
 use crate::algorithms::Algorithm;
+use crate::args::has_duplicates;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::key::{Key, Slot};
 use crate::replicate::{unpack, Effect};
-use crate::types::limiter::{apply as apply_change, Change};
+use crate::types::limiter::{apply as apply_change, Change, Limiter, State};
 
 /// Validates every payload and key first, then applies each effect with its absolute
 /// expiry, replies OK. Nothing is applied unless everything is valid.
@@ -20,14 +21,8 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     }
     let pairs = args.chunks_exact(2);
     // Two open handles on one key would go stale when the first applies.
-    for (i, a) in pairs.clone().enumerate() {
-        if pairs
-            .clone()
-            .skip(i + 1)
-            .any(|b| b[0].as_ref() == a[0].as_ref())
-        {
-            return Err(Error::BadPayload);
-        }
+    if has_duplicates(pairs.clone().map(|p| p[0].as_ref())) {
+        return Err(Error::BadPayload);
     }
     let mut effects = Vec::with_capacity(args.len() / 2);
     for pair in pairs {
@@ -36,6 +31,16 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         match (key.current()?, &effect) {
             (Some(l), Effect::Append { .. }) if l.algorithm() != Algorithm::SlidingLog => {
                 return Err(Error::AlgorithmMismatch)
+            }
+            // What a primary sends never leaves more than `limit` units in the log: a
+            // payload that would is refused, so no client can grow a log without bound.
+            (current, Effect::Append { quota, append, .. })
+                if log_len(current)
+                    .saturating_sub(append.expired)
+                    .saturating_add(append.cost)
+                    > quota.limit() =>
+            {
+                return Err(Error::BadPayload)
             }
             _ => effects.push((key, effect)),
         }
@@ -47,6 +52,14 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     ctx.replicate_verbatim();
     ctx.reply_simple(c"OK");
     Ok(())
+}
+
+/// Units a key's log holds (0 for a missing key).
+fn log_len(current: Option<&Limiter>) -> u64 {
+    match current.map(|l| &l.state) {
+        Some(State::SlidingLog(log)) => log.len() as u64,
+        _ => 0,
+    }
 }
 
 fn apply_one(mut key: Key, effect: Effect) -> Result<(), Error> {
