@@ -369,15 +369,24 @@ STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
 ]
 
 
-# Latency fields after the counters in RL.STATS / INFO: calls and percentiles (µs).
+# Every command, in report order, and those that reply a decision.
+COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle")
+DECIDING = ("check", "peek", "mcheck", "throttle")
+PERCENTILES = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
+
+# Per-command fields after the counters in RL.STATS / INFO: calls, errors, decisions
+# (deciding commands only), then latency percentiles (µs).
 LATENCY_NAMES = [
     f"{command}_{field}"
-    for command in ("check", "peek", "mcheck", "inspect", "reset", "throttle")
-    for field in ("calls", "p50_us", "p90_us", "p99_us", "p999_us", "max_us")
+    for command in COMMANDS
+    for field in ("calls", "errors")
+    + (("allowed", "denied") if command in DECIDING else ())
+    + PERCENTILES
 ]
 
-# Every RL.STATS field in order: counters, latencies, then the most-denied keys.
-STATS_FIELDS = STATS_NAMES + LATENCY_NAMES + ["top_denied_keys"]
+# Every RL.STATS field in order: version, counters, per command, the most-denied keys.
+VERSION_NAMES = ["version", "module_version"]
+STATS_FIELDS = VERSION_NAMES + STATS_NAMES + LATENCY_NAMES + ["top_denied_keys"]
 
 
 def check(c, key, algorithm, limit, period, burst=None, cost=None):

@@ -17,6 +17,9 @@ from helpers import (
     SL,
     SW,
     STATS_NAMES,
+    COMMANDS,
+    DECIDING,
+    stats_all,
     TB,
     arity_error,
     call_error,
@@ -343,6 +346,7 @@ def test_reset_counts_only_limiters_and_leaves_other_types(r):
 def test_stats_count_exactly(server, protocol):
     c = server.client(protocol=protocol)
     base = stats(c)
+    base_all = stats_all(c)
     assert list(base) == STATS_NAMES
     # token bucket: 2 allowed, 1 denied, 1 denied because COST > BURST
     check(c, "tb", TB, 2, 3_600_000)
@@ -369,18 +373,21 @@ def test_stats_count_exactly(server, protocol):
         ("RL.CHECK", "g", TB, 1, 1000),            # mismatch: token_bucket_errors
         ("RL.CHECK", "g", GCRA, 0, 1000),          # parse error: no algorithm counter
         ("RL.CHECK", "g", "LEAKY", 1, 1000),       # parse error
-        ("RL.CHECK", "g"),                         # arity
-        ("RL.RESET",),                             # arity
+        ("RL.CHECK", "g"),                         # arity: refused by the server
+        ("RL.RESET",),                             # arity: refused by the server
         ("RL.APPLY", "g", b"junk"),                # bad payload
-        ("RL.STATS", "extra"),                     # arity
+        ("RL.STATS", "extra"),                     # unknown subcommand
         ("RL.CHECK", "fw", SL, 1, 1000),           # mismatch: sliding_log_errors
     ]
     for args in errors:
         call_error(c, *args)
     after = stats(c)
+    after_all = stats_all(c)
     delta = {k: after[k] - base[k] for k in STATS_NAMES}
+    # Arity errors never reach the module (the server checks the arity that COMMAND
+    # INFO declares): they count in INFO errorstats and commandstats' rejected_calls.
     assert delta == {
-        "checks": 13, "allowed": 6, "denied": 7, "errors": 10,
+        "checks": 13, "allowed": 6, "denied": 7, "errors": 8,
         "token_bucket_checks": 4, "token_bucket_allowed": 2,
         "token_bucket_denied": 2, "token_bucket_errors": 2,
         "gcra_checks": 3, "gcra_allowed": 1, "gcra_denied": 2, "gcra_errors": 1,
@@ -394,6 +401,25 @@ def test_stats_count_exactly(server, protocol):
         "keys": 5, "token_bucket_keys": 1, "gcra_keys": 1, "fixed_window_keys": 1,
         "sliding_window_keys": 1, "sliding_log_keys": 1,
     }
+    per_command = {
+        f"{cmd}_{field}": after_all[f"{cmd}_{field}"] - base_all[f"{cmd}_{field}"]
+        for cmd in COMMANDS
+        for field in ("calls", "errors") + (("allowed", "denied") if cmd in DECIDING else ())
+    }
+    assert per_command == {
+        # 9 decided checks (4 allowed, 5 denied) and 6 errors
+        "check_calls": 15, "check_errors": 6, "check_allowed": 4, "check_denied": 5,
+        "peek_calls": 2, "peek_errors": 0, "peek_allowed": 1, "peek_denied": 1,
+        # RL.MCHECK counts its overall decision once per call
+        "mcheck_calls": 2, "mcheck_errors": 0, "mcheck_allowed": 1, "mcheck_denied": 1,
+        "inspect_calls": 0, "inspect_errors": 0,
+        "reset_calls": 0, "reset_errors": 0,
+        # stats_all(c) after `base` and RL.STATS extra; a call counts after its reply
+        "stats_calls": 3, "stats_errors": 1,
+        "apply_calls": 1, "apply_errors": 1,
+        "throttle_calls": 0, "throttle_errors": 0, "throttle_allowed": 0, "throttle_denied": 0,
+    }
+    assert sum(after_all[f"{cmd}_errors"] for cmd in COMMANDS) == after["errors"]
     # RL.RESET and RL.APPLY successes are not checks; RL.STATS itself counts nothing.
     # Only the live key gauges move.
     c.execute_command("RL.RESET", "tb", "g")
@@ -418,11 +444,12 @@ def test_stats_resp2_and_resp3_agree(server):
     resp3 = {k.decode(): v for k, v in raw3.items()}
     assert list(resp3) == names
     assert {k: resp3[k] for k in STATS_NAMES} == stats(c2)
-    # Latencies: a 3-decimal string on RESP2, a double on RESP3, the same value.
+    # Latencies: a 3-decimal string on RESP2, a double on RESP3, the same value
+    # (but RL.STATS's own, which the first call moved).
     resp2 = {raw2[i].decode(): raw2[i + 1] for i in range(0, len(raw2), 2)}
     assert resp3["check_calls"] == resp2["check_calls"] == 2
     for k in LATENCY_NAMES:
-        if k.endswith("_us"):
+        if k.endswith("_us") and not k.startswith("stats_"):
             assert abs(float(resp2[k]) - resp3[k]) < 0.001, k
     assert 0 < resp3["check_p50_us"] <= resp3["check_p99_us"] <= resp3["check_max_us"]
     assert stats(c2)["gcra_denied"] == 1

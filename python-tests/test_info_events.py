@@ -4,8 +4,9 @@ with real subscribers."""
 import time
 
 import pytest
+import redis
 
-from helpers import GCRA, TB, check, mcheck, stats_all, wait_until
+from helpers import GCRA, PERCENTILES, TB, check, mcheck, stats_all, wait_until
 
 
 def drain_events(pubsub, wait=0.3):
@@ -47,6 +48,7 @@ def test_info_section_carries_the_stats_counters_named_the_info_way(r):
     # Key names are shown by RL.STATS only, never in INFO (which ends up in logs).
     st.pop("top_denied_keys")
     assert list(info) == [f"ratelimit_{k}" for k in st]
+    assert str(info["ratelimit_version"]) == st.pop("version").decode() == "0.1.0"
     for k, v in st.items():
         # Counters are integers in both; latencies are 3-decimal numbers in both.
         assert abs(float(info[f"ratelimit_{k}"]) - float(v)) < 0.001, k
@@ -54,6 +56,7 @@ def test_info_section_carries_the_stats_counters_named_the_info_way(r):
     assert info["ratelimit_errors"] == 1
     assert info["ratelimit_gcra_denied"] == 1
     assert info["ratelimit_check_calls"] == 4
+    assert (info["ratelimit_check_errors"], info["ratelimit_check_denied"]) == (1, 1)
     assert 0 < info["ratelimit_check_p50_us"] <= info["ratelimit_check_max_us"]
     assert r.info("everything")["ratelimit_checks"] == 3
     # Not part of the default INFO output (module sections never are).
@@ -69,7 +72,12 @@ def test_stats_reset_clears_counters_and_latencies(r):
     assert after.pop("top_denied_keys") == []
     # Live key counts are gauges, not counters: RESET leaves them.
     assert after.pop("keys") == after.pop("gcra_keys") == 1
-    assert all(float(v) == 0 for k, v in after.items() if not k.endswith("_keys")), after
+    assert (after.pop("version"), after.pop("module_version")) == (b"0.1.0", 100)
+    # The RESET call itself counts (and is timed) once it has replied.
+    assert after.pop("stats_calls") == 1
+    assert float(after.pop("stats_max_us")) > 0
+    after = {k: v for k, v in after.items() if not k.startswith("stats_p")}
+    assert [k for k, v in after.items() if not k.endswith("_keys") and float(v) != 0] == []
     check(r, "a", GCRA, 1, 60_000)
     assert stats_all(r)["check_calls"] == 1
 
@@ -124,10 +132,14 @@ def test_stats_names_the_most_denied_keys_in_bounded_memory(r):
 def test_latency_tracking_can_be_turned_off_at_run_time(r):
     r.config_set("ratelimit.latency-tracking", "no")
     check(r, "a", GCRA, 5, 60_000)
-    assert stats_all(r)["check_calls"] == 0 and stats_all(r)["checks"] == 1
+    # Calls are still counted; the histogram records nothing.
+    off = stats_all(r)
+    assert (off["check_calls"], off["checks"]) == (1, 1)
+    assert all(float(off[f"check_{p}"]) == 0 for p in PERCENTILES), off
     r.config_set("ratelimit.latency-tracking", "yes")
     check(r, "a", GCRA, 5, 60_000)
-    assert stats_all(r)["check_calls"] == 1
+    on = stats_all(r)
+    assert on["check_calls"] == 2 and float(on["check_max_us"]) > 0
 
 
 def test_denials_publish_nothing_until_deny_notifications_is_on(r, events):
@@ -172,3 +184,39 @@ def test_deny_notifications_can_be_turned_on_at_load(server_factory, kind):
     check(c, "k", GCRA, 1, 60_000, cost=2)
     assert drain_events(p) == [("rl.denied", b"k")]
     p.close()
+
+
+def test_config_resetstat_clears_the_counters_when_the_server_runs_it(server, r):
+    check(r, "a", GCRA, 1, 60_000)
+    check(r, "a", GCRA, 1, 60_000)
+    assert stats_all(r)["checks"] == 2
+    # A user without CONFIG is refused by the server: the module's counters stay.
+    r.execute_command("ACL", "SETUSER", "noconfig", "on", ">pw", "+@all", "-config", "~*")
+    u = server.client(username="noconfig", password="pw")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        u.config_resetstat()
+    st = stats_all(r)
+    assert (st["checks"], st["check_calls"], st["top_denied_keys"]) == (2, 2, [[b"a", 1, 0]])
+    # Run by a user who may, it clears counters, latencies and the most-denied keys,
+    # and leaves the live-key gauge; read first through INFO (no RL command in between).
+    assert r.config_resetstat()
+    info = r.info("ratelimit")
+    assert (info["ratelimit_checks"], info["ratelimit_check_calls"]) == (0, 0)
+    assert info["ratelimit_check_max_us"] == 0 and info["ratelimit_keys"] == 1
+    st = stats_all(r)
+    assert (st["checks"], st["denied"], st["top_denied_keys"], st["gcra_keys"]) == (0, 0, [], 1)
+    # Counting starts again from zero, and a refused RESETSTAT later clears nothing.
+    check(r, "a", GCRA, 1, 60_000)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        u.config_resetstat()
+    st = stats_all(r)
+    assert (st["checks"], st["denied"], st["check_calls"]) == (1, 1, 1)
+
+
+def test_config_resetstat_takes_effect_before_the_next_rl_command(r):
+    check(r, "a", GCRA, 5, 60_000)
+    r.config_resetstat()
+    check(r, "a", GCRA, 5, 60_000)
+    # The check after RESETSTAT counts; the one before does not.
+    st = stats_all(r)
+    assert (st["checks"], st["allowed"], st["check_calls"]) == (1, 1, 1)

@@ -20,6 +20,7 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_repor
         return;
     }
     guard((), || {
+        crate::resetstat::settle_without_ctx();
         let add_section = raw::RedisModule_InfoAddSection.unwrap();
         let add_count = raw::RedisModule_InfoAddFieldULongLong.unwrap();
         let add_text = raw::RedisModule_InfoAddFieldCString.unwrap();
@@ -34,6 +35,10 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_repor
                 // Three decimals: the histograms resolve nanoseconds.
                 Value::Micros(v) => {
                     let text = CString::new(format!("{v:.3}")).unwrap_or_default();
+                    add_text(ctx, name.as_ptr(), text.as_ptr().cast_mut())
+                }
+                Value::Text(t) => {
+                    let text = CString::new(t).unwrap_or_default();
                     add_text(ctx, name.as_ptr(), text.as_ptr().cast_mut())
                 }
             };

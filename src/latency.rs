@@ -6,46 +6,7 @@ use std::cell::RefCell;
 
 use hdrhistogram::Histogram;
 
-/// The commands whose latency is tracked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// RL.CHECK
-    Check,
-    /// RL.PEEK
-    Peek,
-    /// RL.MCHECK
-    Mcheck,
-    /// RL.INSPECT
-    Inspect,
-    /// RL.RESET
-    Reset,
-    /// CL.THROTTLE
-    Throttle,
-}
-
-impl Command {
-    /// Every tracked command, in report order.
-    pub const ALL: [Command; 6] = [
-        Command::Check,
-        Command::Peek,
-        Command::Mcheck,
-        Command::Inspect,
-        Command::Reset,
-        Command::Throttle,
-    ];
-
-    /// The name used in RL.STATS and INFO fields.
-    pub fn name(self) -> &'static str {
-        match self {
-            Command::Check => "check",
-            Command::Peek => "peek",
-            Command::Mcheck => "mcheck",
-            Command::Inspect => "inspect",
-            Command::Reset => "reset",
-            Command::Throttle => "throttle",
-        }
-    }
-}
+pub use crate::command::Command;
 
 /// Percentiles of one command, in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -6,6 +6,7 @@
 pub mod algorithms;
 pub mod args;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod latency;
@@ -14,6 +15,8 @@ pub mod stats;
 pub mod top_denied;
 pub mod types;
 
+#[cfg(feature = "module")]
+mod command_docs;
 #[cfg(feature = "module")]
 pub mod commands;
 #[cfg(feature = "module")]
@@ -24,6 +27,8 @@ mod info;
 mod key;
 #[cfg(feature = "module")]
 mod panic;
+#[cfg(feature = "module")]
+mod resetstat;
 
 /// The module version MODULE LIST reports: major * 10000 + minor * 100 + patch.
 pub const MODULE_VERSION: i32 = 100;
@@ -61,15 +66,15 @@ mod entry {
             }
         };
     }
-    use crate::latency::Command as Timed;
-    entry_point!(rl_check, check::check, Some(Timed::Check));
-    entry_point!(rl_reset, reset::reset, Some(Timed::Reset));
-    entry_point!(rl_stats, stats::stats, None);
-    entry_point!(rl_apply, apply::apply, None);
-    entry_point!(rl_peek, peek::peek, Some(Timed::Peek));
-    entry_point!(rl_inspect, inspect::inspect, Some(Timed::Inspect));
-    entry_point!(rl_mcheck, mcheck::mcheck, Some(Timed::Mcheck));
-    entry_point!(cl_throttle, throttle::throttle, Some(Timed::Throttle));
+    use crate::command::Command as C;
+    entry_point!(rl_check, check::check, Some(C::Check));
+    entry_point!(rl_reset, reset::reset, Some(C::Reset));
+    entry_point!(rl_stats, stats::stats, Some(C::Stats));
+    entry_point!(rl_apply, apply::apply, Some(C::Apply));
+    entry_point!(rl_peek, peek::peek, Some(C::Peek));
+    entry_point!(rl_inspect, inspect::inspect, Some(C::Inspect));
+    entry_point!(rl_mcheck, mcheck::mcheck, Some(C::Mcheck));
+    entry_point!(cl_throttle, throttle::throttle, Some(C::Throttle));
     #[cfg(feature = "test-hooks")]
     entry_point!(rl_testhook, crate::commands::testhook::testhook, None);
 
@@ -82,7 +87,7 @@ mod entry {
         (c"rl.peek", rl_peek, c"readonly fast", 1, 1, 1),
         (c"rl.inspect", rl_inspect, c"readonly fast", 1, 1, 1),
         // Keys come after numkeys: declared through the getkeys API (what cluster
-        // routing uses on 7.0) and a key spec in `declare_mcheck_keys`.
+        // routing uses on 7.0) and a key spec in `command_docs`.
         (
             c"rl.mcheck",
             rl_mcheck,
@@ -99,55 +104,6 @@ mod entry {
     /// Registered only with `cell-compat yes`.
     const CELL_COMMAND: (&CStr, CmdFn, &CStr, c_int, c_int, c_int) =
         (c"cl.throttle", cl_throttle, c"write deny-oom fast", 1, 1, 1);
-
-    /// Declares RL.MCHECK's keys (`numkeys key [key ...]`) with a key spec, so
-    /// COMMAND GETKEYS, cluster routing (CROSSSLOT) and ACL key patterns see them.
-    ///
-    /// # Safety
-    /// `ctx` is the load context and `rl.mcheck` is registered.
-    unsafe fn declare_mcheck_keys(ctx: *mut raw::RedisModuleCtx) -> bool {
-        let Some(get_command) = raw::RedisModule_GetCommand else {
-            return false;
-        };
-        let Some(set_info) = raw::RedisModule_SetCommandInfo else {
-            return false;
-        };
-        let cmd = get_command(ctx, c"rl.mcheck".as_ptr());
-        if cmd.is_null() {
-            return false;
-        }
-        let version = raw::RedisModuleCommandInfoVersion {
-            version: 1,
-            sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
-            sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
-            sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
-        };
-        let mut specs: [raw::RedisModuleCommandKeySpec; 2] = std::mem::zeroed();
-        specs[0].flags = u64::from(
-            raw::REDISMODULE_CMD_KEY_RW
-                | raw::REDISMODULE_CMD_KEY_ACCESS
-                | raw::REDISMODULE_CMD_KEY_UPDATE,
-        );
-        specs[0].begin_search_type =
-            raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
-        specs[0].bs.index.pos = 1;
-        specs[0].find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_KEYNUM;
-        specs[0].fk.keynum.keynumidx = 0;
-        specs[0].fk.keynum.firstkey = 1;
-        specs[0].fk.keynum.keystep = 1;
-        let info = raw::RedisModuleCommandInfo {
-            version: &version,
-            summary: std::ptr::null(),
-            complexity: std::ptr::null(),
-            since: std::ptr::null(),
-            history: std::ptr::null_mut(),
-            tips: std::ptr::null(),
-            arity: -6,
-            key_specs: specs.as_mut_ptr(),
-            args: std::ptr::null_mut(),
-        };
-        set_info(cmd, &info as *const _ as *mut _) == raw::REDISMODULE_OK as c_int
-    }
 
     /// The server APIs the module cannot run without; a server lacking any of them is
     /// too old (SetAbsExpire arrived in Redis 6.2, ReplyWithMap in 6.0).
@@ -238,8 +194,14 @@ mod entry {
             }
             // Replaces the handler the module macro registered before `init`.
             raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
-            if !declare_mcheck_keys(ctx.ctx) {
-                log_warning("ratelimit: could not declare the keys of rl.mcheck; Redis 7.0 or newer is required");
+            if !crate::resetstat::register(ctx.ctx) {
+                log_warning("ratelimit: could not register the CONFIG RESETSTAT filter");
+                return Status::Err;
+            }
+            if let Err(name) = crate::command_docs::declare(ctx.ctx) {
+                log_warning(&format!(
+                    "ratelimit: could not set the command info of {name:?}; Redis 7.0 or newer is required"
+                ));
                 return Status::Err;
             }
         }

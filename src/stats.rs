@@ -6,8 +6,10 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::algorithms::Algorithm;
+use crate::command::Command;
 
 const N: usize = Algorithm::ALL.len();
+const C: usize = Command::ALL.len();
 
 struct PerAlgorithm {
     allowed: [AtomicU64; N],
@@ -20,7 +22,20 @@ static PER_ALGORITHM: PerAlgorithm = PerAlgorithm {
     denied: [const { AtomicU64::new(0) }; N],
     errors: [const { AtomicU64::new(0) }; N],
 };
-static ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Per command: calls, error replies, and for commands that decide, allowed and denied.
+struct PerCommand {
+    calls: [AtomicU64; C],
+    errors: [AtomicU64; C],
+    allowed: [AtomicU64; C],
+    denied: [AtomicU64; C],
+}
+
+static PER_COMMAND: PerCommand = PerCommand {
+    calls: [const { AtomicU64::new(0) }; C],
+    errors: [const { AtomicU64::new(0) }; C],
+    allowed: [const { AtomicU64::new(0) }; C],
+    denied: [const { AtomicU64::new(0) }; C],
+};
 /// Live limiter keys per algorithm: moved only by the type's create and free paths.
 static LIVE: [AtomicI64; N] = [const { AtomicI64::new(0) }; N];
 
@@ -43,9 +58,22 @@ pub fn record_check(algorithm: Algorithm, allowed: bool) {
     table[algorithm.index()].fetch_add(1, Relaxed);
 }
 
-/// Counts one error reply from any RL command.
-pub fn record_error() {
-    ERRORS.fetch_add(1, Relaxed);
+/// Counts one call of `cmd`, and whether it replied an error.
+pub fn record_call(cmd: Command, error: bool) {
+    PER_COMMAND.calls[cmd as usize].fetch_add(1, Relaxed);
+    if error {
+        PER_COMMAND.errors[cmd as usize].fetch_add(1, Relaxed);
+    }
+}
+
+/// Counts the decision a command replied (RL.MCHECK: its overall decision).
+pub fn record_decision(cmd: Command, allowed: bool) {
+    let table = if allowed {
+        &PER_COMMAND.allowed
+    } else {
+        &PER_COMMAND.denied
+    };
+    table[cmd as usize].fetch_add(1, Relaxed);
 }
 
 /// Also counts an error against the algorithm the failed check named.
@@ -53,9 +81,9 @@ pub fn record_algorithm_error(algorithm: Algorithm) {
     PER_ALGORITHM.errors[algorithm.index()].fetch_add(1, Relaxed);
 }
 
-/// Sets every counter back to zero (`RL.STATS RESET`).
+/// Sets every counter back to zero (`RL.STATS RESET`, `CONFIG RESETSTAT`); live keys
+/// are a gauge, not a counter, and stay.
 pub fn reset() {
-    ERRORS.store(0, Relaxed);
     for t in [
         &PER_ALGORITHM.allowed,
         &PER_ALGORITHM.denied,
@@ -63,6 +91,22 @@ pub fn reset() {
     ] {
         t.iter().for_each(|c| c.store(0, Relaxed));
     }
+    for t in [
+        &PER_COMMAND.calls,
+        &PER_COMMAND.errors,
+        &PER_COMMAND.allowed,
+        &PER_COMMAND.denied,
+    ] {
+        t.iter().for_each(|c| c.store(0, Relaxed));
+    }
+}
+
+/// Clears everything RL.STATS reports but the gauges: counters, latency histograms and
+/// the most-denied keys.
+pub fn reset_all() {
+    reset();
+    crate::latency::reset();
+    crate::top_denied::clear();
 }
 
 /// A point-in-time copy of the counters, as `(name, value)` pairs in reply order.
@@ -75,7 +119,10 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("checks", allowed + denied),
         ("allowed", allowed),
         ("denied", denied),
-        ("errors", ERRORS.load(Relaxed)),
+        (
+            "errors",
+            PER_COMMAND.errors.iter().map(|c| c.load(Relaxed)).sum(),
+        ),
         ("keys", Algorithm::ALL.iter().map(|&a| live(a)).sum()),
     ];
     for a in Algorithm::ALL {
@@ -124,19 +171,40 @@ pub enum Value {
     Count(u64),
     /// A latency in microseconds.
     Micros(f64),
+    /// A text value (the module's version).
+    Text(&'static str),
 }
 
-/// Everything RL.STATS and `INFO ratelimit` report, in order: the counters, then per
-/// tracked command its calls and latency percentiles (`check_p99_us`, ...).
+/// The module's version as text; `MODULE_VERSION` is the same number as MODULE LIST shows it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything RL.STATS and `INFO ratelimit` report, in order: the version, the
+/// counters, then per command its calls, errors, decisions and latency percentiles
+/// (`check_calls`, `check_errors`, `check_allowed`, `check_denied`, `check_p99_us`, ...).
 pub fn report() -> Vec<(String, Value)> {
-    let mut out: Vec<(String, Value)> = snapshot()
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), Value::Count(v)))
-        .collect();
-    for cmd in crate::latency::Command::ALL {
+    let mut out: Vec<(String, Value)> = vec![
+        ("version".to_string(), Value::Text(VERSION)),
+        (
+            "module_version".to_string(),
+            Value::Count(crate::MODULE_VERSION as u64),
+        ),
+    ];
+    out.extend(
+        snapshot()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), Value::Count(v))),
+    );
+    for cmd in Command::ALL {
         let s = crate::latency::summary(cmd);
         let name = cmd.name();
-        out.push((format!("{name}_calls"), Value::Count(s.calls)));
+        let i = cmd as usize;
+        let get = |t: &[AtomicU64; C]| Value::Count(t[i].load(Relaxed));
+        out.push((format!("{name}_calls"), get(&PER_COMMAND.calls)));
+        out.push((format!("{name}_errors"), get(&PER_COMMAND.errors)));
+        if cmd.decides() {
+            out.push((format!("{name}_allowed"), get(&PER_COMMAND.allowed)));
+            out.push((format!("{name}_denied"), get(&PER_COMMAND.denied)));
+        }
         for (suffix, v) in [
             ("p50", s.p50_us),
             ("p90", s.p90_us),
@@ -148,4 +216,48 @@ pub fn report() -> Vec<(String, Value)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_version_number_matches_the_crate_version() {
+        let parts: Vec<i32> = VERSION.split('.').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            crate::MODULE_VERSION,
+            parts[0] * 10000 + parts[1] * 100 + parts[2]
+        );
+    }
+
+    #[test]
+    fn per_command_counters_add_up_and_reset_clears_them_but_not_live_keys() {
+        reset();
+        record_live(Algorithm::Gcra, 2);
+        record_call(Command::Check, false);
+        record_call(Command::Check, true);
+        record_call(Command::Peek, true);
+        record_decision(Command::Check, true);
+        record_decision(Command::Mcheck, false);
+        let get = |name: &str| {
+            report()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v)
+                .unwrap()
+        };
+        assert_eq!(get("check_calls"), Value::Count(2));
+        assert_eq!(get("check_errors"), Value::Count(1));
+        assert_eq!(get("errors"), Value::Count(2));
+        assert_eq!(get("check_allowed"), Value::Count(1));
+        assert_eq!(get("mcheck_denied"), Value::Count(1));
+        assert!(report().iter().all(|(n, _)| n != "inspect_allowed"));
+        reset();
+        assert_eq!(get("check_calls"), Value::Count(0));
+        assert_eq!(get("errors"), Value::Count(0));
+        assert_eq!(get("gcra_keys"), Value::Count(2));
+        record_live(Algorithm::Gcra, -2);
+    }
 }

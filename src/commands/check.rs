@@ -5,6 +5,7 @@ use super::reply_decision;
 use crate::algorithms::Decision;
 use crate::args::{parse_check, CheckRequest};
 use crate::clock::{Clock, ServerClock};
+use crate::command::Command;
 use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
@@ -22,6 +23,7 @@ pub fn check(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         stats::record_algorithm_error(req.algorithm);
     })?;
     stats::record_check(req.algorithm, decision.allowed);
+    stats::record_decision(Command::Check, decision.allowed);
     reply_decision(ctx, &decision);
     Ok(())
 }

@@ -4,6 +4,7 @@ use super::{reply_decision, reply_decision_fields};
 use crate::algorithms::Decision;
 use crate::args::{parse_int, parse_mcheck, MAX_MCHECK_KEYS};
 use crate::clock::{Clock, ServerClock};
+use crate::command::Command;
 use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
@@ -58,6 +59,7 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         }
         stats::record_check(req.algorithm, allowed);
     }
+    stats::record_decision(Command::Mcheck, allowed);
     // One RL.APPLY per four keys: replication costs per call, not per key.
     if !effects.is_empty() {
         ctx.replicate_apply_pairs(&effects);

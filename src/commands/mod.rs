@@ -20,6 +20,7 @@ use redis_module::raw;
 use std::time::Instant;
 
 use crate::algorithms::Decision;
+use crate::command::Command;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::{config, latency};
@@ -37,10 +38,14 @@ pub unsafe fn run(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
     handler: Handler,
-    timed: Option<latency::Command>,
+    cmd: Option<Command>,
 ) -> c_int {
     let ctx = Ctx::new(ctx);
-    let start = timed
+    // A server asking RL.MCHECK where its keys are (cluster routing, ACL) is not a
+    // call: neither counted nor timed.
+    let cmd = cmd.filter(|&c| c != Command::Mcheck || !ctx.is_keys_position_request());
+    crate::resetstat::settle(ctx);
+    let start = cmd
         .filter(|_| config::latency_tracking())
         .map(|c| (c, Instant::now()));
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -66,8 +71,10 @@ pub unsafe fn run(
         Ok(Err(e)) => Some(e),
         Err(_) => Some(Error::Panic),
     };
+    if let Some(cmd) = cmd {
+        crate::stats::record_call(cmd, error.is_some());
+    }
     if let Some(e) = error {
-        crate::stats::record_error();
         match e {
             Error::WrongArity => ctx.reply_wrong_arity(),
             e => ctx.reply_error(e.message()),

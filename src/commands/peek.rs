@@ -16,6 +16,7 @@ pub fn peek(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     let now = ServerClock.now_ms();
     let mut key = Key::open_read(ctx, &args[0]);
     let outcome = evaluate(key.current()?, &req, now)?;
+    crate::stats::record_decision(crate::command::Command::Peek, outcome.decision.allowed);
     reply_decision(ctx, &outcome.decision);
     Ok(())
 }

@@ -10,9 +10,7 @@ pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     match args {
         [] => {}
         [sub] if sub.as_ref().eq_ignore_ascii_case(b"RESET") => {
-            crate::stats::reset();
-            crate::latency::reset();
-            crate::top_denied::clear();
+            crate::stats::reset_all();
             ctx.reply_simple(c"OK");
             return Ok(());
         }
@@ -30,6 +28,7 @@ pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             // A typed double on RESP3; on RESP2 a bulk string with 3 decimals (ns).
             Value::Micros(v) if resp3 => ctx.reply_double(v),
             Value::Micros(v) => ctx.reply_bulk(format!("{v:.3}").as_bytes()),
+            Value::Text(t) => ctx.reply_bulk(t.as_bytes()),
         }
     }
     // The most-denied keys: [[key, denied, error], ...], most denied first.

@@ -48,6 +48,7 @@ pub fn throttle(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         stats::record_check(req.algorithm, d.allowed);
         d
     };
+    stats::record_decision(crate::command::Command::Throttle, d.allowed);
     let fields = [
         i64::from(!d.allowed),
         req.quota.burst().min(i64::MAX as u64) as i64,

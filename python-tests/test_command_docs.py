@@ -1,0 +1,108 @@
+"""COMMAND DOCS and COMMAND INFO for every command (set through the raw command-info
+API, so Redis 7.0 has them too): summary, since, complexity, arguments, arity, key
+specs; and what the key specs do for ACL read/write key patterns."""
+
+import pytest
+import redis
+
+from helpers import GCRA, check
+
+# name: (arity, key spec flags or None, top-level argument names)
+EXPECTED = {
+    "rl.check": (-5, ["RW", "access", "update"],
+                 ["key", "algorithm", "limit", "period_ms", "burst", "cost"]),
+    "rl.peek": (-5, ["RO", "access"],
+                ["key", "algorithm", "limit", "period_ms", "burst", "cost"]),
+    "rl.inspect": (2, ["RO", "access"], ["key"]),
+    "rl.mcheck": (-6, ["RW", "access", "update"], ["numkeys", "key", "spec"]),
+    "rl.reset": (-2, ["RM", "delete"], ["key"]),
+    "rl.stats": (-1, None, ["reset"]),
+    "rl.apply": (-3, ["OW", "update"], ["effect"]),
+    "cl.throttle": (-5, ["RW", "access", "update"],
+                    ["key", "max_burst", "count_per_period", "period", "quantity"]),
+}
+
+
+def raw(c, *args):
+    """A reply as the server sent it (redis-py reshapes COMMAND replies)."""
+    conn = c.connection_pool.get_connection()
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    finally:
+        c.connection_pool.release(conn)
+
+
+def as_dict(flat):
+    """A RESP2 flat [name, value, ...] list as a dict with str keys."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+@pytest.fixture
+def cell(server_factory, kind):
+    return server_factory(kind, module_args=["cell-compat", "yes"]).client()
+
+
+def test_every_command_has_docs_with_summary_since_complexity_and_arguments(cell):
+    for name, (_, _, arg_names) in EXPECTED.items():
+        reply = raw(cell, "COMMAND", "DOCS", name)
+        assert reply[0].decode() == name, reply
+        doc = as_dict(reply[1])
+        assert doc["summary"] and doc["complexity"], (name, doc)
+        assert doc["since"] == b"0.1.0" and doc["module"] == b"ratelimit"
+        args = [as_dict(a) for a in doc["arguments"]]
+        assert [a["name"].decode() for a in args] == arg_names, (name, args)
+
+
+def test_arguments_carry_types_tokens_and_flags(r):
+    doc = as_dict(raw(r, "COMMAND", "DOCS", "rl.check")[1])
+    args = {a["name"].decode(): a for a in map(as_dict, doc["arguments"])}
+    assert args["key"]["type"] == b"key" and args["key"]["key_spec_index"] == 0
+    assert args["limit"]["type"] == b"integer"
+    assert (args["burst"]["token"], args["burst"]["flags"]) == (b"BURST", [b"optional"])
+    algorithms = [as_dict(a) for a in args["algorithm"]["arguments"]]
+    assert args["algorithm"]["type"] == b"oneof"
+    assert [a["token"] for a in algorithms] == [
+        b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG"]
+    mdoc = as_dict(raw(r, "COMMAND", "DOCS", "rl.mcheck")[1])
+    spec = [as_dict(a) for a in mdoc["arguments"]][2]
+    assert spec["type"] == b"block" and spec["flags"] == [b"multiple"]
+    assert [as_dict(a)["name"] for a in spec["arguments"]] == [
+        b"algorithm", b"limit", b"period_ms", b"burst", b"cost"]
+
+
+def test_command_info_gives_arity_and_key_specs(cell):
+    for name, (arity, flags, _) in EXPECTED.items():
+        info = raw(cell, "COMMAND", "INFO", name)[0]
+        assert info[0].decode() == name and info[1] == arity, (name, info[:2])
+        specs = info[8]
+        if flags is None:
+            assert specs == [], name
+        else:
+            assert len(specs) == 1, (name, specs)
+            assert [f.decode() for f in as_dict(specs[0])["flags"]] == flags, name
+
+
+def test_the_server_enforces_the_declared_arity(r):
+    for args in [("RL.CHECK", "k", GCRA, 1), ("RL.INSPECT",), ("RL.INSPECT", "a", "b"),
+                 ("RL.RESET",), ("RL.APPLY", "k"), ("RL.MCHECK", 1, "k", GCRA, 1)]:
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            r.execute_command(*args)
+
+
+def test_read_only_key_patterns_allow_peek_and_inspect_but_not_check(server, r):
+    """`%R~` grants read access to keys: the key specs' RO/RW flags decide which
+    commands it covers."""
+    check(r, "rl:a", GCRA, 5, 60_000)
+    r.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "+@all", "%R~rl:*")
+    u = server.client(username="reader", password="pw")
+    assert u.execute_command("RL.PEEK", "rl:a", GCRA, 5, 60_000)[0] == 1
+    assert u.execute_command("RL.INSPECT", "rl:a") is not None
+    for args in [("RL.CHECK", "rl:a", GCRA, 5, 60_000), ("RL.RESET", "rl:a"),
+                 ("RL.MCHECK", 1, "rl:a", GCRA, 5, 60_000)]:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            u.execute_command(*args)
+    r.execute_command("ACL", "SETUSER", "writer", "on", ">pw", "+@all", "%RW~rl:*")
+    w = server.client(username="writer", password="pw")
+    assert w.execute_command("RL.CHECK", "rl:a", GCRA, 5, 60_000)[0] == 1
+    assert w.execute_command("RL.RESET", "rl:a") == 1
