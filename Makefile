@@ -4,7 +4,7 @@
 SHELL        := /bin/bash
 .DEFAULT_GOAL := help
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PKGS     := redis-server redis-tools libclang-dev faketime python3-venv
+APT_PKGS     := redis-server redis-tools libclang-dev faketime python3-venv prometheus prometheus-redis-exporter
 VENV         := .venv
 PY           := $(VENV)/bin/python
 MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
@@ -21,7 +21,7 @@ deps-apt: ## Install the Debian packages that are missing (skips what is present
 	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 deps-rust: ## Check the Rust toolchain and fetch the locked crates

@@ -1,12 +1,15 @@
 """The INFO section and keyspace notifications (rl.denied, rl.reset), on both servers,
 with real subscribers."""
 
+import subprocess
 import time
 
 import pytest
 import redis
 
-from helpers import GCRA, PERCENTILES, TB, check, mcheck, stats_all, wait_until
+from helpers import (
+    GCRA, MODULE, PERCENTILES, TB, binary_for, check, free_port, mcheck, stats_all, wait_until,
+)
 
 
 def drain_events(pubsub, wait=0.3):
@@ -220,3 +223,54 @@ def test_config_resetstat_takes_effect_before_the_next_rl_command(r):
     # The check after RESETSTAT counts; the one before does not.
     st = stats_all(r)
     assert (st["checks"], st["allowed"], st["check_calls"]) == (1, 1, 1)
+
+
+def test_config_rewrite_persists_module_settings_across_a_restart(kind, tmp_path):
+    """CONFIG SET ratelimit.* then CONFIG REWRITE writes the values into the config
+    file; a server started from that file has them."""
+    port = free_port()
+    conf = tmp_path / "redis.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\nsave \"\"\ndir {tmp_path}\n"
+        f"logfile {tmp_path / 'log.txt'}\nloadmodule {MODULE}\n"
+    )
+
+    def start():
+        proc = subprocess.Popen([binary_for(kind), str(conf)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        c = redis.Redis(port=port, socket_timeout=5, decode_responses=True)
+
+        def up():
+            try:
+                return c.ping()
+            except redis.ConnectionError:
+                return False
+        wait_until(up, timeout=20, what="the server")
+        return proc, c
+
+    proc, c = start()
+    try:
+        c.config_set("ratelimit.top-denied-keys", 7)
+        c.config_set("ratelimit.deny-notifications", "yes")
+        c.config_set("ratelimit.latency-tracking", "no")
+        assert c.config_rewrite()
+        text = conf.read_text()
+        for line in ["ratelimit.top-denied-keys 7", "ratelimit.deny-notifications yes",
+                     "ratelimit.latency-tracking no"]:
+            assert line in text.splitlines(), text
+        c.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass
+    finally:
+        proc.wait(timeout=10)
+    proc, c = start()
+    try:
+        got = c.config_get("ratelimit.*")
+        assert (got["ratelimit.top-denied-keys"], got["ratelimit.deny-notifications"],
+                got["ratelimit.latency-tracking"]) == ("7", "yes", "no")
+        # Untouched settings keep their defaults and were not written.
+        assert got["ratelimit.sliding-log-max-limit"] == "10000"
+        assert "sliding-log-max-limit" not in conf.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
