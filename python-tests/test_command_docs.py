@@ -2,6 +2,16 @@
 API, so Redis 7.0 has them too): summary, since, complexity, arguments, arity, key
 specs; and what the key specs do for ACL read/write key patterns."""
 
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import termios
+import time
+
 import pytest
 import redis
 
@@ -106,3 +116,44 @@ def test_read_only_key_patterns_allow_peek_and_inspect_but_not_check(server, r):
     w = server.client(username="writer", password="pw")
     assert w.execute_command("RL.CHECK", "rl:a", GCRA, 5, 60_000)[0] == 1
     assert w.execute_command("RL.RESET", "rl:a") == 1
+
+
+def redis_cli_hint(port, typed):
+    """What an interactive redis-cli (Debian's, 7.0) shows as the grey argument hint
+    after `typed`, on a pseudo-terminal 200 columns wide."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: redis-cli on the terminal
+        os.environ["TERM"] = "xterm"
+        os.execvp("redis-cli", ["redis-cli", "-p", str(port)])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+
+    def read_until(pattern, seconds=5.0):
+        out, end = b"", time.monotonic() + seconds
+        while not re.search(pattern, out) and time.monotonic() < end:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return out
+
+    try:
+        read_until(rb"> ")  # the prompt, after redis-cli fetched COMMAND DOCS
+        os.write(fd, typed.encode())
+        # Each typed character redraws the line; the hint after the whole text ends it.
+        done = re.escape(typed.encode()) + rb"\x1b\[0;90;49m.*?\x1b\[0m"
+        screen = read_until(done).decode(errors="replace")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    hints = re.findall(r"\x1b\[0;90;49m(.*?)\x1b\[0m", screen)
+    return hints[-1].strip() if hints else None
+
+
+def test_redis_cli_shows_argument_hints_from_the_docs(server):
+    assert redis_cli_hint(server.port, "RL.CHECK ") == (
+        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG limit period_ms "
+        "[BURST burst] [COST cost]")
+    assert redis_cli_hint(server.port, "RL.INSPECT ") == "key"
+    assert redis_cli_hint(server.port, "RL.STATS ") == "[RESET]"
