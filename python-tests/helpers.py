@@ -11,6 +11,7 @@ import atexit
 import datetime
 import os
 import shutil
+import random
 import socket
 import subprocess
 import tempfile
@@ -53,6 +54,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_cluster_port():
+    """A free port whose cluster bus port (+10000) is free too, both below the
+    ephemeral range (a bus port must stay under 65536)."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 22768)
+        if _port_is_free(port) and _port_is_free(port + 10000):
+            return port
+
+
 # Servers currently running, so a failing test can show their logs, and so none
 # outlives the test session even if pytest is interrupted.
 LIVE = []
@@ -72,8 +92,9 @@ class Server:
     """One redis-server / valkey-server process with the module loaded."""
 
     def __init__(self, kind, options=None, faketime=None, name=None, module_args=None,
-                 clock_ms=None):
+                 clock_ms=None, cluster=False):
         assert kind in KINDS
+        self.pick_port = free_cluster_port if cluster else free_port
         if faketime is not None or clock_ms is not None:
             assert kind == "valkey", "Redis 7.0 (jemalloc) does not run under faketime"
         assert faketime is None or clock_ms is None
@@ -122,7 +143,7 @@ class Server:
         self.options = dict(options)
         last = None
         for _attempt in range(5):
-            port = free_port()
+            port = self.pick_port()
             out = open(os.path.join(self.dir, "stdout.txt"), "ab")
             proc = subprocess.Popen(
                 self._argv(port, self.options),
@@ -307,9 +328,9 @@ class ServerFactory:
         self.servers = []
 
     def __call__(self, kind, options=None, faketime=None, name=None, module_args=None,
-                 clock_ms=None):
+                 clock_ms=None, cluster=False):
         s = Server(kind, options=options, faketime=faketime, name=name,
-                   module_args=module_args, clock_ms=clock_ms)
+                   module_args=module_args, clock_ms=clock_ms, cluster=cluster)
         self.servers.append(s)
         return s
 
