@@ -81,6 +81,13 @@ def cluster(server_factory, kind):
     return nodes
 
 
+def wait_all_ok(nodes):
+    for n in nodes:
+        if n.proc is not None:
+            wait_until(lambda n=n: cluster_ok(n.client(decode_responses=True)), timeout=60,
+                       what=f"{n.name}: cluster_state:ok")
+
+
 def client(nodes):
     alive = [n for n in nodes if n.proc is not None]
     return RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in alive],
@@ -245,6 +252,7 @@ def test_manual_failover_and_a_killed_primary_keep_every_limiter(cluster):
                timeout=30, what="manual failover")
     wait_until(lambda: primary.client().info("replication").get("master_link_status") == "up",
                timeout=30, what="old primary following")
+    wait_all_ok(cluster)
     assert states(snapshot(cluster)) == before
     # kill -9 of a primary: its replica is promoted after the node timeout.
     primary, replica = primary_and_replica(cluster)
@@ -252,8 +260,7 @@ def test_manual_failover_and_a_killed_primary_keep_every_limiter(cluster):
     primary._kill()
     wait_until(lambda: replica.client().info("replication")["role"] == "master",
                timeout=60, what="failover after a killed primary")
-    wait_until(lambda: cluster_ok(replica.client(decode_responses=True)), timeout=60,
-               what="cluster ok after failover")
+    wait_all_ok(cluster)
     assert states(snapshot(cluster)) == before
     # Checks go on through a fresh client on the surviving nodes.
     rc = client(cluster)
