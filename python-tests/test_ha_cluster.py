@@ -3,8 +3,10 @@ redis-py's RedisCluster as the client. Checks over many keys land on the node th
 owns their slot; RL.MCHECK works with a hash tag and gets CROSSSLOT without one;
 resharding (`redis-cli --cluster reshard`, and one slot moved by hand with MIGRATE)
 moves limiter keys with their state and TTL intact; a manual failover and a killed
-primary both keep every key's state."""
+primary both keep every key's state. RL_HA_KEYS sets how many keys the load checks
+(`make test-ha-long`: 6000)."""
 
+import os
 import subprocess
 
 import pytest
@@ -14,7 +16,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from helpers import GCRA, SL, TB, FW, SW, digest_value, inspect, wait_until
 
 HOUR = 3_600_000
-N_KEYS = 600
+N_KEYS = int(os.environ.get("RL_HA_KEYS", "600"))
 ALGORITHMS = [TB, GCRA, FW, SW, SL]
 NODE_OPTIONS = {
     "cluster-enabled": "yes",
