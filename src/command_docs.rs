@@ -156,7 +156,15 @@ struct Doc {
     tips: Option<&'static CStr>,
     spec: Option<Spec>,
     args: &'static [ArgDoc],
+    /// The module's ACL category (Redis 7.2+, Valkey): what an application needs, or
+    /// what only an operator should run.
+    acl: &'static CStr,
 }
+
+/// `+@ratelimit`: the checks, previews and per-key inspection an application runs.
+const APP: &CStr = c"ratelimit";
+/// `+@ratelimit-admin`: deleting limiters, the module's counters, the internal RL.APPLY.
+const ADMIN: &CStr = c"ratelimit-admin";
 
 const SINCE: &CStr = c"0.1.0";
 const NONDETERMINISTIC: Option<&CStr> = Some(c"nondeterministic_output");
@@ -173,6 +181,7 @@ const DOCS: [Doc; 8] = [
             keys: ONE_KEY,
         }),
         args: &CHECK_ARGS,
+        acl: APP,
     },
     Doc {
         name: c"rl.peek",
@@ -185,6 +194,7 @@ const DOCS: [Doc; 8] = [
             keys: ONE_KEY,
         }),
         args: &CHECK_ARGS,
+        acl: APP,
     },
     Doc {
         name: c"rl.inspect",
@@ -197,6 +207,7 @@ const DOCS: [Doc; 8] = [
             keys: ONE_KEY,
         }),
         args: &INSPECT_ARGS,
+        acl: APP,
     },
     Doc {
         name: c"rl.mcheck",
@@ -209,6 +220,7 @@ const DOCS: [Doc; 8] = [
             keys: Keys::NumKeys,
         }),
         args: &MCHECK_ARGS,
+        acl: APP,
     },
     Doc {
         name: c"rl.reset",
@@ -221,6 +233,7 @@ const DOCS: [Doc; 8] = [
             keys: Keys::Range { last: -1, step: 1 },
         }),
         args: &RESET_ARGS,
+        acl: ADMIN,
     },
     Doc {
         name: c"rl.stats",
@@ -230,6 +243,7 @@ const DOCS: [Doc; 8] = [
         tips: NONDETERMINISTIC,
         spec: None,
         args: &STATS_ARGS,
+        acl: ADMIN,
     },
     Doc {
         name: c"rl.apply",
@@ -242,6 +256,7 @@ const DOCS: [Doc; 8] = [
             keys: Keys::Range { last: -1, step: 2 },
         }),
         args: &APPLY_ARGS,
+        acl: ADMIN,
     },
     Doc {
         name: c"cl.throttle",
@@ -254,6 +269,7 @@ const DOCS: [Doc; 8] = [
             keys: ONE_KEY,
         }),
         args: &THROTTLE_ARGS,
+        acl: APP,
     },
 ];
 
@@ -329,6 +345,34 @@ fn raw_spec(spec: Spec) -> raw::RedisModuleCommandKeySpec {
         }
     }
     s
+}
+
+/// Adds the module's ACL categories and puts every registered command in one; a server
+/// without the APIs (Redis 7.0) has no module categories and the commands are granted
+/// by name (`+rl.check`). Returns whether categories were set.
+///
+/// # Safety
+/// `ctx` is the module's load context, after the commands were created.
+pub unsafe fn declare_acl_categories(ctx: *mut raw::RedisModuleCtx) -> Result<bool, &'static CStr> {
+    let (Some(get_command), Some(add), Some(set)) = (
+        raw::RedisModule_GetCommand,
+        raw::RedisModule_AddACLCategory,
+        raw::RedisModule_SetCommandACLCategories,
+    ) else {
+        return Ok(false);
+    };
+    for category in [APP, ADMIN] {
+        if add(ctx, category.as_ptr()) != raw::REDISMODULE_OK as c_int {
+            return Err(category);
+        }
+    }
+    for doc in &DOCS {
+        let cmd = get_command(ctx, doc.name.as_ptr());
+        if !cmd.is_null() && set(cmd, doc.acl.as_ptr()) != raw::REDISMODULE_OK as c_int {
+            return Err(doc.name);
+        }
+    }
+    Ok(true)
 }
 
 /// Sets the docs, arity and key specs of every registered command; returns the name

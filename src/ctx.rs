@@ -66,6 +66,14 @@ impl Ctx {
         flags & raw::REDISMODULE_CTX_FLAGS_RESP3 != 0
     }
 
+    /// Whether the running command came from the primary over the replication link or
+    /// from the AOF being loaded, rather than from a client.
+    pub fn from_primary_or_aof(&self) -> bool {
+        // SAFETY: as above.
+        let flags = unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.0) } as u32;
+        flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
+    }
+
     /// Starts a reply of `n` name/value pairs: a map on RESP3, a flat array on RESP2.
     pub fn reply_pairs(&self, n: usize) {
         // SAFETY: as above.

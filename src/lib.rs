@@ -198,6 +198,12 @@ mod entry {
                 log_warning("ratelimit: could not register the CONFIG RESETSTAT filter");
                 return Status::Err;
             }
+            if let Err(name) = crate::command_docs::declare_acl_categories(ctx.ctx) {
+                log_warning(&format!(
+                    "ratelimit: could not set the ACL category {name:?}; refusing to load"
+                ));
+                return Status::Err;
+            }
             if let Err(name) = crate::command_docs::declare(ctx.ctx) {
                 log_warning(&format!(
                     "ratelimit: could not set the command info of {name:?}; Redis 7.0 or newer is required"

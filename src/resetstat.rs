@@ -77,7 +77,8 @@ pub fn settle(_ctx: Ctx) {
 
 /// [`settle`] for callers without a command context (the INFO callback).
 pub fn settle_without_ctx() {
-    if PENDING.swap(false, Relaxed) && server_ran_resetstat() {
+    // A plain load first: the hot path of every RL command pays no atomic swap.
+    if PENDING.load(Relaxed) && PENDING.swap(false, Relaxed) && server_ran_resetstat() {
         crate::stats::reset_all();
     }
 }

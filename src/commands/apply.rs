@@ -24,9 +24,19 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     if has_duplicates(pairs.clone().map(|p| p[0].as_ref())) {
         return Err(Error::BadPayload);
     }
+    // A client (not the primary, not the AOF) is held to this server's own log cap, as
+    // RL.CHECK is: a 56-byte append payload could otherwise make a log of millions of
+    // units. The primary's stream is trusted up to the hard cap, so a replica configured
+    // with a lower cap still follows its primary.
+    let cap = (!ctx.from_primary_or_aof()).then(|| crate::config::limits().sliding_log_max_limit);
     let mut effects = Vec::with_capacity(args.len() / 2);
     for pair in pairs {
         let effect = unpack(pair[1].as_ref()).map_err(|_| Error::BadPayload)?;
+        if let (Some(cap), Effect::Append { quota, .. }) = (cap, &effect) {
+            if quota.limit() > cap {
+                return Err(Error::LogLimitTooHigh);
+            }
+        }
         let mut key = Key::open(ctx, &pair[0]);
         match (key.current()?, &effect) {
             (Some(l), Effect::Append { .. }) if l.algorithm() != Algorithm::SlidingLog => {

@@ -1,0 +1,258 @@
+"""A bounded fuzzer against the live server: random and structure-aware argument
+vectors for every RL command (random bytes, empty strings, huge and negative numbers,
+repeated and unknown options, wrong key types, multi-megabyte arguments, every
+algorithm, RL.APPLY payloads built from real values and mutated), on RESP2 and RESP3.
+The server must answer every command, PING throughout, never log a panic, never echo
+key or argument bytes in an error, and return to its memory baseline after FLUSHALL.
+
+RL_FUZZ_COMMANDS sets the commands per server kind (default 50,000: half RESP2, half
+RESP3); `make fuzz` runs 1,000,000 per kind. RL_FUZZ_SEED picks the seed (printed)."""
+
+import os
+import random
+
+import redis
+
+from helpers import CELL_COMPAT, ModuleDump, check
+
+N = int(os.environ.get("RL_FUZZ_COMMANDS", "50000"))
+SEED = int(os.environ.get("RL_FUZZ_SEED", "20261123"))
+BATCH = 500
+# In every key and random argument, so an error that echoes one is caught.
+MARK = b"Zq7mark"
+ALGORITHMS = [b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG"]
+OTHER_TYPES = {"str": "set", "list": "rpush", "hash": "hset", "set": "sadd",
+               "zset": "zadd", "stream": "xadd"}
+
+
+class Gen:
+    """Argument vectors, each a list of bytes, for one random command."""
+
+    def __init__(self, rng, payloads):
+        self.rng = rng
+        self.payloads = payloads  # valid RL.APPLY payloads to mutate
+        self.keys = [b"rl:" + MARK + b":%d" % i for i in range(30)] + [
+            b"wt:" + MARK + b":" + k.encode() for k in OTHER_TYPES] + [
+            MARK + b"\x00\xff\r\n", MARK]
+
+    def key(self):
+        r = self.rng.random()
+        if r < 0.02:
+            return b""
+        if r < 0.04:
+            return MARK + bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(64)))
+        return self.rng.choice(self.keys)
+
+    def number(self):
+        rng = self.rng
+        return rng.choice([
+            b"0", b"1", b"2", b"3", b"10", b"1000", b"86400000", b"4294967295",
+            b"4294967296", b"10000", b"10001", b"10000000", b"9223372036854775807",
+            b"9223372036854775808", b"18446744073709551615", b"18446744073709551616",
+            b"-1", b"-0", b"+1", b"01", b"1.5", b"1e3", b" 1", b"1 ", b"0x10", b"",
+            b"99999999999999999999999999", b"-9223372036854775808",
+            str(rng.randrange(1, 1000)).encode(), str(rng.randrange(1, 2**63)).encode(),
+            self.junk(),
+        ])
+
+    def junk(self):
+        n = self.rng.choice([0, 1, 3, 8, 40])
+        return MARK + bytes(self.rng.randrange(256) for _ in range(n))
+
+    def algorithm(self):
+        r = self.rng.random()
+        if r < 0.8:
+            return self.rng.choice(ALGORITHMS)
+        if r < 0.9:
+            return self.rng.choice(ALGORITHMS).lower()
+        return self.rng.choice([b"", b"LEAKY", b"GCRA ", b"TOKEN-BUCKET", self.junk()])
+
+    def options(self):
+        out = []
+        for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3])):
+            word = self.rng.choice([b"BURST", b"COST", b"burst", b"cost", b"LIMIT",
+                                    b"", self.junk()])
+            out.append(word)
+            if self.rng.random() < 0.9:
+                out.append(self.number())
+        return out
+
+    def spec(self):
+        out = [self.algorithm(), self.number(), self.number()] + self.options()
+        if self.rng.random() < 0.05:
+            out = out[: self.rng.randrange(len(out) + 1)]
+        return out
+
+    def sane_pair(self):
+        """A limiter key and a spec that usually parses, with the algorithm that key
+        mostly holds (others give mismatch errors), so the algorithms get exercised."""
+        i = self.rng.randrange(30)
+        key = b"rl:" + MARK + b":%d" % i
+        if self.rng.random() < 0.1:
+            return key, self.sane_spec()
+        return key, self.sane_spec(ALGORITHMS[i % len(ALGORITHMS)])
+
+    def sane_spec(self, algorithm=None):
+        """A spec that usually parses."""
+        rng = self.rng
+        algorithm = algorithm or rng.choice(ALGORITHMS)
+        out = [algorithm, str(rng.choice([1, 2, 5, 100])).encode(),
+               str(rng.choice([1, 50, 1000, 3_600_000])).encode()]
+        if algorithm in (b"TOKEN_BUCKET", b"GCRA") and rng.random() < 0.3:
+            out += [b"BURST", str(rng.choice([1, 3, 200])).encode()]
+        if rng.random() < 0.3:
+            out += [b"COST", str(rng.choice([0, 1, 2, 7, 500])).encode()]
+        return out
+
+    def payload(self):
+        rng = self.rng
+        r = rng.random()
+        if r < 0.3 and self.payloads:
+            return rng.choice(self.payloads)
+        if r < 0.7 and self.payloads:
+            p = bytearray(rng.choice(self.payloads))
+            for _ in range(rng.choice([1, 2, 4])):
+                i = rng.randrange(len(p))
+                p[i] = rng.randrange(256)
+            cut = rng.random()
+            if cut < 0.2:
+                p = p[: rng.randrange(len(p) + 1)]
+            elif cut < 0.3:
+                p += bytes(8 * rng.randrange(1, 4))
+            return bytes(p)
+        first = rng.choice([1, 2, 0x81, 0x82, 0, 255])
+        words = rng.randrange(0, 12)
+        return bytes([first]) + bytes(rng.randrange(256) for _ in range(8 * words + rng.randrange(8)))
+
+    def command(self):
+        rng = self.rng
+        name = rng.choices(
+            [b"RL.CHECK", b"rl.check", b"RL.PEEK", b"Rl.Peek", b"RL.MCHECK", b"RL.INSPECT",
+             b"RL.RESET", b"RL.STATS", b"RL.APPLY", b"CL.THROTTLE"],
+            weights=[25, 5, 8, 2, 15, 5, 5, 3, 17, 15])[0]
+        upper = name.upper()
+        if upper in (b"RL.CHECK", b"RL.PEEK"):
+            if rng.random() < 0.7:
+                key, spec = self.sane_pair()
+            else:
+                key, spec = self.key(), self.spec()
+            args = [key] + spec
+        elif upper == b"RL.MCHECK":
+            n = rng.choice([1, 2, 3, 5])
+            pairs = [self.sane_pair() if rng.random() < 0.8 else (self.key(), self.spec())
+                     for _ in range(n + rng.choice([0, 0, 0, 0, 0, -1, 1]))]
+            keys = [k for k, _ in pairs[:n]] + [self.key() for _ in range(n - len(pairs))]
+            specs = [x for _, spec in pairs for x in spec]
+            numkeys = str(n).encode() if rng.random() < 0.85 else self.number()
+            args = [numkeys] + keys + specs
+        elif upper == b"RL.INSPECT":
+            args = [self.key()] + ([self.junk()] if rng.random() < 0.05 else [])
+        elif upper == b"RL.RESET":
+            args = [self.key() for _ in range(rng.choice([0, 1, 1, 2, 5]))]
+        elif upper == b"RL.STATS":
+            args = rng.choice([[], [], [b"RESET"], [b"reset"], [self.junk()], [b"RESET", b"x"]])
+        elif upper == b"RL.APPLY":
+            args = []
+            for _ in range(rng.choice([0, 1, 1, 2, 4, 5])):
+                args += [self.key(), self.payload()]
+            if rng.random() < 0.05:
+                args.append(self.key())
+        elif rng.random() < 0.6:  # CL.THROTTLE with numbers that usually parse
+            args = [self.key()] + [str(rng.choice([0, 1, 5, 100])).encode() for _ in range(3)]
+            args += [str(rng.choice([0, 1, 2])).encode()] if rng.random() < 0.5 else []
+        else:
+            args = [self.key()] + [self.number() for _ in range(rng.choice([3, 3, 4, 4, 2, 5]))]
+        if rng.random() < 0.0005:
+            # A multi-megabyte argument in place of one of them.
+            big = MARK + b"\xab" * (2 * 1024 * 1024)
+            if args:
+                args[rng.randrange(len(args))] = big
+            else:
+                args = [big]
+        return [name] + args
+
+
+def real_payloads(c):
+    """Replace payloads (encoding words + absolute expiry) of real values."""
+    out = []
+    for i, algorithm in enumerate(ALGORITHMS):
+        key = f"seed:{i}"
+        check(c, key, algorithm.decode(), 5, 3_600_000, None, 2)
+        words = ModuleDump.parse(c.dump(key)).words
+        out.append(b"".join(w.to_bytes(8, "little") for w in words)
+                   + (2**41).to_bytes(8, "little"))
+        c.delete(key)
+    return out
+
+
+def create_other_types(c):
+    for name, cmd in OTHER_TYPES.items():
+        key = b"wt:" + MARK + b":" + name.encode()
+        if name == "str":
+            c.set(key, "v")
+        elif name == "list":
+            c.rpush(key, "v")
+        elif name == "hash":
+            c.hset(key, "f", "v")
+        elif name == "set":
+            c.sadd(key, "v")
+        elif name == "zset":
+            c.zadd(key, {"v": 1})
+        else:
+            c.xadd(key, {"f": "v"})
+
+
+def run(server, protocol, rng, n, payloads):
+    c = server.client(protocol=protocol, socket_timeout=60)
+    gen = Gen(rng, payloads)
+    sent = errors = decided = 0
+    while sent < n:
+        pipe = c.pipeline(transaction=False)
+        batch = [gen.command() for _ in range(min(BATCH, n - sent))]
+        for argv in batch:
+            pipe.execute_command(*argv)
+        replies = pipe.execute(raise_on_error=False)
+        assert len(replies) == len(batch)
+        for argv, reply in zip(batch, replies):
+            if argv[0].upper() in (b"RL.CHECK", b"RL.MCHECK", b"CL.THROTTLE") and \
+                    isinstance(reply, (list, dict)):
+                decided += 1
+            if isinstance(reply, redis.ResponseError):
+                errors += 1
+                text = str(reply).encode("utf-8", "surrogateescape")
+                assert MARK not in text, (argv[:3], str(reply)[:200])
+        sent += len(batch)
+        assert c.ping() is True
+        if rng.random() < 0.05:
+            create_other_types(c)  # RL.RESET and RL.APPLY may have replaced them
+    c.close()
+    return errors, decided
+
+
+def stats_fields(c):
+    st = c.execute_command("RL.STATS")
+    return dict(zip(st[::2], st[1::2]))
+
+
+def test_fuzzing_every_command_never_crashes_or_leaks(server_factory, kind):
+    server = server_factory(kind, module_args=CELL_COMPAT)
+    c = server.client()
+    c.execute_command("FLUSHALL", "SYNC")
+    baseline = c.info("memory")["used_memory"]
+    payloads = real_payloads(c)
+    create_other_types(c)
+    rng = random.Random(SEED)
+    print(f"fuzz seed {SEED}, {N} commands on {kind}")
+    errors, decided = run(server, 2, rng, N // 2, payloads)
+    errors3, decided3 = run(server, 3, rng, N - N // 2, payloads)
+    # Plenty of both outcomes: the generator reaches the algorithms and the error paths.
+    print(f"errors {errors + errors3}, decisions {decided + decided3}")
+    assert N // 20 < errors + errors3 < N - N // 20
+    assert decided > N // 40 and decided3 > N // 40
+    server.assert_healthy()
+    c.execute_command("FLUSHALL", "SYNC")
+    c.execute_command("RL.STATS", "RESET")
+    # Back to the baseline, within what the server's own buffers and caches hold.
+    after = c.info("memory")["used_memory"]
+    assert after - baseline < 2 * 1024 * 1024, (baseline, after)
+    assert stats_fields(c)[b"keys"] == 0
