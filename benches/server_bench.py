@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""The server benchmark behind `make bench`.
+
+Starts one fresh redis-server (Debian's 7.0) with the module, pinned to one CPU, and
+drives it with redis-benchmark pinned to another. In each round, against that same
+server, it measures the native floors (INCR, SET PX), RL.CHECK for every algorithm,
+RL.PEEK, RL.MCHECK over three keys, and a Lua twin of each algorithm called by EVALSHA;
+random keys over 100,000 ids and one hot key; pipelined (-P 16) and not. It reports
+requests per second, client p50 and p99, the server's own microseconds per call
+(INFO commandstats), and the module's in-server p99 (RL.STATS), each as the median of
+the rounds with ratios to INCR, to SET PX and to the Lua twin; then memory per key
+(MEMORY USAGE and used_memory over 100,000 keys) against the Lua structures. Writes
+docs/benchmarks.md and docs/benchmarks.png.
+
+Usage: python3 benches/server_bench.py [--rounds 3] [--requests 200000] [--out docs]
+"""
+
+import argparse
+import csv
+import io
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULE = os.environ.get("RL_MODULE") or os.path.join(
+    REPO, "target", "release", "libredis_ratelimit.so")
+KEYSPACE = 100_000
+CLIENTS = 50
+
+# Faithful Lua versions of each algorithm, the way services write them today. Each
+# reads the server clock (TIME), decides, stores its state and sets an expiry, and
+# returns {allowed, remaining}. ARGV: limit, period_ms[, burst].
+LUA = {
+    # A token bucket in a hash: tokens and the last refill time.
+    "TOKEN_BUCKET": """
+local limit, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens, ts = tonumber(s[1]) or burst, tonumber(s[2]) or now
+tokens = math.min(burst, tokens + (now - ts) * limit / period)
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * period / limit) + 1)
+return {allowed, math.floor(tokens)}
+""",
+    # GCRA on a string holding the theoretical arrival time.
+    "GCRA": """
+local limit, period, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local interval = period / limit
+local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or now, now)
+local new_tat = tat + interval
+if new_tat - now > burst * interval then return {0, 0} end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now))
+return {1, math.floor((burst * interval - (new_tat - now)) / interval)}
+""",
+    # INCR plus PEXPIRE on a counter per aligned window.
+    "FIXED_WINDOW": """
+local limit, period = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local key = KEYS[1] .. ':' .. math.floor(now / period)
+local n = redis.call('INCR', key)
+if n == 1 then redis.call('PEXPIRE', key, period) end
+if n > limit then return {0, 0} end
+return {1, limit - n}
+""",
+    # Two counters (previous and current window) in a hash, weighted.
+    "SLIDING_WINDOW": """
+local limit, period = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local start = now - now % period
+local s = redis.call('HMGET', KEYS[1], 'start', 'prev', 'cur')
+local wstart, prev, cur = tonumber(s[1]) or start, tonumber(s[2]) or 0, tonumber(s[3]) or 0
+if wstart < start then
+  if wstart == start - period then prev = cur else prev = 0 end
+  cur = 0
+end
+local est = prev * (period - (now - start)) / period + cur
+if est + 1 > limit then return {0, 0} end
+cur = cur + 1
+redis.call('HSET', KEYS[1], 'start', start, 'prev', prev, 'cur', cur)
+redis.call('PEXPIRE', KEYS[1], 2 * period)
+return {1, math.floor(limit - est - 1)}
+""",
+    # A sorted set of admitted request times.
+    "SLIDING_LOG": """
+local limit, period = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then return {0, 0} end
+redis.call('ZADD', KEYS[1], now, t[1] .. t[2] .. ':' .. n)
+redis.call('PEXPIRE', KEYS[1], period)
+return {1, limit - n - 1}
+""",
+}
+
+ALGORITHMS = ["TOKEN_BUCKET", "GCRA", "FIXED_WINDOW", "SLIDING_WINDOW", "SLIDING_LOG"]
+# limit, period_ms: 100 per second; the sliding log keeps limit 100 (the issue's target).
+PARAMS = {a: (100, 1000) for a in ALGORITHMS}
+PARAMS["SLIDING_LOG"] = (100, 60_000)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cpu, argv):
+    return (["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() > 1
+            else []) + argv
+
+
+def workloads(shas):
+    """(name, family, command argv with the key as {key}, command stat, lua twin)."""
+    out = [
+        ("INCR", "floor", ["INCR", "{key}"], "incr", None),
+        ("SET PX", "floor", ["SET", "{key}", "v", "PX", "60000"], "set", None),
+    ]
+    for a in ALGORITHMS:
+        limit, period = PARAMS[a]
+        burst = ["BURST", str(limit)] if a in ("TOKEN_BUCKET", "GCRA") else []
+        out.append((a, "native", ["RL.CHECK", "{key}", a, str(limit), str(period)] + burst,
+                    "rl.check", f"Lua {a}"))
+        out.append((f"Lua {a}", "lua",
+                    ["EVALSHA", shas[a], "1", "{key}", str(limit), str(period), str(limit)],
+                    "evalsha", None))
+    out.append(("RL.PEEK GCRA", "native", ["RL.PEEK", "{key}", "GCRA", "100", "1000"],
+                "rl.peek", None))
+    out.append(("RL.MCHECK 3 keys", "native",
+                ["RL.MCHECK", "3", "{key}:a", "{key}:b", "{key}:c",
+                 "GCRA", "100", "1000", "FIXED_WINDOW", "1000", "60000",
+                 "SLIDING_WINDOW", "100000", "86400000"], "rl.mcheck", None))
+    return out
+
+
+def bench(port, argv, keys, pipeline, requests):
+    key = "b:__rand_int__" if keys == "random" else "b:hot"
+    cmd = [a.replace("{key}", key) for a in argv]
+    n = requests if pipeline == 1 else requests * 4
+    run = subprocess.run(
+        pinned(1, ["redis-benchmark", "-p", str(port), "-n", str(n), "-c", str(CLIENTS),
+                   "-P", str(pipeline), "-r", str(KEYSPACE), "--csv", *cmd]),
+        capture_output=True, text=True, timeout=600)
+    rows = list(csv.DictReader(io.StringIO(run.stdout)))
+    if run.returncode != 0 or not rows:
+        raise RuntimeError(f"redis-benchmark failed: {run.stdout}{run.stderr}")
+    row = rows[-1]
+    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
+
+
+def usec_per_call(c, stat):
+    info = c.info("commandstats").get(f"cmdstat_{stat}")
+    return float(info["usec_per_call"]) if info else float("nan")
+
+
+def in_server_p99(c, stat):
+    if not stat.startswith("rl."):
+        return None
+    st = c.execute_command("RL.STATS")
+    fields = dict(zip(st[::2], st[1::2]))
+    value = fields.get(f"{stat[3:]}_p99_us".encode())
+    return float(value) if value is not None else None
+
+
+def memory(c):
+    """MEMORY USAGE of one key and used_memory growth per key over KEYSPACE keys,
+    native against the Lua structure, per algorithm."""
+    rows = []
+    shas = {a: c.script_load(LUA[a]) for a in ALGORITHMS}
+    for a in ALGORITHMS:
+        limit, period = PARAMS[a]
+        burst = ["BURST", str(limit)] if a in ("TOKEN_BUCKET", "GCRA") else []
+        per = {}
+        for family in ("native", "lua"):
+            c.execute_command("FLUSHALL", "SYNC")
+            base = c.info("memory")["used_memory"]
+            pipe = c.pipeline(transaction=False)
+            for i in range(KEYSPACE):
+                key = f"m:{i:06d}"
+                if family == "native":
+                    pipe.execute_command("RL.CHECK", key, a, limit, period, *burst)
+                else:
+                    pipe.evalsha(shas[a], 1, key, limit, period, limit)
+                if i % 2000 == 1999:
+                    pipe.execute()
+            pipe.execute()
+            grown = c.info("memory")["used_memory"] - base
+            sample = "m:000042"
+            if family == "lua" and a == "FIXED_WINDOW":  # a counter per window: m:000042:<n>
+                sample = next(iter(c.scan_iter(match="m:000042:*")), sample)
+            one = c.memory_usage(sample, samples=0) or 0
+            per[family] = (one, grown / KEYSPACE)
+        rows.append((a, per["native"], per["lua"]))
+    # The log at its full limit of 100 entries, native against a ZSET.
+    c.execute_command("FLUSHALL", "SYNC")
+    c.execute_command("RL.CHECK", "log", "SLIDING_LOG", 100, 60_000, "COST", 100)
+    for i in range(100):
+        c.evalsha(shas["SLIDING_LOG"], 1, "zlog", 100, 60_000, 100)
+    log100 = (c.memory_usage("log", samples=0), c.memory_usage("zlog", samples=0))
+    c.execute_command("FLUSHALL", "SYNC")
+    return rows, log100
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    version = subprocess.run(["redis-server", "--version"], capture_output=True,
+                             text=True).stdout.split()
+    return (f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+            f"{' '.join(version[:3])}")
+
+
+def median(values):
+    values = [v for v in values if v is not None and v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
+    ap.add_argument("--requests", type=int,
+                    default=int(os.environ.get("BENCH_REQUESTS", 200_000)))
+    ap.add_argument("--out", default=os.path.join(REPO, "docs"))
+    args = ap.parse_args()
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="rl-bench-")
+    server = subprocess.Popen(
+        pinned(0, ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                   "--dir", tmp, "--loadmodule", MODULE]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c = redis.Redis(port=port, socket_timeout=600, protocol=2)
+        for _ in range(200):
+            try:
+                c.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        shas = {a: c.script_load(LUA[a]) for a in ALGORITHMS}
+        results = {}  # (name, keys, pipeline) -> list of (rps, p50, p99, usec, p99_in)
+        started = time.time()
+        for r in range(args.rounds):
+            for keys in ("random", "hot"):
+                for pipeline in (1, 16):
+                    for name, family, argv, stat, twin in workloads(shas):
+                        c.execute_command("FLUSHALL", "SYNC")
+                        c.config_resetstat()
+                        c.execute_command("RL.STATS", "RESET")
+                        rps, p50, p99 = bench(port, argv, keys, pipeline, args.requests)
+                        sample = (rps, p50, p99, usec_per_call(c, stat), in_server_p99(c, stat))
+                        results.setdefault((name, keys, pipeline), []).append(sample)
+            print(f"round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)",
+                  file=sys.stderr)
+        mem_rows, log100 = memory(c)
+        write(args, shas, results, mem_rows, log100, started)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write(args, shas, results, mem_rows, log100, started):
+    names = [(w[0], w[1], w[4]) for w in workloads(shas)]
+    med = {k: tuple(median([s[i] for s in v]) for i in range(5)) for k, v in results.items()}
+    lines = []
+    add = lines.append
+    add("# Benchmarks")
+    add("")
+    add("Generated by `make bench` (`python3 benches/server_bench.py --rounds "
+        f"{args.rounds} --requests {args.requests}`) on {time.strftime('%Y-%m-%d', time.gmtime(started))}.")
+    add(f"Machine: {machine()}. The server and redis-benchmark run pinned to different CPUs")
+    add("(`taskset`); one fresh redis-server (no persistence) serves every workload of every")
+    add(f"round, FLUSHALL and CONFIG RESETSTAT before each; {CLIENTS} clients; each figure is")
+    add(f"the median of {args.rounds} rounds. This machine is shared and noisy: compare the")
+    add("ratios measured side by side, not the absolute numbers across runs.")
+    add("")
+    add("Columns: requests per second and client-side p50/p99 (ms) from redis-benchmark;")
+    add("`µs/call`: the server's own time per call from `INFO commandstats` (EVALSHA for the")
+    add("Lua twins); `xINCR`, `xSET PX`: that time as a multiple of INCR's and SET PX's in the")
+    add("same round set; `xLua`: RL.CHECK's time over its Lua twin's (lower is better);")
+    add("`p99 in-server`: RL.STATS's own percentile for the module's command (µs).")
+    for keys in ("random", "hot"):
+        for pipeline in (1, 16):
+            incr = med[("INCR", keys, pipeline)][3]
+            setpx = med[("SET PX", keys, pipeline)][3]
+            add("")
+            add(f"## {'Random keys over 100,000 ids' if keys == 'random' else 'One hot key'}, "
+                f"{'pipelined (-P 16)' if pipeline == 16 else 'not pipelined'}")
+            add("")
+            add("| workload | req/s | p50 ms | p99 ms | µs/call | xINCR | xSET PX | xLua | "
+                "rps vs Lua | p99 in-server µs |")
+            add("|---|---|---|---|---|---|---|---|---|---|")
+            for name, family, twin in names:
+                rps, p50, p99, usec, p99in = med[(name, keys, pipeline)]
+                xlua = rps_lua = ""
+                if twin:
+                    t = med[(twin, keys, pipeline)]
+                    xlua = f"{usec / t[3]:.2f}"
+                    rps_lua = f"{rps / t[0]:.2f}x"
+                add(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {usec:.2f} | "
+                    f"{usec / incr:.2f} | {usec / setpx:.2f} | {xlua} | {rps_lua} | "
+                    f"{'' if p99in != p99in else f'{p99in:.2f}'} |")
+    add("")
+    add("## Memory per key")
+    add("")
+    add(f"`MEMORY USAGE` of one key after one check, and the growth of `used_memory` over "
+        f"{KEYSPACE:,} keys")
+    add("(key names `m:000000`..., one check each), native against the Lua twin's structure")
+    add("(a hash for TOKEN_BUCKET and SLIDING_WINDOW, a string for GCRA, a counter per window")
+    add("for FIXED_WINDOW, a sorted set for SLIDING_LOG).")
+    add("")
+    add("| algorithm | native MEMORY USAGE | native per key | Lua MEMORY USAGE | Lua per key |")
+    add("|---|---|---|---|---|")
+    for a, (n1, nper), (l1, lper) in mem_rows:
+        add(f"| {a} | {n1} | {nper:.0f} | {l1} | {lper:.0f} |")
+    add("")
+    add(f"A full SLIDING_LOG of limit 100: {log100[0]} bytes "
+        f"({log100[0] / 100:.1f} per remembered unit) against {log100[1]} bytes for the ZSET "
+        f"log ({log100[1] / 100:.1f} per entry).")
+    add("")
+    add("![server µs per call, as a multiple of INCR](benchmarks.png)")
+    add("")
+    add("## Reproduce")
+    add("")
+    add("```")
+    add("make bench                  # criterion micro-benchmarks, then this server benchmark")
+    add(f"python3 benches/server_bench.py --rounds {args.rounds} --requests {args.requests}")
+    add("```")
+    add("")
+    add("The commands each workload sends (`b:__rand_int__` is the random key, `b:hot` the")
+    add("hot one; redis-benchmark `-n " + str(args.requests) + "` without pipelining, four")
+    add("times that with `-P 16`, `-c " + str(CLIENTS) + " -r " + str(KEYSPACE) + "`):")
+    add("")
+    for name, family, argv, stat, twin in workloads(shas):
+        add(f"- {name}: `{' '.join(argv).replace('{key}', 'b:__rand_int__')}`")
+    add("")
+    add("The Lua twins are in `benches/server_bench.py` (`LUA`).")
+    criterion = criterion_table()
+    if criterion:
+        add("")
+        add("## Micro-benchmarks (criterion)")
+        add("")
+        add("One decision per algorithm with a manual clock (`cargo bench --no-default-features "
+            "--bench algorithms`), limit 100 per second, the clock one millisecond on per call:")
+        add("")
+        add("| benchmark | ns per call |")
+        add("|---|---|")
+        lines.extend(criterion)
+    path = os.path.join(args.out, "benchmarks.md")
+    # Keep the soak section `make soak` wrote.
+    old = open(path).read() if os.path.exists(path) else ""
+    soak = old.find("## Soak")
+    if soak >= 0:
+        end = old.find("\n## ", soak + 1)
+        lines += ["", old[soak:end if end >= 0 else None].rstrip("\n")]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    chart(args, names, med)
+
+
+def criterion_table():
+    root = os.path.join(REPO, "target", "criterion")
+    rows = []
+    if not os.path.isdir(root):
+        return rows
+    import json
+    for name in sorted(os.listdir(root)):
+        est = os.path.join(root, name, "new", "estimates.json")
+        if os.path.exists(est):
+            with open(est) as f:
+                ns = json.load(f)["median"]["point_estimate"]
+            rows.append(f"| {name} | {ns:.1f} |")
+    return rows
+
+
+def chart(args, names, med):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no chart (pip install -r benches/requirements.txt)",
+              file=sys.stderr)
+        return
+    labels = [n for n, _, _ in names]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.2
+    for i, (keys, pipeline) in enumerate([("random", 1), ("random", 16), ("hot", 1),
+                                          ("hot", 16)]):
+        incr = med[("INCR", keys, pipeline)][3]
+        values = [med[(n, keys, pipeline)][3] / incr for n in labels]
+        ax.bar([x + i * width for x in range(len(labels))], values, width,
+               label=f"{keys} keys, -P {pipeline}")
+    ax.set_xticks([x + 1.5 * width for x in range(len(labels))])
+    ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("server µs per call / INCR's")
+    ax.set_title("Server time per call, as a multiple of INCR (median of rounds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.out, "benchmarks.png"), dpi=110)
+
+
+if __name__ == "__main__":
+    main()
