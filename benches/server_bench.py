@@ -304,6 +304,7 @@ def write(args, shas, results, mem_rows, log100, started):
     add("Lua twins); `xINCR`, `xSET PX`: that time as a multiple of INCR's and SET PX's in the")
     add("same round set; `xLua`: RL.CHECK's time over its Lua twin's (lower is better);")
     add("`p99 in-server`: RL.STATS's own percentile for the module's command (µs).")
+    lines.extend(targets(med))
     for keys in ("random", "hot"):
         for pipeline in (1, 16):
             incr = med[("INCR", keys, pipeline)][3]
@@ -343,6 +344,11 @@ def write(args, shas, results, mem_rows, log100, started):
     add(f"A full SLIDING_LOG of limit 100: {log100[0]} bytes "
         f"({log100[0] / 100:.1f} per remembered unit) against {log100[1]} bytes for the ZSET "
         f"log ({log100[1] / 100:.1f} per entry).")
+    bucket = max(n1 for a, (n1, _), _ in mem_rows if a in ("TOKEN_BUCKET", "GCRA"))
+    add("")
+    add(f"Targets: MEMORY USAGE of a TOKEN_BUCKET or GCRA key at most 112 bytes: {bucket} "
+        f"({'yes' if bucket <= 112 else '**no**'}); SLIDING_LOG at most 8 bytes per "
+        f"remembered unit: {log100[0] / 100:.1f} ({'yes' if log100[0] <= 800 else '**no**'}).")
     add("")
     add("![server µs per call, as a multiple of INCR](benchmarks.png)")
     add("")
@@ -382,6 +388,40 @@ def write(args, shas, results, mem_rows, log100, started):
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     chart(args, names, med)
+
+
+MODES = [("random", 1, "random keys"), ("random", 16, "random, -P 16"), ("hot", 1, "hot key"),
+         ("hot", 16, "hot, -P 16")]
+
+
+def targets(med):
+    """The performance targets of the project (issue 7), measured in every mode."""
+    out = ["", "## Targets", "",
+           "Each cell: the measured figure, and whether it meets the target.", "",
+           "| target | " + " | ".join(m[2] for m in MODES) + " |",
+           "|---|" + "---|" * len(MODES)]
+
+    def row(label, cell):
+        out.append(f"| {label} | " + " | ".join(cell(k, p) for k, p, _ in MODES) + " |")
+
+    def mark(value, ok, fmt):
+        return f"{fmt.format(value)} {'yes' if ok else '**no**'}"
+
+    for a in ALGORITHMS:
+        limit = 1.8 if a == "SLIDING_LOG" else 1.4
+        row(f"{a} µs/call <= {limit}x SET PX's",
+            lambda k, p, a=a, limit=limit: mark(
+                med[(a, k, p)][3] / med[("SET PX", k, p)][3],
+                med[(a, k, p)][3] / med[("SET PX", k, p)][3] <= limit, "{:.2f}x"))
+    for a in ALGORITHMS:
+        row(f"{a} req/s >= 3x its Lua twin's (pipelined)",
+            lambda k, p, a=a: mark(med[(a, k, p)][0] / med[(f"Lua {a}", k, p)][0],
+                                   med[(a, k, p)][0] / med[(f"Lua {a}", k, p)][0] >= 3,
+                                   "{:.2f}x") if p == 16 else "")
+    for a in ALGORITHMS:
+        row(f"{a} in-server p99 <= 5 µs",
+            lambda k, p, a=a: mark(med[(a, k, p)][4], med[(a, k, p)][4] <= 5, "{:.2f} µs"))
+    return out
 
 
 def criterion_table():

@@ -44,11 +44,12 @@ pub unsafe fn run(
     // A server asking RL.MCHECK where its keys are (cluster routing, ACL) is not a
     // call: neither counted nor timed.
     let cmd = cmd.filter(|&c| c != Command::Mcheck || !ctx.is_keys_position_request());
-    crate::resetstat::settle(ctx);
     let start = cmd
         .filter(|_| config::latency_tracking())
         .map(|c| (c, Instant::now()));
     let result = catch_unwind(AssertUnwindSafe(|| {
+        // A CONFIG RESETSTAT that ran since the last command clears the counters first.
+        crate::resetstat::settle(ctx);
         let all: &[Arg] = if argv.is_null() || argc < 1 {
             &[]
         } else {
