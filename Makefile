@@ -72,6 +72,7 @@ fuzz: deps build ## Long fuzzing: 1,000,000 commands per server on the live modu
 lint: deps-rust ## rustfmt and clippy, warnings as errors
 	cargo fmt --all -- --check
 	rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
+	cargo clippy --locked --manifest-path fuzz/Cargo.toml --target-dir target/fuzz-check -- -D warnings
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --all-targets --no-default-features -- -D warnings
 
