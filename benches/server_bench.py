@@ -20,19 +20,13 @@ import csv
 import io
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-import redis
+from benchlib import REPO, Server, pinned
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE = os.environ.get("RL_MODULE") or os.path.join(
-    REPO, "target", "release", "libredis_ratelimit.so")
 KEYSPACE = 100_000
 CLIENTS = 50
 
@@ -114,17 +108,6 @@ ALGORITHMS = ["TOKEN_BUCKET", "GCRA", "FIXED_WINDOW", "SLIDING_WINDOW", "SLIDING
 # limit, period_ms: 100 per second; the sliding log keeps limit 100 (the issue's target).
 PARAMS = {a: (100, 1000) for a in ALGORITHMS}
 PARAMS["SLIDING_LOG"] = (100, 60_000)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pinned(cpu, argv):
-    return (["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() > 1
-            else []) + argv
 
 
 def workloads(shas):
@@ -247,20 +230,9 @@ def main():
                     default=int(os.environ.get("BENCH_REQUESTS", 100_000)))
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
     args = ap.parse_args()
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="rl-bench-")
-    server = subprocess.Popen(
-        pinned(0, ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
-                   "--dir", tmp, "--loadmodule", MODULE]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        c = redis.Redis(port=port, socket_timeout=600, protocol=2)
-        for _ in range(200):
-            try:
-                c.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+    with Server() as server:
+        port = server.port
+        c = server.client(timeout=600)
         shas = {a: c.script_load(LUA[a]) for a in ALGORITHMS}
         results = {}  # (name, keys, pipeline) -> list of (rps, p50, p99, usec, p99_in)
         started = time.time()
@@ -278,10 +250,6 @@ def main():
                   file=sys.stderr)
         mem_rows, log100 = memory(c)
         write(args, shas, results, mem_rows, log100, started)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write(args, shas, results, mem_rows, log100, started):

@@ -19,20 +19,15 @@ Usage: python3 benches/soak.py [--minutes 10] [--interval 10] [--doc docs/benchm
 
 import argparse
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-import redis
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE = os.environ.get("RL_MODULE") or os.path.join(
-    REPO, "target", "release", "libredis_ratelimit.so")
+from benchlib import Server, pinned
+
 LOADS = [
     ["RL.CHECK", "s:tb:__rand_int__", "TOKEN_BUCKET", "10", "1000", "BURST", "20"],
     ["RL.CHECK", "s:gcra:__rand_int__", "GCRA", "5", "2000"],
@@ -44,45 +39,20 @@ MEMORY_TOLERANCE = 1.25  # second-half bytes per live key over first-half
 P99_TOLERANCE = 2.0  # second-half median p99 over first-half median p99
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pinned(cpu, argv):
-    return (["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() > 1
-            else []) + argv
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 10)))
-    ap.add_argument("--interval", type=float, default=10.0)
-    ap.add_argument("--doc", default=None)
-    args = ap.parse_args()
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="rl-soak-")
-    server = subprocess.Popen(
-        pinned(0, ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
-                   "--dir", tmp, "--loadmodule", MODULE]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def run(args, server):
+    """Runs the loads against the server, sampling every interval. Returns the samples
+    (elapsed s, used_memory, live keys, checks in the interval, p99 µs), the empty
+    server's used_memory, and whether the server and every load stayed up."""
+    c = server.client(timeout=30)
+    empty = c.info("memory")["used_memory"]
     loads = []
     try:
-        c = redis.Redis(port=port, socket_timeout=30, protocol=2)
-        for _ in range(200):
-            try:
-                c.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         for argv in LOADS:
             loads.append(subprocess.Popen(
-                pinned(1, ["redis-benchmark", "-p", str(port), "-c", "10", "-r", "1000000",
-                           "-n", "1000000000", "-l", "-q", *argv]),
+                pinned(1, ["redis-benchmark", "-p", str(server.port), "-c", "10", "-r",
+                           "1000000", "-n", "1000000000", "-l", "-q", *argv]),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        samples = []  # (elapsed s, used_memory, keys, checks in interval, p99 µs)
-        empty = c.info("memory")["used_memory"]
+        samples = []
         start = time.time()
         c.execute_command("RL.STATS", "RESET")
         while time.time() - start < args.minutes * 60:
@@ -96,7 +66,8 @@ def main():
             s = samples[-1]
             print(f"{s[0]:6.0f} s  used_memory {s[1] / 2**20:7.1f} MiB  keys {s[2]:8d}  "
                   f"checks/s {s[3] / args.interval:9.0f}  p99 {s[4]:6.2f} µs", file=sys.stderr)
-        alive = all(p.poll() is None for p in loads) and server.poll() is None
+        alive = all(p.poll() is None for p in loads) and server.proc.poll() is None
+        return samples, empty, alive
     finally:
         for p in loads:
             p.send_signal(signal.SIGINT)
@@ -105,9 +76,16 @@ def main():
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 10)))
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument("--doc", default=None)
+    args = ap.parse_args()
+    with Server() as server:
+        samples, empty, alive = run(args, server)
     steady = samples[len(samples) // 5:]
     half = len(steady) // 2
     first, second = steady[:half], steady[half:]

@@ -21,8 +21,9 @@ BATCH = 500
 # In every key and random argument, so an error that echoes one is caught.
 MARK = b"Zq7mark"
 ALGORITHMS = [b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG"]
-OTHER_TYPES = {"str": "set", "list": "rpush", "hash": "hset", "set": "sadd",
-               "zset": "zadd", "stream": "xadd"}
+# Keys of every other type, and the command that creates each.
+OTHER_TYPES = {"str": ["SET", "v"], "list": ["RPUSH", "v"], "hash": ["HSET", "f", "v"],
+               "set": ["SADD", "v"], "zset": ["ZADD", 1, "v"], "stream": ["XADD", "*", "f", "v"]}
 
 
 class Gen:
@@ -186,20 +187,8 @@ def real_payloads(c):
 
 
 def create_other_types(c):
-    for name, cmd in OTHER_TYPES.items():
-        key = b"wt:" + MARK + b":" + name.encode()
-        if name == "str":
-            c.set(key, "v")
-        elif name == "list":
-            c.rpush(key, "v")
-        elif name == "hash":
-            c.hset(key, "f", "v")
-        elif name == "set":
-            c.sadd(key, "v")
-        elif name == "zset":
-            c.zadd(key, {"v": 1})
-        else:
-            c.xadd(key, {"f": "v"})
+    for name, (command, *rest) in OTHER_TYPES.items():
+        c.execute_command(command, b"wt:" + MARK + b":" + name.encode(), *rest)
 
 
 def run(server, protocol, rng, n, payloads):

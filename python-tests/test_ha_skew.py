@@ -13,10 +13,7 @@ import random
 from helpers import (
     ALL_ALGORITHMS,
     CELL_COMPAT,
-    FW,
     GCRA,
-    SL,
-    SW,
     T0,
     TB,
     attach,
@@ -27,7 +24,13 @@ from helpers import (
     peek,
     throttle,
 )
-from test_replication import HOUR, long_quota, wait_replicas
+from test_replication import (
+    HOUR,
+    count_decisions,
+    lengthen_short_keys,
+    long_quota,
+    wait_replicas,
+)
 
 N_OPS = int(os.environ.get("RL_HA_OPS", "100000"))
 BATCH = 1000
@@ -113,24 +116,11 @@ def random_ops(pc, rng, n_ops, clocks):
                 check(pipe, key, algorithm, rng.choice([1, 2, 3]), rng.choice([20, 50, 120]),
                       burst, rng.choice([None, 1, 2]))
                 kinds.append("check")
-        for kind, reply in zip(kinds, pipe.execute(raise_on_error=True)):
-            if kind == "throttle":  # [limited, ...]
-                allowed += reply[0] == 0
-                denied += reply[0] == 1
-            elif kind == "check":
-                allowed += reply[0] == 1
-                denied += reply[0] == 0
+        a, d = count_decisions(kinds, pipe.execute(raise_on_error=True))
+        allowed, denied = allowed + a, denied + d
         done += len(kinds)
         clocks.advance(rng.randrange(0, 151))
-    pipe = pc.pipeline(transaction=False)
-    for key, algorithm in short_keys.items():
-        # Far more capacity than a short key ever used: always admitted, hours of window.
-        if algorithm in (TB, GCRA):
-            check(pipe, key, algorithm, 2, 4 * HOUR, 10)
-        else:
-            check(pipe, key, algorithm, 100, 2**40 if algorithm == FW else 4 * HOUR)
-    replies = pipe.execute(raise_on_error=True)
-    assert all(reply[0] == 1 for reply in replies), replies
+    lengthen_short_keys(pc, short_keys)
     return list(long_keys) + list(short_keys) + cell_keys, allowed, denied
 
 

@@ -348,6 +348,34 @@ def long_quota(rng, algorithm):
     return (limit, rng.choice([3, 4, 6]) * HOUR, None)
 
 
+def count_decisions(kinds, replies):
+    """(admitted, denied) among pipelined replies, by what each command was: "check"
+    (RL.CHECK, RL.MCHECK: [allowed, ...]), "throttle" ([limited, ...]) or anything else."""
+    allowed = denied = 0
+    for kind, reply in zip(kinds, replies):
+        if kind == "throttle":
+            allowed += reply[0] == 0
+            denied += reply[0] == 1
+        elif kind == "check":
+            allowed += reply[0] == 1
+            denied += reply[0] == 0
+    return allowed, denied
+
+
+def lengthen_short_keys(pc, short_keys):
+    """Checks every short key {key: algorithm} with far more capacity than it ever used
+    and a window of hours: always admitted, so nothing expires while digests are
+    compared."""
+    pipe = pc.pipeline(transaction=False)
+    for key, algorithm in short_keys.items():
+        if algorithm in (TB, GCRA):
+            check(pipe, key, algorithm, 2, 4 * HOUR, 10)
+        else:
+            check(pipe, key, algorithm, 100, FW_PERIODS[0] if algorithm == FW else 4 * HOUR)
+    replies = pipe.execute(raise_on_error=True)
+    assert all(reply[0] == 1 for reply in replies), replies
+
+
 def random_load_all(pc, rng, n_ops):
     """Random RL.CHECK (five algorithms), RL.MCHECK, CL.THROTTLE and RL.RESET on long
     keys (windows of hours) and short keys (windows under a second, expiring and being
@@ -362,13 +390,8 @@ def random_load_all(pc, rng, n_ops):
 
     def flush():
         nonlocal allowed, denied, pipe, kinds
-        for kind, reply in zip(kinds, pipe.execute(raise_on_error=True)):
-            if kind == "throttle":  # [limited, ...]
-                allowed += reply[0] == 0
-                denied += reply[0] == 1
-            elif kind == "check":  # RL.CHECK and RL.MCHECK: [allowed, ...]
-                allowed += reply[0] == 1
-                denied += reply[0] == 0
+        a, d = count_decisions(kinds, pipe.execute(raise_on_error=True))
+        allowed, denied = allowed + a, denied + d
         pipe = pc.pipeline(transaction=False)
         kinds = []
 
@@ -406,14 +429,7 @@ def random_load_all(pc, rng, n_ops):
             flush()
             time.sleep(0.02)  # let short windows end between batches
     flush()
-    for key, algorithm in short_keys.items():
-        # Far more capacity than a short key ever used: always admitted.
-        if algorithm in (TB, GCRA):
-            check(pipe, key, algorithm, 2, 4 * HOUR, 10)
-        else:
-            check(pipe, key, algorithm, 100, FW_PERIODS[0] if algorithm == FW else 4 * HOUR)
-    replies = pipe.execute(raise_on_error=True)
-    assert all(reply[0] == 1 for reply in replies), replies
+    lengthen_short_keys(pc, short_keys)
     return list(long_keys) + list(short_keys) + cell_keys, allowed, denied
 
 

@@ -20,7 +20,7 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_repor
         return;
     }
     guard((), || {
-        crate::resetstat::settle_without_ctx();
+        crate::resetstat::settle();
         let add_section = raw::RedisModule_InfoAddSection.unwrap();
         let add_count = raw::RedisModule_InfoAddFieldULongLong.unwrap();
         let add_text = raw::RedisModule_InfoAddFieldCString.unwrap();

@@ -16,8 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use redis_module::raw;
 
-use crate::ctx::Ctx;
-
 static PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Registers the filter; false if the server refused it.
@@ -71,12 +69,8 @@ unsafe extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
 }
 
 /// Clears the module's counters if a `CONFIG RESETSTAT` ran since the filter saw one.
-pub fn settle(_ctx: Ctx) {
-    settle_without_ctx();
-}
-
-/// [`settle`] for callers without a command context (the INFO callback).
-pub fn settle_without_ctx() {
+/// Called before every RL command and by the INFO callback.
+pub fn settle() {
     // A plain load first: the hot path of every RL command pays no atomic swap.
     if PENDING.load(Relaxed) && PENDING.swap(false, Relaxed) && server_ran_resetstat() {
         crate::stats::reset_all();

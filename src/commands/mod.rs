@@ -49,7 +49,7 @@ pub unsafe fn run(
         .map(|c| (c, Instant::now()));
     let result = catch_unwind(AssertUnwindSafe(|| {
         // A CONFIG RESETSTAT that ran since the last command clears the counters first.
-        crate::resetstat::settle(ctx);
+        crate::resetstat::settle();
         let all: &[Arg] = if argv.is_null() || argc < 1 {
             &[]
         } else {
