@@ -19,6 +19,7 @@ from helpers import (
     check,
     crc64,
     digest_value,
+    encode_command,
     inspect,
     rdb_encode_len,
     snapshot,
@@ -321,6 +322,39 @@ def read_aof(server, suffix):
 APPLY_CMD = b"$8\r\nRL.APPLY\r\n"
 
 
+def aof_commands(data):
+    """The commands of a RESP AOF file, each as a list of bytes arguments."""
+    out, i = [], 0
+    while i < len(data):
+        assert data[i:i + 1] == b"*", data[i:i + 20]
+        end = data.index(b"\r\n", i)
+        argc, i = int(data[i + 1:end]), end + 2
+        args = []
+        for _ in range(argc):
+            end = data.index(b"\r\n", i)
+            n = int(data[i + 1:end])
+            args.append(data[end + 2:end + 2 + n])
+            i = end + 2 + n + 2
+        out.append(args)
+    return out
+
+
+def propagated_checks(incr, since_ms, until_ms):
+    """The number of effects in an incremental AOF: RL.APPLY commands and RL.CHECK /
+    RL.MCHECK commands, asserting that each of the latter carries the primary's time
+    stamp (its last argument, @<unix ms>) from within [since_ms, until_ms]."""
+    n = 0
+    for cmd in aof_commands(incr):
+        name = cmd[0].upper()
+        if name in (b"RL.CHECK", b"RL.MCHECK"):
+            assert cmd[-1].startswith(b"@"), cmd
+            assert since_ms <= int(cmd[-1][1:]) <= until_ms, (cmd, since_ms, until_ms)
+            n += 1
+        elif name == b"RL.APPLY":
+            n += 1
+    return n
+
+
 def wait_for_rewrite(c):
     def done():
         p = c.info("persistence")
@@ -336,6 +370,7 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
     opts = {"appendonly": "yes", "aof-use-rdb-preamble": preamble, "appendfsync": "always"}
     s = server_factory(kind, options=opts)
     c = s.client()
+    started_ms = int(time.time() * 1000)
     keys = populate(c)
     limiters_at_rewrite = c.dbsize() - 1  # all but the plain string
     if rewrite:
@@ -355,12 +390,14 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
     before = snapshot(c, keys)
 
     incr = read_aof(s, ".incr.aof")
-    assert b"RL.CHECK" not in incr.upper(), "checks are propagated as RL.APPLY, never as RL.CHECK"
+    # A check is logged as itself with the primary's time stamp (or as RL.APPLY), so
+    # the replay evaluates at that instant, never at its own clock.
+    effects = propagated_checks(incr, started_ms - 1000, int(time.time() * 1000) + 1000)
     if rewrite:
         # Only what followed the rewrite: two admitted checks, two denied checks on
         # existing keys (their denied totals), one DEL; the denied check on a missing
         # key added nothing.
-        assert incr.count(APPLY_CMD) == 4
+        assert effects == 4
         base = read_aof(s, ".base.aof") + read_aof(s, ".base.rdb")
         if preamble == "yes":
             assert base.startswith(b"REDIS") or base.startswith(b"VALKEY"), base[:16]
@@ -368,9 +405,9 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
             assert base.count(APPLY_CMD) == limiters_at_rewrite
             assert b"PEXPIREAT" in base.upper()
     else:
-        # One RL.APPLY per admitted check and per denied check on an existing key since
+        # One effect per admitted check and per denied check on an existing key since
         # start, nothing for the denied check on a missing key.
-        assert incr.count(APPLY_CMD) == decided_before_rewrite + 4
+        assert effects == decided_before_rewrite + 4
         assert stats(c)["denied"] >= 3
     assert b"$3\r\nDEL\r\n" in incr.upper()
 
@@ -383,6 +420,65 @@ def test_aof_restart_keeps_state_and_does_not_extend_windows(server_factory, kin
     assert inspect(c, "tb:after")["denied"] == 1
     assert check(c, "tb:after", TB, 2, 2 * HOUR)[0] == 0
     assert check(c, "gcra:plain", GCRA, 10, 10 * HOUR)[:3] == [1, 10, 6]
+
+
+def test_aof_replay_evaluates_each_check_at_its_stamp_never_at_its_own_clock(server_factory, kind):
+    s = server_factory(kind, options={"appendonly": "yes", "appendfsync": "always"})
+    s.client().set("plain", "1")
+    s.stop()
+    # Checks as a primary logs them, stamped half an hour ago; and one without a stamp,
+    # which only a hand-edited file can hold: its replay is refused, not evaluated now.
+    stamp = int(time.time() * 1000) - 30 * 60_000
+    logged = (
+        encode_command("RL.CHECK", "tb", "TOKEN_BUCKET", 1, HOUR, f"@{stamp}")
+        + encode_command("RL.MCHECK", 1, "gcra", "GCRA", 1, HOUR, f"@{stamp}")
+        + encode_command("RL.CHECK", "unstamped", "GCRA", 1, HOUR)
+    )
+    (incr,) = [p for p in aof_files(s) if p.endswith(".incr.aof")]
+    with open(incr, "ab") as f:
+        f.write(logged)
+    s.restart()
+    c = s.client()
+    assert c.get("plain") == b"1" and c.exists("unstamped") == 0
+    for key in ("tb", "gcra"):
+        # Charged half an hour ago, so full again (and gone) in half an hour, not one.
+        assert 29 * 60_000 < c.pttl(key) <= 30 * 60_000, key
+    tb, gcra = inspect(c, "tb"), inspect(c, "gcra")
+    assert (tb["updated_ms"], tb["admitted"]) == (stamp, 1)
+    assert (gcra["tat_ms"], gcra["admitted"]) == (stamp + HOUR, 1)
+
+
+def test_a_clients_stamp_is_replaced_and_a_stale_one_replicates_as_apply(server_factory, kind):
+    s = server_factory(kind, options={"appendonly": "yes", "appendfsync": "always"})
+    c = s.client()
+    since = int(time.time() * 1000) - 1000
+    far = since + 10 * HOUR
+    # A stamp of the client's own is replaced by the primary's clock: the bucket of one
+    # per hour admits once, and a stamp ten hours ahead does not refill it.
+    assert c.execute_command("RL.CHECK", "k", TB, 1, HOUR, f"@{far}")[0] == 1
+    assert c.execute_command("RL.CHECK", "k", TB, 1, HOUR, f"@{far}")[0] == 0
+    # Queued in a MULTI, a check is stamped at queue time; run at EXEC later, it is
+    # evaluated at EXEC's clock and so propagates as its effect (RL.APPLY).
+    with c.pipeline(transaction=False) as raw:
+        raw.execute_command("MULTI")
+        raw.execute_command("RL.CHECK", "m", GCRA, 5, HOUR)
+        raw.execute()
+        time.sleep(0.05)
+        raw.execute_command("EXEC")
+        (replies,) = raw.execute()
+    assert replies[0][0] == 1
+    until = int(time.time() * 1000) + 1000
+    cmds = [cmd for cmd in aof_commands(read_aof(s, ".incr.aof"))
+            if cmd[0].upper() in (b"RL.CHECK", b"RL.APPLY")]
+    names = [cmd[0].upper() for cmd in cmds]
+    # Admitted, denied on an existing key (both stamped), then the stale MULTI one.
+    assert names == [b"RL.CHECK", b"RL.CHECK", b"RL.APPLY"], names
+    for cmd in cmds[:2]:
+        assert cmd[-1] != f"@{far}".encode() and since <= int(cmd[-1][1:]) <= until, cmd
+    s.restart()
+    c = s.client()
+    assert check(c, "k", TB, 1, HOUR)[0] == 0
+    assert check(c, "m", GCRA, 5, HOUR)[:3] == [1, 5, 3]
 
 
 @pytest.mark.parametrize(

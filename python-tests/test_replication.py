@@ -294,9 +294,23 @@ def test_replica_refuses_client_checks_but_serves_stats(server_factory, kind):
         with pytest.raises(redis.ReadOnlyError):
             rc.execute_command(*args)
     assert digest_value(rc, "k") == before
-    # The replica's counters count only checks it ran itself (none: RL.APPLY is not one).
+    # The replica's counters count only checks it ran itself (none): the primary's
+    # check, replayed here, is an applied effect.
     s = rc.execute_command("RL.STATS")
-    assert dict(zip(s[::2], s[1::2]))[b"checks"] == 0
+    fields = dict(zip(s[::2], s[1::2]))
+    assert (fields[b"checks"], fields[b"check_calls"], fields[b"apply_calls"]) == (0, 0, 1)
+
+
+def test_a_writable_replica_evaluates_a_clients_stamped_check_at_its_own_clock(server_factory, kind):
+    primary = server_factory(kind, options=PRIMARY_OPTS, name=f"{kind}-primary")
+    replica = server_factory(kind, options={"replica-read-only": "no"}, name=f"{kind}-replica")
+    rc = attach(primary, replica)
+    # Only the primary's stream is trusted with a stamp: ten hours ahead would refill
+    # this one-per-hour bucket if it were believed.
+    far = server_time_ms(rc) + 10 * HOUR
+    assert rc.execute_command("RL.CHECK", "w", TB, 1, HOUR, f"@{far}")[0] == 1
+    assert rc.execute_command("RL.CHECK", "w", TB, 1, HOUR, f"@{far}")[0] == 0
+    assert inspect(rc, "w")["updated_ms"] < far - 9 * HOUR
 
 
 def test_promoted_replicas_with_skewed_clocks_grant_no_extra_capacity(server_factory):

@@ -60,6 +60,8 @@ pub enum Error {
     UnknownSubcommand,
     /// An `RL.APPLY` payload failed validation.
     BadPayload,
+    /// A check from the primary or the AOF without the time stamp it is evaluated at.
+    MissingStamp,
     /// A Redis API call failed where it should not.
     Internal,
     /// A panic was caught (a bug; logged to the Redis log).
@@ -120,6 +122,9 @@ impl Error {
             Error::DuplicateKey => c"ERR a key appears more than once in RL.MCHECK",
             Error::UnknownSubcommand => c"ERR unknown subcommand; RL.STATS takes no argument or RESET",
             Error::BadPayload => c"ERR invalid RL.APPLY payload",
+            Error::MissingStamp => {
+                c"ERR a check from the primary or the AOF must end with its @<unix ms> time stamp"
+            }
             Error::Internal => c"ERR internal error in ratelimit module",
             Error::Panic => c"ERR internal error in ratelimit module (a bug; see the Redis log)",
         }

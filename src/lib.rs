@@ -11,7 +11,9 @@ pub mod config;
 pub mod error;
 pub mod latency;
 pub mod replicate;
+pub mod stamp;
 pub mod stats;
+pub mod stopwatch;
 pub mod top_denied;
 pub mod types;
 
@@ -21,6 +23,8 @@ mod command_docs;
 pub mod commands;
 #[cfg(feature = "module")]
 pub mod ctx;
+#[cfg(feature = "module")]
+mod filter;
 #[cfg(feature = "module")]
 mod info;
 #[cfg(feature = "module")]
@@ -194,8 +198,9 @@ mod entry {
             }
             // Replaces the handler the module macro registered before `init`.
             raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
-            if !crate::resetstat::register(ctx.ctx) {
-                log_warning("ratelimit: could not register the CONFIG RESETSTAT filter");
+            crate::stopwatch::calibrate(std::time::Duration::from_millis(2));
+            if !crate::filter::register(ctx.ctx) {
+                log_warning("ratelimit: could not register the command filter");
                 return Status::Err;
             }
             if let Err(name) = crate::command_docs::declare_acl_categories(ctx.ctx) {

@@ -1,6 +1,6 @@
 //! `CONFIG RESETSTAT` also clears the module's counters.
 //!
-//! Redis 7.0 has no module event for it, so a command filter notices the command as it
+//! Redis 7.0 has no module event for it, so the command filter (`filter.rs`) notices it as it
 //! arrives, before the server has checked ACLs or run it. The reset is then settled
 //! lazily, before the next RL command or INFO callback, which are the only ways to read
 //! or move the counters: it happens only if the server really ran the command, which the
@@ -11,61 +11,15 @@
 //! Known gap: inside MULTI the filter sees the command when it is queued; an RL command
 //! run between the queueing and EXEC settles the reset early.
 
-use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use redis_module::raw;
 
 static PENDING: AtomicBool = AtomicBool::new(false);
 
-/// Registers the filter; false if the server refused it.
-///
-/// # Safety
-/// `ctx` is the module's load context.
-pub unsafe fn register(ctx: *mut raw::RedisModuleCtx) -> bool {
-    let Some(register) = raw::RedisModule_RegisterCommandFilter else {
-        return false;
-    };
-    !register(
-        ctx,
-        Some(filter),
-        raw::REDISMODULE_CMDFILTER_NOSELF as c_int,
-    )
-    .is_null()
-}
-
-/// Runs for every command the server receives: two argument counts and at most two
-/// short comparisons, so it costs nothing measurable.
-unsafe extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
-    crate::panic::guard((), || {
-        // SAFETY: Redis passes a live filter context; both functions exist whenever
-        // RegisterCommandFilter does (Redis 5+).
-        let (count, get, len) = unsafe {
-            (
-                raw::RedisModule_CommandFilterArgsCount.unwrap(),
-                raw::RedisModule_CommandFilterArgGet.unwrap(),
-                raw::RedisModule_StringPtrLen.unwrap(),
-            )
-        };
-        // SAFETY: as above; positions are below the count.
-        unsafe {
-            if count(fctx) != 2 {
-                return;
-            }
-            let arg = |i| {
-                let mut n = 0usize;
-                let p = len(get(fctx, i), &mut n);
-                if p.is_null() {
-                    &[][..]
-                } else {
-                    std::slice::from_raw_parts(p.cast::<u8>(), n)
-                }
-            };
-            if arg(0).eq_ignore_ascii_case(b"config") && arg(1).eq_ignore_ascii_case(b"resetstat") {
-                PENDING.store(true, Relaxed);
-            }
-        }
-    })
+/// Marks a `CONFIG RESETSTAT` as seen; called by the command filter (`filter.rs`).
+pub fn mark_pending() {
+    PENDING.store(true, Relaxed);
 }
 
 /// Clears the module's counters if a `CONFIG RESETSTAT` ran since the filter saw one.

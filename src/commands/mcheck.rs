@@ -3,9 +3,7 @@
 use super::{reply_decision, reply_decision_fields};
 use crate::algorithms::Decision;
 use crate::args::{parse_int, parse_mcheck, MAX_MCHECK_KEYS};
-use crate::clock::{Clock, ServerClock};
 use crate::command::Command;
-use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::error::Field;
@@ -14,7 +12,7 @@ use crate::stats;
 use crate::types::encoding::Bytes;
 use crate::types::limiter::{evaluate, Change, Outcome};
 
-use super::check::{commit, notify_denied};
+use super::check::{commit, notify_denied, when};
 
 /// Evaluates every key at one instant; commits all if every key admits, otherwise
 /// charges none (existing keys count the denial). Replies the overall decision, the
@@ -30,16 +28,21 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         }
         return Ok(());
     }
-    let (n, reqs) = parse_mcheck(args, &config::limits())?;
+    let (args, when) = when(ctx, args)?;
+    let (n, reqs) = parse_mcheck(args, &when.limits())?;
     let names = &args[1..=n];
-    let now = ServerClock.now_ms();
+    let now = when.now;
     let mut items: Vec<(Key, Outcome)> = Vec::with_capacity(n);
     for (name, req) in names.iter().zip(&reqs) {
         let mut key = Key::open(ctx, name);
         let outcome = key
             .current()
             .and_then(|current| evaluate(current, req, now))
-            .inspect_err(|_| stats::record_algorithm_error(req.algorithm))?;
+            .inspect_err(|_| {
+                if !when.replay {
+                    stats::record_algorithm_error(req.algorithm)
+                }
+            })?;
         items.push((key, outcome));
     }
     let allowed = items.iter().all(|(_, o)| o.decision.allowed);
@@ -51,18 +54,28 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             // Nothing is charged; keys that exist count the denial.
             _ => Change::Deny { cost: req.cost },
         };
-        if let Some(p) = commit(key, change, outcome.decision.rested_at_ms(now))? {
-            effects.push((name, p));
+        let rested_at = outcome.decision.rested_at_ms(now);
+        let mut payload = Bytes::default();
+        let out = (!when.verbatim).then_some(&mut payload);
+        if commit(key, change, rested_at, out)? {
+            effects.push((name, payload));
         }
-        if !outcome.decision.allowed {
-            notify_denied(ctx, name);
+        if !when.replay {
+            if !outcome.decision.allowed {
+                notify_denied(ctx, name);
+            }
+            stats::record_check(req.algorithm, allowed);
         }
-        stats::record_check(req.algorithm, allowed);
     }
-    stats::record_decision(Command::Mcheck, allowed);
-    // One RL.APPLY per four keys: replication costs per call, not per key.
-    if !effects.is_empty() {
-        ctx.replicate_apply_pairs(&effects);
+    if !when.replay {
+        stats::record_decision(Command::Mcheck, allowed);
+    }
+    // Stamped, the command itself; otherwise one RL.APPLY per four keys (replication
+    // costs per call, not per key).
+    match (effects.is_empty(), when.verbatim) {
+        (true, _) => {}
+        (false, true) => ctx.replicate_verbatim(),
+        (false, false) => ctx.replicate_apply_pairs(&effects),
     }
     // The largest wait among denying keys; -1 if one of them can never admit.
     let retry = if allowed {

@@ -14,10 +14,9 @@ pub mod throttle;
 
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use redis_module::raw;
-
-use std::time::Instant;
 
 use crate::algorithms::Decision;
 use crate::command::Command;
@@ -28,6 +27,15 @@ use crate::{config, latency};
 /// A command body: gets the arguments after the command name, writes its whole reply
 /// on success and nothing on error.
 pub type Handler = fn(Ctx, &[Arg]) -> Result<(), Error>;
+
+/// Set by a handler replaying a check from the primary or the AOF; read by `run`.
+/// Commands run on the server's main thread only.
+static REPLAY: AtomicBool = AtomicBool::new(false);
+
+/// Marks the running command as a replay, counted in RL.STATS as an `apply` call.
+pub fn count_as_replay() {
+    REPLAY.store(true, Relaxed);
+}
 
 /// Runs a handler behind `catch_unwind` and turns errors and panics into error replies.
 ///
@@ -46,7 +54,7 @@ pub unsafe fn run(
     let cmd = cmd.filter(|&c| c != Command::Mcheck || !ctx.is_keys_position_request());
     let start = cmd
         .filter(|_| config::latency_tracking())
-        .map(|c| (c, Instant::now()));
+        .map(|c| (c, crate::stopwatch::start()));
     let result = catch_unwind(AssertUnwindSafe(|| {
         // A CONFIG RESETSTAT that ran since the last command clears the counters first.
         crate::resetstat::settle();
@@ -61,18 +69,21 @@ pub unsafe fn run(
             None => Err(Error::WrongArity),
         }
     }));
+    // A check replayed from the primary or the AOF is an applied effect here.
+    let replay = REPLAY.load(Relaxed);
+    if replay {
+        REPLAY.store(false, Relaxed);
+    }
+    let as_counted = |c: Command| if replay { Command::Apply } else { c };
     if let Some((cmd, start)) = start {
-        latency::record(
-            cmd,
-            start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64,
-        );
+        latency::record(as_counted(cmd), crate::stopwatch::elapsed_ns(start));
     }
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
         Err(_) => Some(Error::Panic),
     };
-    if let Some(cmd) = cmd {
+    if let Some(cmd) = cmd.map(as_counted) {
         crate::stats::record_call(cmd, error.is_some());
     }
     if let Some(e) = error {

@@ -10,7 +10,7 @@ use crate::key::Key;
 use crate::stats;
 use crate::types::limiter::status;
 
-use super::check::check_key;
+use super::check::{check_key, When};
 
 /// Whole seconds, rounded up; -1 stays -1.
 fn seconds(ms: i64) -> i64 {
@@ -43,7 +43,13 @@ pub fn throttle(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             },
         }
     } else {
-        let d = check_key(ctx, &args[0], &req, now)
+        // CL.THROTTLE is not stamped: its effect propagates as RL.APPLY.
+        let when = When {
+            now,
+            verbatim: false,
+            replay: false,
+        };
+        let d = check_key(ctx, &args[0], &req, when)
             .inspect_err(|_| stats::record_algorithm_error(req.algorithm))?;
         stats::record_check(req.algorithm, d.allowed);
         d
