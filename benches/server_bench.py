@@ -20,12 +20,17 @@ import csv
 import io
 import os
 import platform
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
-from benchlib import REPO, Server, pinned
+import redis
+
+from benchlib import MODULE, REPO, Server, pinned
 
 KEYSPACE = 100_000
 CLIENTS = 50
@@ -153,6 +158,13 @@ def usec_per_call(c, stat):
     return float(info["usec_per_call"]) if info else float("nan")
 
 
+def server_p99(c, stat):
+    """The server's own p99 for the command (INFO latencystats, Redis 7.0+): the same
+    measure for native commands, module commands and EVALSHA."""
+    info = c.info("latencystats").get(f"latency_percentiles_usec_{stat}")
+    return float(info["p99"]) if info else float("nan")
+
+
 def in_server_p99(c, stat):
     if not stat.startswith("rl."):
         return None
@@ -202,6 +214,66 @@ def memory(c):
     return rows, log100
 
 
+# Whole-request instruction counts: the commands callgrind measures, each from one client.
+CALLGRIND_REQUESTS = 5000
+
+
+def instructions(argv, keys):
+    """Instructions per request of one workload, counted by valgrind's callgrind in a
+    fresh redis-server: `call` (what INFO commandstats times: the command itself) and
+    `processCommand` (the whole request after parsing: command filters, ACL and lookup,
+    the command, propagation). None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    key = "b:__rand_int__" if keys == "random" else "b:hot"
+    cmd = [a.replace("{key}", key) for a in argv]
+    out = {}
+    for scope in ("call", "processCommand"):
+        with tempfile.TemporaryDirectory(prefix="rl-cg-") as d:
+            port = free_port()
+            data = os.path.join(d, "cg.out")
+            proc = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={data}",
+                 "--collect-atstart=no", f"--toggle-collect={scope}",
+                 "redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                 "--dir", d, "--loadmodule", MODULE],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            c = redis.Redis(port=port, protocol=2)
+            for _ in range(600):
+                try:
+                    c.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.1)
+            subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(CALLGRIND_REQUESTS),
+                            "-c", "1", "-r", str(KEYSPACE), *cmd],
+                           capture_output=True, check=True, timeout=600)
+            try:
+                c.shutdown(nosave=True)
+            except redis.ConnectionError:
+                pass
+            proc.wait(timeout=120)
+            report = subprocess.run(["callgrind_annotate", "--inclusive=yes", data],
+                                    capture_output=True, text=True).stdout
+        total = shutdown = 0
+        for line in report.splitlines():
+            fields = line.split()
+            if not fields or not fields[0][0].isdigit():
+                continue
+            if "PROGRAM TOTALS" in line:
+                total = int(fields[0].replace(",", ""))
+            elif "shutdownCommand" in line:  # the SHUTDOWN that ends the run
+                shutdown = int(fields[0].replace(",", ""))
+        out[scope] = (total - shutdown) / CALLGRIND_REQUESTS
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def machine():
     model = "unknown CPU"
     try:
@@ -244,17 +316,24 @@ def main():
                         c.config_resetstat()
                         c.execute_command("RL.STATS", "RESET")
                         rps, p50, p99 = bench(port, argv, keys, pipeline, args.requests)
-                        sample = (rps, p50, p99, usec_per_call(c, stat), in_server_p99(c, stat))
+                        sample = (rps, p50, p99, usec_per_call(c, stat), in_server_p99(c, stat),
+                                  server_p99(c, stat))
                         results.setdefault((name, keys, pipeline), []).append(sample)
             print(f"round {r + 1}/{args.rounds} done ({time.time() - started:.0f} s)",
                   file=sys.stderr)
         mem_rows, log100 = memory(c)
-        write(args, shas, results, mem_rows, log100, started)
+    counted = {}
+    for keys in ("random", "hot"):
+        for name, family, argv, stat, twin in workloads(shas):
+            if family != "lua" and name != "RL.PEEK GCRA":
+                counted[(name, keys)] = instructions(argv, keys)
+    print(f"callgrind counts done ({time.time() - started:.0f} s)", file=sys.stderr)
+    write(args, shas, results, mem_rows, log100, started, counted)
 
 
-def write(args, shas, results, mem_rows, log100, started):
+def write(args, shas, results, mem_rows, log100, started, counted):
     names = [(w[0], w[1], w[4]) for w in workloads(shas)]
-    med = {k: tuple(median([s[i] for s in v]) for i in range(5)) for k, v in results.items()}
+    med = {k: tuple(median([s[i] for s in v]) for i in range(6)) for k, v in results.items()}
     lines = []
     add = lines.append
     add("# Benchmarks")
@@ -271,7 +350,9 @@ def write(args, shas, results, mem_rows, log100, started):
     add("`µs/call`: the server's own time per call from `INFO commandstats` (EVALSHA for the")
     add("Lua twins); `xINCR`, `xSET PX`: that time as a multiple of INCR's and SET PX's in the")
     add("same round set; `xLua`: RL.CHECK's time over its Lua twin's (lower is better);")
-    add("`p99 in-server`: RL.STATS's own percentile for the module's command (µs).")
+    add("`p99 in-server`: RL.STATS's own percentile for the module's command (µs);")
+    add("`server p99`: the server's own percentile for every command, from `INFO latencystats`")
+    add("(microsecond buckets), so native commands, RL commands and EVALSHA compare directly.")
     lines.extend(targets(med))
     for keys in ("random", "hot"):
         for pipeline in (1, 16):
@@ -282,10 +363,10 @@ def write(args, shas, results, mem_rows, log100, started):
                 f"{'pipelined (-P 16)' if pipeline == 16 else 'not pipelined'}")
             add("")
             add("| workload | req/s | p50 ms | p99 ms | µs/call | xINCR | xSET PX | xLua | "
-                "rps vs Lua | p99 in-server µs |")
-            add("|---|---|---|---|---|---|---|---|---|---|")
+                "rps vs Lua | p99 in-server µs | server p99 µs |")
+            add("|---|---|---|---|---|---|---|---|---|---|---|")
             for name, family, twin in names:
-                rps, p50, p99, usec, p99in = med[(name, keys, pipeline)]
+                rps, p50, p99, usec, p99in, p99server = med[(name, keys, pipeline)]
                 xlua = rps_lua = ""
                 if twin:
                     t = med[(twin, keys, pipeline)]
@@ -293,7 +374,8 @@ def write(args, shas, results, mem_rows, log100, started):
                     rps_lua = f"{rps / t[0]:.2f}x"
                 add(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {usec:.2f} | "
                     f"{usec / incr:.2f} | {usec / setpx:.2f} | {xlua} | {rps_lua} | "
-                    f"{'' if p99in != p99in else f'{p99in:.2f}'} |")
+                    f"{'' if p99in != p99in else f'{p99in:.2f}'} | {p99server:.1f} |")
+    lines.extend(whole_requests(counted))
     add("")
     add("## Memory per key")
     add("")
@@ -388,7 +470,33 @@ def targets(med):
                                    "{:.2f}x") if p == 16 else "")
     for a in ALGORITHMS:
         row(f"{a} in-server p99 <= 5 µs",
-            lambda k, p, a=a: mark(med[(a, k, p)][4], med[(a, k, p)][4] <= 5, "{:.2f} µs"))
+            lambda k, p, a=a: mark(med[(a, k, p)][4], med[(a, k, p)][4] <= 5, "{:.2f} µs")
+            + f" (SET PX's server p99: {med[('SET PX', k, p)][5]:.1f})")
+    return out
+
+
+def whole_requests(counted):
+    """The callgrind table: what commandstats' µs/call leaves out."""
+    if not counted or None in counted.values():
+        return ["", "## Whole requests", "", "(valgrind missing: not measured)"]
+    out = ["", "## Whole requests (callgrind)", "",
+           "`INFO commandstats` times the command itself. Part of a check's work happens",
+           "before it: on a primary, the module's command filter stamps every RL.CHECK and",
+           "RL.MCHECK with the arrival time (read the clock, create the argument, grow argv),",
+           "which is what lets the check replicate as itself instead of as an `RL.APPLY` of",
+           "its result ([replication](replication.md)). So the same workloads are also counted",
+           f"in instructions, {CALLGRIND_REQUESTS:,} requests from one client into a fresh",
+           "server under valgrind's callgrind: `command` is what commandstats times (Redis's",
+           "`call()`), `whole request` is everything after the request is parsed (Redis's",
+           "`processCommand()`: command filters, lookup, ACL, the command, propagation).",
+           "Instructions are not time, but they are exact and immune to this machine's noise.", "",
+           "| workload | keys | command instr | xSET PX | whole request instr | xSET PX |",
+           "|---|---|---|---|---|---|"]
+    for (name, keys), v in counted.items():
+        base = counted[("SET PX", keys)]
+        out.append(f"| {name} | {keys} | {v['call']:,.0f} | {v['call'] / base['call']:.2f} | "
+                   f"{v['processCommand']:,.0f} | "
+                   f"{v['processCommand'] / base['processCommand']:.2f} |")
     return out
 
 

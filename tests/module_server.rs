@@ -141,24 +141,6 @@ fn a_panic_in_a_handler_becomes_an_error_reply_and_a_log_line() {
 }
 
 #[test]
-fn the_repo_redis_conf_starts_redis_with_the_module_and_aof() {
-    let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("redis.conf");
-    let s = Server::launch(&"redis-server".into(), Some(&conf), &module_path(), &[]);
-    let mut c = s.conn();
-    let list: Value = redis::cmd("MODULE").arg("LIST").query(&mut c).unwrap();
-    assert!(format!("{list:?}").contains("ratelimit"), "{list:?}");
-    let aof: Vec<String> = redis::cmd("CONFIG")
-        .arg(&["GET", "appendonly"])
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(aof, ["appendonly", "yes"]);
-    assert_eq!(
-        check(&mut c, &["k", "TOKEN_BUCKET", "1", "1000"]).unwrap()[0],
-        1
-    );
-}
-
-#[test]
 fn read_only_commands_on_missing_keys_reply_without_touching_anything() {
     for bin in server_binaries() {
         let mut s = Server::start(&bin, &module_path(), &[]);

@@ -60,21 +60,15 @@ impl Server {
             "--enable-debug-command",
             "yes",
         ];
-        Self::launch(binary, None, module, &[&test_defaults[..], extra].concat())
+        Self::launch(binary, module, &[&test_defaults[..], extra].concat())
     }
 
     /// Starts `binary` with a config file, then the port, dir, log and module overrides.
-    pub fn launch(
-        binary: &PathBuf,
-        config: Option<&std::path::Path>,
-        module: &PathBuf,
-        extra: &[&str],
-    ) -> Server {
+    pub fn launch(binary: &PathBuf, module: &PathBuf, extra: &[&str]) -> Server {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("rl-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new(binary)
-            .args(config)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&dir)
