@@ -1,7 +1,8 @@
 //! redis-ratelimit: native, atomic rate limiting inside Redis.
 //!
-//! Follow one `RL.CHECK`: `commands/check.rs` -> `args.rs` -> `algorithms/<algo>.rs`
-//! -> `types/limiter.rs` (+ `replicate.rs`). This file is wiring only.
+//! Follow one `RL.CHECK`: `filter.rs` (the primary's time stamp, `stamp.rs`) ->
+//! `commands/check.rs` -> `args.rs` -> `algorithms/<algo>.rs` -> `types/limiter.rs`
+//! (+ `replicate.rs`). This file is wiring only.
 
 pub mod algorithms;
 pub mod args;
