@@ -505,7 +505,9 @@ class RawReplyError(Exception):
     """An error reply, with the exact line the server sent (without '-' and CRLF)."""
 
 
-def _read_reply(f):
+def read_reply(f):
+    """Reads one RESP2 reply (or one command, which is an array of bulk strings) from a
+    binary file object."""
     line = f.readline()
     if not line.endswith(b"\r\n"):
         raise ConnectionError(f"connection closed mid-reply: {line!r}")
@@ -524,7 +526,7 @@ def _read_reply(f):
         return data[:-2]
     if kind == b"*":
         n = int(rest)
-        return None if n < 0 else [_read_reply(f) for _ in range(n)]
+        return None if n < 0 else [read_reply(f) for _ in range(n)]
     raise ConnectionError(f"unexpected reply line {line!r}")
 
 
@@ -535,7 +537,7 @@ def raw_command(c, *args):
     with socket.create_connection((kw["host"], kw["port"]), timeout=20) as s:
         s.sendall(encode_command(*args))
         with s.makefile("rb") as f:
-            return _read_reply(f)
+            return read_reply(f)
 
 
 def call_error(c, *args):

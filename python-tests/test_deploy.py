@@ -4,6 +4,7 @@ and the three ACL users doing what its comments say; MODULE LIST reports the cra
 version; `make dist` produces a loadable module with a valid checksum; the Dockerfile
 stays in step with the README."""
 
+import contextlib
 import os
 import re
 import subprocess
@@ -33,6 +34,28 @@ def conf_lines():
         return [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
 
 
+@contextlib.contextmanager
+def spawned(argv, cwd, log=None):
+    """A server started from `argv` (with `--port` added), not through helpers.Server
+    (which sets its own options); yields its port once it answers PING, then kills it."""
+    port = free_port()
+    proc = subprocess.Popen([*argv, "--port", str(port)], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c = redis.Redis(port=port, protocol=2, socket_timeout=10)
+        for _ in range(300):
+            try:
+                c.ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None, log.read_text() if log else "server exited"
+                time.sleep(0.02)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(params=KINDS)
 def conf_server(request, tmp_path):
     """The repo's redis.conf, its loadmodule line pointed at the built module (as
@@ -43,23 +66,10 @@ def conf_server(request, tmp_path):
         text = f.read()
     conf = tmp_path / "redis.conf"
     conf.write_text(re.sub(r"(?m)^loadmodule .*$", f"loadmodule {MODULE}", text))
-    port = free_port()
-    proc = subprocess.Popen([binary_for(request.param), str(conf), "--port", str(port),
-                             "--logfile", str(tmp_path / "server.log")], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        default = redis.Redis(port=port, protocol=2, socket_timeout=10)
-        for _ in range(300):
-            try:
-                default.ping()
-                break
-            except redis.ConnectionError:
-                assert proc.poll() is None, (tmp_path / "server.log").read_text()
-                time.sleep(0.02)
+    log = tmp_path / "server.log"
+    with spawned([binary_for(request.param), str(conf), "--logfile", str(log)], tmp_path,
+                 log) as port:
         yield port, tmp_path
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def user(port, name):
@@ -131,23 +141,9 @@ def test_make_dist_builds_a_loadable_module_with_its_checksum(tmp_path):
     check = subprocess.run(["sha256sum", "-c", name + ".sha256"], cwd=os.path.dirname(path),
                            capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.strip() == f"{name}: OK", check.stdout
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--dir",
-                             str(tmp_path), "--loadmodule", path],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        c = redis.Redis(port=port, protocol=2, socket_timeout=10)
-        for _ in range(300):
-            try:
-                c.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        mods = c.execute_command("MODULE", "LIST")
+    with spawned(["redis-server", "--save", "", "--loadmodule", path], tmp_path) as port:
+        mods = redis.Redis(port=port, protocol=2).execute_command("MODULE", "LIST")
         assert [dict(zip(m[::2], m[1::2]))[b"ver"] for m in mods] == [module_ver()]
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 HEALTH = "redis-cli -p 6379 RL.STATS | grep -q module_version"
@@ -162,21 +158,8 @@ def test_the_health_check_passes_with_the_module_and_fails_without_it(server, tm
         return subprocess.run(["sh", "-c", cmd], timeout=30).returncode == 0
 
     assert healthy(server.port)
-    port = free_port()
-    plain = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--dir",
-                              str(tmp_path)], stdout=subprocess.DEVNULL)
-    try:
-        c = redis.Redis(port=port)
-        for _ in range(300):
-            try:
-                c.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
+    with spawned(["redis-server", "--save", ""], tmp_path) as port:
         assert not healthy(port), "healthy without the module"
-    finally:
-        plain.kill()
-        plain.wait(timeout=10)
     assert not healthy(free_port()), "healthy with no server"
 
 

@@ -2,6 +2,7 @@
 AOF restarts, and an AOF replay an hour later (Valkey under faketime)."""
 
 import glob
+import io
 import os
 import time
 
@@ -22,6 +23,7 @@ from helpers import (
     encode_command,
     inspect,
     rdb_encode_len,
+    read_reply,
     snapshot,
     stats,
     wait_until,
@@ -324,18 +326,10 @@ APPLY_CMD = b"$8\r\nRL.APPLY\r\n"
 
 def aof_commands(data):
     """The commands of a RESP AOF file, each as a list of bytes arguments."""
-    out, i = [], 0
-    while i < len(data):
-        assert data[i:i + 1] == b"*", data[i:i + 20]
-        end = data.index(b"\r\n", i)
-        argc, i = int(data[i + 1:end]), end + 2
-        args = []
-        for _ in range(argc):
-            end = data.index(b"\r\n", i)
-            n = int(data[i + 1:end])
-            args.append(data[end + 2:end + 2 + n])
-            i = end + 2 + n + 2
-        out.append(args)
+    f = io.BytesIO(data)
+    out = []
+    while f.tell() < len(data):
+        out.append(read_reply(f))
     return out
 
 

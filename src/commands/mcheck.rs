@@ -46,7 +46,9 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
         items.push((key, outcome));
     }
     let allowed = items.iter().all(|(_, o)| o.decision.allowed);
-    let mut effects: Vec<(&Arg, Bytes)> = Vec::with_capacity(n);
+    // Stamped: whether any key changed; otherwise each changed key's payload.
+    let mut changed = false;
+    let mut effects: Vec<(&Arg, Bytes)> = Vec::with_capacity(if when.verbatim { 0 } else { n });
     for (((key, outcome), name), req) in items.iter_mut().zip(names).zip(&reqs) {
         let change = match &outcome.change {
             c if allowed => c.clone(),
@@ -55,10 +57,13 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             _ => Change::Deny { cost: req.cost },
         };
         let rested_at = outcome.decision.rested_at_ms(now);
-        let mut payload = Bytes::default();
-        let out = (!when.verbatim).then_some(&mut payload);
-        if commit(key, change, rested_at, out)? {
-            effects.push((name, payload));
+        if when.verbatim {
+            changed |= commit(key, change, rested_at, None)?;
+        } else {
+            let mut payload = Bytes::default();
+            if commit(key, change, rested_at, Some(&mut payload))? {
+                effects.push((name, payload));
+            }
         }
         if !when.replay {
             if !outcome.decision.allowed {
@@ -72,10 +77,10 @@ pub fn mcheck(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     }
     // Stamped, the command itself; otherwise one RL.APPLY per four keys (replication
     // costs per call, not per key).
-    match (effects.is_empty(), when.verbatim) {
-        (true, _) => {}
-        (false, true) => ctx.replicate_verbatim(),
-        (false, false) => ctx.replicate_apply_pairs(&effects),
+    if changed {
+        ctx.replicate_verbatim();
+    } else if !effects.is_empty() {
+        ctx.replicate_apply_pairs(&effects);
     }
     // The largest wait among denying keys; -1 if one of them can never admit.
     let retry = if allowed {
