@@ -62,6 +62,7 @@ test: deps build lint test-rust test-python ## Run every test: Rust unit, proper
 test-rust:
 	@test -n "$(VALKEY_SERVER)" || { echo "valkey-server not found (make deps-py)"; exit 1; }
 	cargo build --locked --features test-hooks --target-dir target/test-hooks
+	cargo test --locked --lib
 	cargo test --locked --no-default-features
 
 test-python:

@@ -5,7 +5,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use redis_ratelimit::algorithms::{Algorithm, Quota};
 use redis_ratelimit::args::CheckRequest;
 use redis_ratelimit::clock::{Clock, ManualClock};
-use redis_ratelimit::types::limiter;
+#[path = "../tests/support/core.rs"]
+mod limiter;
 
 fn decisions(c: &mut Criterion) {
     // Limit 100 per second: the sliding log holds at most 100 units.
@@ -29,5 +30,20 @@ fn decisions(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decisions);
+/// The most-denied-keys sketch on a denial: its index hash is most of the cost.
+fn top_denied(c: &mut Criterion) {
+    let keys: Vec<Vec<u8>> = (0..64)
+        .map(|i| format!("user:{i:08}:api-key").into_bytes())
+        .collect();
+    let mut sketch = redis_ratelimit::top_denied::TopDenied::new(10);
+    let mut i = 0;
+    c.bench_function("top_denied/record", |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            sketch.record(black_box(&keys[i]));
+        })
+    });
+}
+
+criterion_group!(benches, decisions, top_denied);
 criterion_main!(benches);

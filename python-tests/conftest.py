@@ -37,11 +37,19 @@ def server(server_factory, kind):
     return server_factory(kind)
 
 
+@pytest.fixture(params=KINDS)
+def clocked(server_factory, request):
+    """A server of each kind whose module clock stands still at helpers.T0 until the test
+    moves it (`clocked.set_clock(ms)` / `advance_clock(ms)`): exact millisecond
+    arithmetic, through the test-hooks build's manual clock (RL.TESTHOOK CLOCK)."""
+    return server_factory(request.param, manual_clock_ms=T0, name=f"{request.param}-clocked")
+
+
 @pytest.fixture
-def clocked(server_factory):
-    """A Valkey server whose clock stands still at helpers.T0 until the test moves it
-    (`clocked.set_clock(ms)` / `advance_clock(ms)`): exact millisecond arithmetic."""
-    return server_factory("valkey", clock_ms=T0, name="valkey-clocked")
+def faketime_clocked(server_factory):
+    """A Valkey server whose whole clock (libfaketime) stands still at helpers.T0: the
+    server clock path itself, key expiry included."""
+    return server_factory("valkey", clock_ms=T0, name="valkey-faketime-clocked")
 
 
 @pytest.fixture

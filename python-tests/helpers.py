@@ -26,13 +26,20 @@ REPO = os.path.dirname(HERE)
 MODULE = os.path.abspath(
     os.environ.get("RL_MODULE") or os.path.join(REPO, "target", "release", "libredis_ratelimit.so")
 )
+# The module built with `--features test-hooks` (RL.TESTHOOK: a manual clock, fault
+# injection); `make test` builds it before the python tests.
+MODULE_HOOKS = os.path.abspath(
+    os.environ.get("RL_MODULE_TEST_HOOKS")
+    or os.path.join(REPO, "target", "test-hooks", "debug", "libredis_ratelimit.so")
+)
 REDIS_BIN = os.environ.get("RL_REDIS_SERVER", "/usr/bin/redis-server")
 FAKETIME = "/usr/bin/faketime"
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 KINDS = ["redis", "valkey"]
-# 2026-01-01T00:00:00Z: a multiple of every period up to a day, the start of the manual
-# clock (`clock_ms`).
-T0 = 1_767_225_600_000
+# 2100-01-01T00:00:00Z: a multiple of every period up to a day, the start of the manual
+# clocks (`clock_ms`, `manual_clock_ms`). In the future, so that under the module's own
+# manual clock no key expires by the server's real clock while a test runs.
+T0 = 4_102_444_800_000
 # Log lines that mean the module or the server broke (the module's panic hook logs
 # "caught a panic"; Redis and Valkey log "crashed by signal" on a crash).
 BAD_LOG_MARKERS = ("panic", "crashed by signal")
@@ -92,8 +99,13 @@ class Server:
     """One redis-server / valkey-server process with the module loaded."""
 
     def __init__(self, kind, options=None, faketime=None, name=None, module_args=None,
-                 clock_ms=None, cluster=False):
+                 clock_ms=None, cluster=False, hooks=False, manual_clock_ms=None):
         assert kind in KINDS
+        assert clock_ms is None or manual_clock_ms is None
+        # The module's own manual clock (RL.TESTHOOK CLOCK), on any server; libfaketime
+        # (`clock_ms`, `faketime`) fakes the whole server's clock, Valkey only.
+        self.manual_clock_ms = manual_clock_ms
+        self.module = MODULE_HOOKS if hooks or manual_clock_ms is not None else MODULE
         self.pick_port = free_cluster_port if cluster else free_port
         if faketime is not None or clock_ms is not None:
             assert kind == "valkey", "Redis 7.0 (jemalloc) does not run under faketime"
@@ -132,7 +144,7 @@ class Server:
             "loglevel": "notice",
         }
         opts.update(options)
-        argv = [binary_for(self.kind), "--loadmodule", MODULE] + self.module_args
+        argv = [binary_for(self.kind), "--loadmodule", self.module] + self.module_args
         for k, v in opts.items():
             argv += [f"--{k}", v]
         if self.faketime is not None:
@@ -163,6 +175,8 @@ class Server:
                 continue
             self.pid = int(self.client().info("server")["process_id"])
             LIVE.append(self)
+            if self.manual_clock_ms is not None:
+                self._set_manual_clock(self.manual_clock_ms)
             return
         raise ServerError(f"{self.name}: could not start: {last}\n{self.log_tail()}")
 
@@ -194,9 +208,22 @@ class Server:
         os.replace(tmp, self.clock_file)  # atomic: never a half-written timestamp
         self.clock_ms = ms
 
+    def _set_manual_clock(self, ms):
+        c = self.client()
+        try:
+            assert c.execute_command("RL.TESTHOOK", "CLOCK", ms) == b"OK"
+        finally:
+            c.close()
+        self.manual_clock_ms = ms
+        self.clock_ms = ms
+
     def set_clock(self, ms):
-        """Sets the frozen server clock to `ms` (Unix milliseconds) and waits until the
-        server's TIME reports exactly that millisecond."""
+        """Sets the frozen clock to `ms` (Unix milliseconds): the module's manual clock
+        (`manual_clock_ms`), or the whole server's under libfaketime (`clock_ms`), then
+        waits until the server's TIME reports exactly that millisecond."""
+        if self.manual_clock_ms is not None:
+            self._set_manual_clock(ms)
+            return
         assert self.clock_file is not None, "server was not started with clock_ms"
         self._write_clock(ms)
         c = self.client(socket_timeout=10)
@@ -328,9 +355,10 @@ class ServerFactory:
         self.servers = []
 
     def __call__(self, kind, options=None, faketime=None, name=None, module_args=None,
-                 clock_ms=None, cluster=False):
+                 clock_ms=None, cluster=False, hooks=False, manual_clock_ms=None):
         s = Server(kind, options=options, faketime=faketime, name=name,
-                   module_args=module_args, clock_ms=clock_ms, cluster=cluster)
+                   module_args=module_args, clock_ms=clock_ms, cluster=cluster,
+                   hooks=hooks, manual_clock_ms=manual_clock_ms)
         self.servers.append(s)
         return s
 

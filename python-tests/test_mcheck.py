@@ -1,5 +1,6 @@
 """RL.MCHECK: all-or-nothing checks over several keys: replies, charging, totals,
 errors, key declaration (GETKEYS, a single-node cluster's CROSSSLOT, ACL patterns)."""
+import time
 
 import pytest
 import redis
@@ -144,11 +145,15 @@ def test_every_algorithm_in_one_call(r):
 
 
 def test_single_key_mcheck_matches_check(r):
+    # The two keys are charged by separate commands: their times may differ by as much
+    # as the test has run (a loaded 2-core machine stalls for tens of ms).
+    start = time.monotonic()
     for _ in range(4):
         a = mcheck(r, [("m", GCRA, 3, 3 * HOUR, 5, 2)])
         b = check(r, "c", GCRA, 3, 3 * HOUR, 5, 2)
-        assert a[0] == b[0] and near(a[2], b)
-        assert a[1] == -1 if b[0] else abs(a[1] - b[3]) <= 2
+        tol = 2 + int((time.monotonic() - start) * 1000)
+        assert a[0] == b[0] and near(a[2], b, tol)
+        assert a[1] == -1 if b[0] else abs(a[1] - b[3]) <= tol
 
 
 def test_1024_keys_are_accepted(r):

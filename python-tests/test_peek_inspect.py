@@ -105,7 +105,9 @@ def test_peek_on_a_missing_key_creates_nothing(r, algorithm):
     assert r.dbsize() == 1
 
 
-def test_peek_is_exact_on_a_manual_clock(clocked):
+def test_peek_is_exact_on_a_manual_clock(faketime_clocked):
+    # The whole server's clock (libfaketime): key expiry follows it too.
+    clocked = faketime_clocked
     c = clocked.client()
     check(c, "sw", SW, 7, 1000, cost=7)
     check(c, "sl", SL, 3, 1000, cost=3)

@@ -4,17 +4,7 @@
 use crate::algorithms::sliding_log::MAX_PERIOD_MS;
 use crate::algorithms::{Algorithm, Quota, MAX_ARG};
 use crate::error::{Error, Field};
-
-/// A parsed `algorithm limit period_ms [BURST n] [COST n]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CheckRequest {
-    /// The algorithm asked for.
-    pub algorithm: Algorithm,
-    /// limit, period and burst (window algorithms: burst = limit).
-    pub quota: Quota,
-    /// Units this request takes.
-    pub cost: u64,
-}
+pub use crate::types::limiter::CheckRequest;
 
 /// Limits that come from the module configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -57,3 +57,35 @@ impl Clock for ServerClock {
         ms.max(0) as u64
     }
 }
+
+/// The clock the module's commands and its filter read: the server's, or in test
+/// builds (`test-hooks`) a manual reading set by `RL.TESTHOOK CLOCK ms`, so exact-time
+/// tests run on any server (libfaketime works only under some allocators).
+#[cfg(feature = "module")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ModuleClock;
+
+/// The manual reading in test builds; `u64::MAX`: none, the server clock rules.
+#[cfg(feature = "test-hooks")]
+static MANUAL_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Test builds: sets (`Some`) or clears (`None`) the manual reading.
+#[cfg(feature = "test-hooks")]
+pub fn set_manual(ms: Option<u64>) {
+    MANUAL_MS.store(ms.unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+#[cfg(feature = "module")]
+impl Clock for ModuleClock {
+    #[inline]
+    fn now_ms(&self) -> u64 {
+        #[cfg(feature = "test-hooks")]
+        {
+            let manual = MANUAL_MS.load(Ordering::Relaxed);
+            if manual != u64::MAX {
+                return manual;
+            }
+        }
+        ServerClock.now_ms()
+    }
+}

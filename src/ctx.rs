@@ -74,18 +74,6 @@ impl Ctx {
         flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
     }
 
-    /// Starts a reply of `n` name/value pairs: a map on RESP3, a flat array on RESP2.
-    pub fn reply_pairs(&self, n: usize) {
-        // SAFETY: as above.
-        unsafe {
-            if self.is_resp3() {
-                raw::RedisModule_ReplyWithMap.unwrap()(self.0, n as _);
-            } else {
-                raw::RedisModule_ReplyWithArray.unwrap()(self.0, 2 * n as std::os::raw::c_long);
-            }
-        }
-    }
-
     /// Starts an array reply of `n` elements.
     pub fn reply_array(&self, n: usize) {
         // SAFETY: as above.
@@ -230,10 +218,11 @@ impl Ctx {
 
     /// Propagates `cmd key...` for a list of keys.
     pub fn replicate_keys(&self, cmd: &CStr, keys: &[&Arg]) {
-        // SAFETY: as above; "v" takes an array of RedisModuleString pointers and its
-        // length. `&Arg` is a pointer to a repr(transparent) string pointer, so collect
-        // the inner pointers first.
+        // `&Arg` is a pointer to a repr(transparent) string pointer, so collect the
+        // inner pointers first.
         let ptrs: Vec<*mut raw::RedisModuleString> = keys.iter().map(|k| k.0).collect();
+        // SAFETY: as above; "v" takes an array of RedisModuleString pointers and its
+        // length, read during the call.
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
                 self.0,

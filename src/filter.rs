@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use redis_module::raw;
 
-use crate::clock::{Clock, ServerClock};
+use crate::clock::{Clock, ModuleClock};
+use crate::commands::STAMPED;
 use crate::stamp;
 
 /// Registers the filter; false if the server refused it.
@@ -20,15 +21,19 @@ use crate::stamp;
 /// # Safety
 /// `ctx` is the module's load context.
 pub unsafe fn register(ctx: *mut raw::RedisModuleCtx) -> bool {
-    let Some(register) = raw::RedisModule_RegisterCommandFilter else {
+    // SAFETY: the API pointers are written once by RedisModule_Init, then only read.
+    let Some(register) = (unsafe { raw::RedisModule_RegisterCommandFilter }) else {
         return false;
     };
-    !register(
-        ctx,
-        Some(filter),
-        raw::REDISMODULE_CMDFILTER_NOSELF as c_int,
-    )
-    .is_null()
+    // SAFETY: ctx is the load context (the caller's contract).
+    let registered = unsafe {
+        register(
+            ctx,
+            Some(filter),
+            raw::REDISMODULE_CMDFILTER_NOSELF as c_int,
+        )
+    };
+    !registered.is_null()
 }
 
 /// The stamp the filter put on the command it saw last, or `NONE`. Every command resets
@@ -46,10 +51,6 @@ pub fn take_fresh(stamp: u64) -> bool {
     }
     fresh == stamp
 }
-
-/// The commands that get a stamp, with their smallest argument count (the name
-/// included): a command the server will refuse for its arity is left as it came.
-const STAMPED: [(&[u8], c_int); 2] = [(b"rl.check", 5), (b"rl.mcheck", 6)];
 
 unsafe extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
     crate::panic::guard((), || {
@@ -109,19 +110,23 @@ fn is_replica() -> bool {
 /// # Safety
 /// `fctx` is the live filter context and `argc` its argument count.
 unsafe fn put_stamp(fctx: *mut raw::RedisModuleCommandFilterCtx, argc: c_int, replace: bool) {
-    let now = ServerClock.now_ms().min(i64::MAX as u64);
+    let now = ModuleClock.now_ms().min(i64::MAX as u64);
     let mut buf = [0; stamp::MAX_LEN];
     let text = stamp::format(now, &mut buf);
-    // A string without a context is not auto-freed: the command's argv owns it.
-    let s = raw::RedisModule_CreateString.unwrap()(
-        std::ptr::null_mut(),
-        text.as_ptr().cast(),
-        text.len(),
-    );
-    if replace {
-        raw::RedisModule_CommandFilterArgReplace.unwrap()(fctx, argc - 1, s);
-    } else {
-        raw::RedisModule_CommandFilterArgInsert.unwrap()(fctx, argc, s);
+    // SAFETY: the API pointers exist with the filter API (Redis 5+); fctx is live and
+    // argc its count (the caller's contract). A string without a context is not
+    // auto-freed: the command's argv takes ownership of it.
+    unsafe {
+        let s = raw::RedisModule_CreateString.unwrap()(
+            std::ptr::null_mut(),
+            text.as_ptr().cast(),
+            text.len(),
+        );
+        if replace {
+            raw::RedisModule_CommandFilterArgReplace.unwrap()(fctx, argc - 1, s);
+        } else {
+            raw::RedisModule_CommandFilterArgInsert.unwrap()(fctx, argc, s);
+        }
     }
     FRESH.store(now, Relaxed);
 }

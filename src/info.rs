@@ -21,25 +21,34 @@ pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_repor
     }
     guard((), || {
         crate::resetstat::settle();
-        let add_section = raw::RedisModule_InfoAddSection.unwrap();
-        let add_count = raw::RedisModule_InfoAddFieldULongLong.unwrap();
-        let add_text = raw::RedisModule_InfoAddFieldCString.unwrap();
+        // SAFETY: the API pointers are written once by RedisModule_Init, then only read;
+        // the INFO API exists on every server the module loads on (7.0+).
+        let (add_section, add_count, add_text) = unsafe {
+            (
+                raw::RedisModule_InfoAddSection.unwrap(),
+                raw::RedisModule_InfoAddFieldULongLong.unwrap(),
+                raw::RedisModule_InfoAddFieldCString.unwrap(),
+            )
+        };
         // A null name: the section is the module's own, `# ratelimit`.
-        add_section(ctx, std::ptr::null());
+        // SAFETY: ctx is the live info context (the caller's contract).
+        unsafe { add_section(ctx, std::ptr::null()) };
         for (name, value) in report() {
             let Ok(name) = CString::new(name) else {
                 continue;
             };
-            match value {
-                Value::Count(v) => add_count(ctx, name.as_ptr(), v),
-                // Three decimals: the histograms resolve nanoseconds.
-                Value::Micros(v) => {
-                    let text = CString::new(format!("{v:.3}")).unwrap_or_default();
-                    add_text(ctx, name.as_ptr(), text.as_ptr().cast_mut())
-                }
-                Value::Text(t) => {
-                    let text = CString::new(t).unwrap_or_default();
-                    add_text(ctx, name.as_ptr(), text.as_ptr().cast_mut())
+            // Three decimals: the histograms resolve nanoseconds.
+            let text = match value {
+                Value::Count(_) => None,
+                Value::Micros(v) => Some(CString::new(format!("{v:.3}")).unwrap_or_default()),
+                Value::Text(t) => Some(CString::new(t).unwrap_or_default()),
+            };
+            // SAFETY: ctx is live; Redis copies the NUL-terminated name and text.
+            unsafe {
+                match (value, text) {
+                    (Value::Count(v), _) => add_count(ctx, name.as_ptr(), v),
+                    (_, Some(text)) => add_text(ctx, name.as_ptr(), text.as_ptr().cast_mut()),
+                    (_, None) => continue,
                 }
             };
         }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use hdrhistogram::Histogram;
 
-pub use crate::command::Command;
+pub use crate::commands::Command;
 
 /// Percentiles of one command, in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::algorithms::Algorithm;
-use crate::command::Command;
+use crate::commands::Command;
 
 const N: usize = Algorithm::ALL.len();
 const C: usize = Command::ALL.len();
@@ -194,7 +194,7 @@ pub fn report() -> Vec<(String, Value)> {
             .into_iter()
             .map(|(n, v)| (n.to_string(), Value::Count(v))),
     );
-    for cmd in Command::ALL {
+    for cmd in Command::ALL.into_iter().filter(|c| c.reported()) {
         let s = crate::latency::summary(cmd);
         let name = cmd.name();
         let i = cmd as usize;

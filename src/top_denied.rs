@@ -6,7 +6,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// The longest key prefix kept per entry.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -27,7 +26,9 @@ pub struct Entry {
 pub struct TopDenied {
     capacity: usize,
     entries: Vec<Entry>,
-    index: HashMap<Box<[u8]>, usize, BuildHasherDefault<WordHasher>>,
+    // aHash, keyed at random per process: key names crafted to collide cannot degrade
+    // the index, at about the cost of the word hasher it replaced (docs/benchmarks.md).
+    index: HashMap<Box<[u8]>, usize, ahash::RandomState>,
 }
 
 impl TopDenied {
@@ -92,30 +93,6 @@ impl TopDenied {
         if capacity != self.capacity {
             *self = Self::new(capacity);
         }
-    }
-}
-
-/// A fast word-at-a-time hash for the sketch's index (the std default, SipHash, was a
-/// twentieth of a denied check). It resists no crafted collisions, and needs not: the
-/// index holds at most `top-denied-keys` (1000) names, so a worst case stays bounded.
-#[derive(Default)]
-pub struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut mix =
-            |w: u64| self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            mix(u64::from_le_bytes(c.try_into().unwrap_or_default()));
-        }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        mix(u64::from_le_bytes(tail) ^ ((chunks.remainder().len() as u64) << 56));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use redis_ratelimit::algorithms::{token_bucket, Algorithm, Decision, Quota};
 use redis_ratelimit::args::CheckRequest;
-use redis_ratelimit::types::limiter::{self, Limiter};
+#[path = "support/core.rs"]
+mod limiter;
+use redis_ratelimit::types::limiter::Limiter;
 
 /// The obvious token bucket: tokens counted in 1/period units, refilled one
 /// millisecond at a time, waits found by trying every millisecond.

@@ -137,6 +137,16 @@ fn a_panic_in_a_handler_becomes_an_error_reply_and_a_log_line() {
         assert!(s.log().contains("caught a panic"), "{}", s.log());
         // The server keeps working after the panic.
         assert_eq!(check(&mut c, &["k", "GCRA", "1", "1000"]).unwrap()[0], 1);
+        // A panic once the reply is written adds no second reply: the next command's
+        // reply is its own.
+        let ok: String = redis::cmd("RL.TESTHOOK")
+            .arg("PANIC_AFTER_REPLY")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(ok, "OK");
+        let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+        assert_eq!(pong, "PONG");
+        assert!(s.log().contains("a reply was cut short"), "{}", s.log());
     }
 }
 

@@ -4,7 +4,9 @@
 use proptest::prelude::*;
 use redis_ratelimit::algorithms::{Algorithm, Decision, Quota};
 use redis_ratelimit::args::CheckRequest;
-use redis_ratelimit::types::limiter::{self, Limiter};
+#[path = "support/core.rs"]
+mod limiter;
+use redis_ratelimit::types::limiter::Limiter;
 
 const WINDOWS: [Algorithm; 3] = [
     Algorithm::FixedWindow,

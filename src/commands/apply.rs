@@ -3,20 +3,23 @@
 //!
 //! It is what the primary propagates, so replicas and AOF replays run it. Redis 7.0
 //! has no internal-command flag, so clients can call it too: the payload is fully
-//! validated and a bad one is refused without touching the key.
+//! validated and a bad one is refused without touching any key.
 
+use super::{Call, Done};
 use crate::algorithms::Algorithm;
 use crate::args::has_duplicates;
-use crate::ctx::{Arg, Ctx};
+use crate::charge::{commit, Pending, Propagate, Write};
 use crate::error::Error;
-use crate::key::{Key, Slot};
 use crate::replicate::{unpack, Effect};
-use crate::types::limiter::{apply as apply_change, Change, Limiter, State};
+use crate::reply::Reply;
+use crate::types::key::Key;
+use crate::types::limiter::{Change, Limiter, State};
 
-/// Validates every payload and key first, then applies each effect with its absolute
-/// expiry, replies OK. Nothing is applied unless everything is valid.
-pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    if args.is_empty() || !args.len().is_multiple_of(2) {
+/// Validates every payload and key first, then commits every effect with its absolute
+/// expiry through the pipeline (all or nothing), replies OK.
+pub fn apply(call: &Call) -> Result<Done, Error> {
+    let (ctx, args) = (call.ctx, call.args);
+    if !args.len().is_multiple_of(2) {
         return Err(Error::WrongArity);
     }
     let pairs = args.chunks_exact(2);
@@ -29,7 +32,7 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     // units. The primary's stream is trusted up to the hard cap, so a replica configured
     // with a lower cap still follows its primary.
     let cap = (!ctx.from_primary_or_aof()).then(|| crate::config::limits().sliding_log_max_limit);
-    let mut effects = Vec::with_capacity(args.len() / 2);
+    let mut pending = Vec::with_capacity(args.len() / 2);
     for pair in pairs {
         let effect = unpack(pair[1].as_ref()).map_err(|_| Error::BadPayload)?;
         if let (Some(cap), Effect::Append { quota, .. }) = (cap, &effect) {
@@ -38,13 +41,16 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             }
         }
         let mut key = Key::open(ctx, &pair[0]);
-        match (key.current()?, &effect) {
-            (Some(l), Effect::Append { .. }) if l.algorithm() != Algorithm::SlidingLog => {
+        let current = key.current()?;
+        let (write, expire_at) = match effect {
+            Effect::Append { .. }
+                if current.is_some_and(|l| l.algorithm() != Algorithm::SlidingLog) =>
+            {
                 return Err(Error::AlgorithmMismatch)
             }
             // What a primary sends never leaves more than `limit` units in the log: a
             // payload that would is refused, so no client can grow a log without bound.
-            (current, Effect::Append { quota, append, .. })
+            Effect::Append { quota, append, .. }
                 if log_len(current)
                     .saturating_sub(append.expired)
                     .saturating_add(append.cost)
@@ -52,16 +58,22 @@ pub fn apply(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             {
                 return Err(Error::BadPayload)
             }
-            _ => effects.push((key, effect)),
-        }
-    }
-    for (key, effect) in effects {
-        apply_one(key, effect)?;
+            Effect::Append {
+                quota,
+                append,
+                expire_at_ms,
+            } => (
+                Write::Change(Change::Append { quota, append }),
+                expire_at_ms,
+            ),
+            Effect::Replace(limiter, at) => (Write::Replace(limiter), at),
+            Effect::Deny(cost) => (Write::Change(Change::Deny { cost }), 0),
+        };
+        pending.push(Pending::new(&pair[0], key, write, Some(expire_at)));
     }
     // Keeps chained replicas and a replica's own AOF in step.
-    ctx.replicate_verbatim();
-    ctx.reply_simple(c"OK");
-    Ok(())
+    commit(ctx, &mut pending, Propagate::Verbatim)?;
+    Ok(Reply::Ok.into())
 }
 
 /// Units a key's log holds (0 for a missing key).
@@ -70,50 +82,4 @@ fn log_len(current: Option<&Limiter>) -> u64 {
         Some(State::SlidingLog(log)) => log.len() as u64,
         _ => 0,
     }
-}
-
-fn apply_one(mut key: Key, effect: Effect) -> Result<(), Error> {
-    let expire_at = match effect {
-        Effect::Replace(limiter, at) => {
-            match key.slot()? {
-                Slot::Empty => key.create(limiter)?,
-                Slot::Limiter(current) => {
-                    // The value lives on; only its algorithm may change.
-                    crate::stats::record_live(current.algorithm(), -1);
-                    crate::stats::record_live(limiter.algorithm(), 1);
-                    *current = limiter;
-                }
-            }
-            at
-        }
-        Effect::Deny(cost) => {
-            if let Slot::Limiter(current) = key.slot()? {
-                apply_change(Some(current), Change::Deny { cost });
-            }
-            0
-        }
-        Effect::Append {
-            quota,
-            append,
-            expire_at_ms,
-        } => {
-            let change = Change::Append { quota, append };
-            match key.slot()? {
-                Slot::Empty => {
-                    if let Some(new) = apply_change(None, change) {
-                        key.create(new)?;
-                    }
-                }
-                Slot::Limiter(l) if l.algorithm() == Algorithm::SlidingLog => {
-                    apply_change(Some(l), change);
-                }
-                Slot::Limiter(_) => return Err(Error::Internal),
-            }
-            expire_at_ms
-        }
-    };
-    if expire_at > 0 {
-        key.expire_at(expire_at);
-    }
-    Ok(())
 }

@@ -1,40 +1,26 @@
 //! `RL.INSPECT key`: an operator's view of one limiter without knowing its parameters.
 
-use crate::clock::{Clock, ServerClock};
-use crate::ctx::{Arg, Ctx};
+use std::borrow::Cow;
+
+use super::{Call, Done};
 use crate::error::Error;
-use crate::key::Key;
+use crate::reply::{Reply, Value};
+use crate::types::key::Key;
 use crate::types::limiter::{status, State};
-
-/// One reply field value.
-enum Value {
-    Int(i64),
-    Text(String),
-}
-
-fn int(v: u64) -> Value {
-    Value::Int(v.min(i64::MAX as u64) as i64)
-}
 
 /// Replies the key's algorithm, parameters, capacity now, TTL, totals and state; nil
 /// for a missing key.
-pub fn inspect(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    let [name] = args else {
-        return Err(Error::WrongArity);
-    };
-    let now = ServerClock.now_ms();
-    let mut key = Key::open_read(ctx, name);
-    let ttl = key.ttl_ms();
+pub fn inspect(call: &Call) -> Result<Done, Error> {
+    let now = call.clock.now_ms();
+    let mut key = Key::open_read(call.ctx, &call.args[0]);
+    let ttl = key.ttl_ms(now);
     let Some(l) = key.current()? else {
-        ctx.reply_null();
-        return Ok(());
+        return Ok(Reply::Null.into());
     };
     let now_status = status(l, now);
-    let mut fields: Vec<(&str, Value)> = vec![
-        (
-            "algorithm",
-            Value::Text(l.algorithm().keyword().to_string()),
-        ),
+    let int = Value::count;
+    let mut fields: Vec<(&'static str, Value)> = vec![
+        ("algorithm", Value::text(l.algorithm().keyword())),
         ("limit", int(l.quota.limit())),
         ("period_ms", int(l.quota.period_ms())),
         ("burst", int(l.quota.burst())),
@@ -51,7 +37,7 @@ pub fn inspect(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             let milli = s.tokens.div_euclid(p) * 1000 + s.tokens.rem_euclid(p) * 1000 / p;
             let sign = if milli < 0 { "-" } else { "" };
             let text = format!("{sign}{}.{:03}", milli.abs() / 1000, milli.abs() % 1000);
-            fields.push(("tokens", Value::Text(text)));
+            fields.push(("tokens", Value::text(text)));
             fields.push(("updated_ms", int(s.updated_ms)));
         }
         State::Gcra(s) => {
@@ -74,13 +60,6 @@ pub fn inspect(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
             fields.push(("newest_ms", opt(log.newest_ms())));
         }
     }
-    ctx.reply_pairs(fields.len());
-    for (name, value) in fields {
-        ctx.reply_bulk(name.as_bytes());
-        match value {
-            Value::Int(v) => ctx.reply_i64(v),
-            Value::Text(t) => ctx.reply_bulk(t.as_bytes()),
-        }
-    }
-    Ok(())
+    let fields = fields.into_iter().map(|(n, v)| (Cow::Borrowed(n), v));
+    Ok(Reply::Fields(fields.collect()).into())
 }

@@ -1,8 +1,16 @@
-//! Thin command handlers, one file per command family, and what they share: the
-//! panic guard around every handler and the decision reply.
+//! The one table of every command the module registers, and the runner every command
+//! goes through.
+//!
+//! A row holds everything there is to know about a command: its name, handler, flags,
+//! arity, keys, ACL category, COMMAND DOCS text and arguments, whether the command
+//! filter stamps it, and how RL.STATS names and counts it. Registration
+//! (`register`), COMMAND DOCS (`docs.rs`), the filter's stamped list (`STAMPED`) and the
+//! stats names (`Command::name`) are all derived from it. Adding a command is one row
+//! here and one handler file.
 
 pub mod apply;
 pub mod check;
+pub mod docs;
 pub mod inspect;
 pub mod mcheck;
 pub mod peek;
@@ -12,122 +20,576 @@ pub mod stats;
 pub mod testhook;
 pub mod throttle;
 
+use std::ffi::CStr;
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use redis_module::raw;
 
-use crate::algorithms::Decision;
-use crate::command::Command;
+use crate::clock::{Clock, ModuleClock};
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
+use crate::reply::Reply;
 use crate::{config, latency};
+use docs::{ArgDoc, Keys, RO_ACCESS, RW_UPDATE};
 
-/// A command body: gets the arguments after the command name, writes its whole reply
-/// on success and nothing on error.
-pub type Handler = fn(Ctx, &[Arg]) -> Result<(), Error>;
-
-/// Set by a handler replaying a check from the primary or the AOF; read by `run`.
-/// Commands run on the server's main thread only.
-static REPLAY: AtomicBool = AtomicBool::new(false);
-
-/// Marks the running command as a replay, counted in RL.STATS as an `apply` call.
-pub fn count_as_replay() {
-    REPLAY.store(true, Relaxed);
+/// What a handler is given: the context, the arguments after the command name, and the
+/// clock it reads (once) for the command's instant.
+pub struct Call<'a> {
+    /// The running command's context.
+    pub ctx: Ctx,
+    /// The arguments after the command name.
+    pub args: &'a [Arg],
+    /// The clock the command reads its instant from.
+    pub clock: &'a dyn Clock,
 }
 
-/// Runs a handler behind `catch_unwind` and turns errors and panics into error replies.
-///
-/// # Safety
-/// The arguments must be those Redis passed to a command callback.
-pub unsafe fn run(
+/// A handler's success: the whole reply, and what the call counts as in RL.STATS.
+pub struct Done {
+    /// The reply, written only after the handler returned.
+    pub reply: Reply,
+    /// The call replays a check made on the primary (from the replication stream or
+    /// the AOF): counted as an applied effect, not as a client's check.
+    pub replay: bool,
+}
+
+impl From<Reply> for Done {
+    fn from(reply: Reply) -> Self {
+        Done {
+            reply,
+            replay: false,
+        }
+    }
+}
+
+/// A command body. It writes nothing: it returns its whole reply (or an error), so a
+/// reply is never started and then abandoned.
+pub type Handler = fn(&Call) -> Result<Done, Error>;
+
+/// The module's commands, in table (and report) order; `TABLE[c as usize].id == c`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// RL.CHECK
+    Check,
+    /// RL.PEEK
+    Peek,
+    /// RL.MCHECK
+    Mcheck,
+    /// RL.INSPECT
+    Inspect,
+    /// RL.RESET
+    Reset,
+    /// RL.STATS
+    Stats,
+    /// RL.APPLY (replication and AOF)
+    Apply,
+    /// CL.THROTTLE
+    Throttle,
+    /// RL.TESTHOOK (built with the `test-hooks` feature only)
+    Testhook,
+}
+
+impl Command {
+    /// Every command, in table order.
+    pub const ALL: [Command; TABLE.len()] = {
+        let mut all = [Command::Check; TABLE.len()];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = TABLE[i].id;
+            i += 1;
+        }
+        all
+    };
+
+    /// The command's row.
+    pub fn row(self) -> &'static Row {
+        &ROWS[self as usize]
+    }
+
+    /// The name used in RL.STATS and INFO fields (`check_calls`, `check_p99_us`, ...).
+    pub fn name(self) -> &'static str {
+        self.row().stat
+    }
+
+    /// Whether the command replies a decision, so has allowed and denied counts.
+    pub fn decides(self) -> bool {
+        self.row().decides
+    }
+
+    /// Whether RL.STATS reports the command (the test hook is not reported).
+    pub fn reported(self) -> bool {
+        self.row().register != Register::TestHooks
+    }
+}
+
+/// The module's ACL categories (Redis 7.2+ and Valkey; Redis 7.0 grants by name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acl {
+    /// `@ratelimit`: the checks, previews and per-key inspection an application runs.
+    App,
+    /// `@ratelimit-admin`: deleting limiters, the module's counters, the internal RL.APPLY.
+    Admin,
+}
+
+impl Acl {
+    /// The category's name.
+    pub fn name(self) -> &'static CStr {
+        match self {
+            Acl::App => c"ratelimit",
+            Acl::Admin => c"ratelimit-admin",
+        }
+    }
+}
+
+/// When a command is registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Register {
+    /// Always.
+    Always,
+    /// With `cell-compat yes` only.
+    CellCompat,
+    /// In builds with the `test-hooks` feature only.
+    TestHooks,
+}
+
+/// One command, declared once.
+pub struct Row {
+    /// Which command this is (its index in the table).
+    pub id: Command,
+    /// The name clients call, lower case.
+    pub name: &'static CStr,
+    /// The name RL.STATS and INFO use in field names.
+    pub stat: &'static str,
+    /// The body.
+    pub handler: Handler,
+    /// Redis command flags.
+    pub flags: &'static CStr,
+    /// Redis arity: the exact argument count with the name, or at least `-arity`.
+    pub arity: c_int,
+    /// Where the keys are, and how they are accessed.
+    pub keys: Keys,
+    /// The ACL category.
+    pub acl: Acl,
+    /// COMMAND DOCS summary.
+    pub summary: &'static CStr,
+    /// COMMAND DOCS complexity.
+    pub complexity: &'static CStr,
+    /// Whether the reply depends on the clock (COMMAND DOCS tip).
+    pub nondeterministic: bool,
+    /// COMMAND DOCS arguments.
+    pub args: &'static [ArgDoc],
+    /// The smallest argument count (name included) at which the command filter stamps
+    /// it with the arrival time (`stamp.rs`); `None`: never stamped.
+    pub stamp: Option<c_int>,
+    /// Whether the reply is a decision (so RL.STATS counts allowed and denied).
+    pub decides: bool,
+    /// When it is registered.
+    pub register: Register,
+}
+
+impl Row {
+    /// Whether this server registers the row now.
+    pub fn registered(&self) -> bool {
+        match self.register {
+            Register::Always => true,
+            Register::CellCompat => config::cell_compat(),
+            Register::TestHooks => cfg!(feature = "test-hooks"),
+        }
+    }
+
+    /// Whether `argc` (the arguments after the name) satisfies the arity.
+    fn arity_ok(&self, argc: usize) -> bool {
+        let with_name = argc.saturating_add(1);
+        match usize::try_from(self.arity) {
+            Ok(exact) => with_name == exact,
+            Err(_) => with_name >= self.arity.unsigned_abs() as usize,
+        }
+    }
+}
+
+/// The table. Rows are in `Command` order.
+pub const TABLE: [Row; 9] = [
+    Row {
+        id: Command::Check,
+        name: c"rl.check",
+        stat: "check",
+        handler: check::check,
+        flags: c"write deny-oom fast",
+        arity: -5,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Checks one request against a key's limit and charges it when allowed.",
+        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units that left the window",
+        nondeterministic: true,
+        args: &docs::CHECK_ARGS,
+        stamp: Some(5),
+        decides: true,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Peek,
+        name: c"rl.peek",
+        stat: "peek",
+        handler: peek::peek,
+        flags: c"readonly fast",
+        arity: -5,
+        keys: Keys::One(RO_ACCESS),
+        acl: Acl::App,
+        summary: c"Replies what RL.CHECK would, changing nothing.",
+        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units in the window",
+        nondeterministic: true,
+        args: &docs::CHECK_ARGS,
+        stamp: None,
+        decides: true,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Mcheck,
+        name: c"rl.mcheck",
+        stat: "mcheck",
+        handler: mcheck::mcheck,
+        // Keys come after numkeys: declared through the getkeys API (what cluster
+        // routing uses on 7.0) and a key spec.
+        flags: c"write deny-oom getkeys-api",
+        arity: -6,
+        keys: Keys::NumKeys(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Checks several keys at once: all are charged, or none.",
+        complexity: c"O(N) where N is the number of keys; SLIDING_LOG keys as in RL.CHECK",
+        nondeterministic: true,
+        args: &docs::MCHECK_ARGS,
+        stamp: Some(6),
+        decides: true,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Inspect,
+        name: c"rl.inspect",
+        stat: "inspect",
+        handler: inspect::inspect,
+        flags: c"readonly fast",
+        arity: 2,
+        keys: Keys::One(RO_ACCESS),
+        acl: Acl::App,
+        summary: c"Shows a limiter key's algorithm, parameters, state, TTL and totals.",
+        complexity: c"O(1)",
+        nondeterministic: true,
+        args: &docs::INSPECT_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Reset,
+        name: c"rl.reset",
+        stat: "reset",
+        handler: reset::reset,
+        flags: c"write",
+        arity: -2,
+        keys: Keys::All(docs::RM_DELETE),
+        acl: Acl::Admin,
+        summary: c"Deletes limiter keys (other types are left alone); replies how many it removed.",
+        complexity: c"O(N) where N is the number of keys",
+        nondeterministic: false,
+        args: &docs::RESET_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Stats,
+        name: c"rl.stats",
+        stat: "stats",
+        handler: stats::stats,
+        flags: c"readonly fast",
+        arity: -1,
+        keys: Keys::None,
+        acl: Acl::Admin,
+        summary: c"Module counters, live keys, latency percentiles and the most-denied keys; RESET clears them.",
+        complexity: c"O(1)",
+        nondeterministic: true,
+        args: &docs::STATS_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Apply,
+        name: c"rl.apply",
+        stat: "apply",
+        handler: apply::apply,
+        flags: c"write deny-oom fast",
+        arity: -3,
+        keys: Keys::Pairs(docs::OW_UPDATE),
+        acl: Acl::Admin,
+        summary: c"Internal: applies evaluated effects on replicas and in the AOF.",
+        complexity: c"O(N) where N is the number of keys",
+        nondeterministic: false,
+        args: &docs::APPLY_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Throttle,
+        name: c"cl.throttle",
+        stat: "throttle",
+        handler: throttle::throttle,
+        flags: c"write deny-oom fast",
+        arity: -5,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"redis-cell compatible GCRA check (loaded with cell-compat yes).",
+        complexity: c"O(1)",
+        nondeterministic: true,
+        args: &docs::THROTTLE_ARGS,
+        stamp: None,
+        decides: true,
+        register: Register::CellCompat,
+    },
+    Row {
+        id: Command::Testhook,
+        name: c"rl.testhook",
+        stat: "testhook",
+        #[cfg(feature = "test-hooks")]
+        handler: testhook::testhook,
+        #[cfg(not(feature = "test-hooks"))]
+        handler: |_| Err(Error::Internal),
+        flags: c"fast",
+        arity: -2,
+        keys: Keys::None,
+        acl: Acl::Admin,
+        summary: c"Test builds only: fault injection and a manual clock.",
+        complexity: c"O(1)",
+        nondeterministic: false,
+        args: &docs::TESTHOOK_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::TestHooks,
+    },
+];
+
+/// The table as a static, so rows have one address.
+pub static ROWS: [Row; TABLE.len()] = TABLE;
+
+/// The commands the filter stamps, with their smallest argument count (the name
+/// included): a command the server will refuse for its arity is left as it came.
+pub const STAMPED: [(&[u8], c_int); 2] = {
+    let mut out: [(&[u8], c_int); 2] = [(b"", 0); 2];
+    let (mut i, mut n) = (0, 0);
+    while i < TABLE.len() {
+        if let Some(min) = TABLE[i].stamp {
+            out[n] = (TABLE[i].name.to_bytes(), min);
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == out.len(), "STAMPED's length must match the table");
+    out
+};
+
+/// The smallest argument count of any stamped command: below it, the filter has
+/// nothing to do.
+pub const MIN_STAMPED_ARGC: c_int = {
+    let (mut i, mut min) = (0, c_int::MAX);
+    while i < STAMPED.len() {
+        if STAMPED[i].1 < min {
+            min = STAMPED[i].1;
+        }
+        i += 1;
+    }
+    min
+};
+
+const _: () = {
+    let mut i = 0;
+    while i < TABLE.len() {
+        assert!(TABLE[i].id as usize == i, "rows must be in Command order");
+        i += 1;
+    }
+};
+
+type CmdFn =
+    extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
+
+/// The entry point Redis calls for row `I`.
+extern "C" fn entry<const I: usize>(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
-    handler: Handler,
-    cmd: Option<Command>,
 ) -> c_int {
-    let ctx = Ctx::new(ctx);
-    // A server asking RL.MCHECK where its keys are (cluster routing, ACL) is not a
-    // call: neither counted nor timed.
-    let cmd = cmd.filter(|&c| c != Command::Mcheck || !ctx.is_keys_position_request());
-    let start = cmd
-        .filter(|_| config::latency_tracking())
-        .map(|c| (c, crate::stopwatch::start()));
+    // SAFETY: these are the arguments Redis passes to a command callback.
+    unsafe { run(ctx, argv, argc, &ROWS[I]) }
+}
+
+/// One entry point per row, by index.
+const ENTRIES: [CmdFn; TABLE.len()] = [
+    entry::<0>, entry::<1>, entry::<2>, entry::<3>, entry::<4>, entry::<5>, entry::<6>, entry::<7>,
+    entry::<8>,
+];
+
+/// Creates every row this server registers; the name of the first one refused, if any.
+///
+/// # Safety
+/// `ctx` is the module's load context.
+pub unsafe fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), &'static CStr> {
+    // SAFETY: the API pointers are written once by RedisModule_Init, then only read.
+    let create = unsafe { raw::RedisModule_CreateCommand }.ok_or(c"RedisModule_CreateCommand")?;
+    for (row, entry) in ROWS.iter().zip(ENTRIES) {
+        if !row.registered() {
+            continue;
+        }
+        let (first, last, step) = row.keys.range();
+        // SAFETY: ctx is the load context; names and flags are NUL-terminated statics.
+        let rc = unsafe {
+            create(
+                ctx,
+                row.name.as_ptr(),
+                Some(entry),
+                row.flags.as_ptr(),
+                first,
+                last,
+                step,
+            )
+        };
+        if rc != raw::REDISMODULE_OK as c_int {
+            return Err(row.name);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a row's handler behind `catch_unwind`, counts and times the call, then writes
+/// the handler's reply, or its error. A panic while a reply is being written (a bug)
+/// adds no second reply.
+///
+/// # Safety
+/// The arguments must be those Redis passed to a command callback.
+unsafe fn run(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    row: &'static Row,
+) -> c_int {
+    // SAFETY: ctx is the running command's context (the caller's contract).
+    let ctx = unsafe { Ctx::new(ctx) };
+    // A server asking where a getkeys-api command's keys are (cluster routing, ACL) is
+    // not a call: it is answered here, neither counted nor timed.
+    if ctx.is_keys_position_request() {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: as above.
+            let args = unsafe { args_after_name(argv, argc) };
+            row.keys.declare(ctx, args);
+        }));
+        return raw::REDISMODULE_OK as c_int;
+    }
+    let counted = row.register != Register::TestHooks;
+    let start = (counted && config::latency_tracking()).then(crate::stopwatch::start);
     let result = catch_unwind(AssertUnwindSafe(|| {
         // A CONFIG RESETSTAT that ran since the last command clears the counters first.
         crate::resetstat::settle();
-        let all: &[Arg] = if argv.is_null() || argc < 1 {
-            &[]
-        } else {
-            // SAFETY: Redis passes argc valid strings; Arg is repr(transparent).
-            std::slice::from_raw_parts(argv.cast::<Arg>(), argc as usize)
+        // SAFETY: as above.
+        let args = unsafe { args_after_name(argv, argc) };
+        if !row.arity_ok(args.len()) {
+            return Err(Error::WrongArity);
+        }
+        let call = Call {
+            ctx,
+            args,
+            clock: &ModuleClock,
         };
-        match all.split_first() {
-            Some((_, args)) => handler(ctx, args),
-            None => Err(Error::WrongArity),
-        }
+        (row.handler)(&call)
     }));
-    // A check replayed from the primary or the AOF is an applied effect here.
-    let replay = REPLAY.load(Relaxed);
-    if replay {
-        REPLAY.store(false, Relaxed);
-    }
-    let as_counted = |c: Command| if replay { Command::Apply } else { c };
-    if let Some((cmd, start)) = start {
-        latency::record(as_counted(cmd), crate::stopwatch::elapsed_ns(start));
-    }
-    let error = match result {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
-        Err(_) => Some(Error::Panic),
+    let (done, error) = match result {
+        Ok(Ok(done)) => (Some(done), None),
+        Ok(Err(e)) => (None, Some(e)),
+        Err(_) => (None, Some(Error::Panic)),
     };
-    if let Some(cmd) = cmd.map(as_counted) {
-        crate::stats::record_call(cmd, error.is_some());
-    }
-    if let Some(e) = error {
-        match e {
-            Error::WrongArity => ctx.reply_wrong_arity(),
-            e => ctx.reply_error(e.message()),
+    // A check replayed from the primary or the AOF is an applied effect here.
+    let as_counted = if done.as_ref().is_some_and(|d| d.replay) {
+        Command::Apply
+    } else {
+        row.id
+    };
+    if counted {
+        if let Some(start) = start {
+            latency::record(as_counted, crate::stopwatch::elapsed_ns(start));
         }
+        crate::stats::record_call(as_counted, error.is_some());
+    }
+    match (done, error) {
+        (Some(done), _) => {
+            // Nothing has been written yet; if writing panics, the reply is already
+            // started and must not be followed by an error reply.
+            let written = catch_unwind(AssertUnwindSafe(|| done.reply.write(ctx)));
+            if written.is_err() {
+                crate::panic::log_warning("ratelimit: a reply was cut short by a panic");
+            }
+        }
+        (None, Some(Error::WrongArity)) => ctx.reply_wrong_arity(),
+        (None, Some(e)) => ctx.reply_error(e.message()),
+        (None, None) => ctx.reply_error(Error::Internal.message()),
     }
     raw::REDISMODULE_OK as c_int
 }
 
-/// The five reply fields, in RESP2 order.
-pub const DECISION_FIELDS: [&str; 5] = [
-    "allowed",
-    "limit",
-    "remaining",
-    "retry_after_ms",
-    "reset_after_ms",
-];
-
-/// Replies a decision: a five-integer array on RESP2, a map on RESP3.
-pub fn reply_decision(ctx: Ctx, d: &Decision) {
-    reply_decision_fields(ctx, d, ctx.is_resp3());
+/// The arguments after the command name, read in place.
+///
+/// # Safety
+/// `argv` and `argc` are what Redis passed to a command callback; the slice lives for
+/// the command.
+unsafe fn args_after_name<'a>(argv: *mut *mut raw::RedisModuleString, argc: c_int) -> &'a [Arg] {
+    match usize::try_from(argc) {
+        Ok(n) if n > 1 && !argv.is_null() => {
+            // SAFETY: Redis passes argc valid strings; Arg is repr(transparent) over
+            // the string pointer, so the array reads as a slice of Arg.
+            unsafe { std::slice::from_raw_parts(argv.add(1).cast::<Arg>(), n - 1) }
+        }
+        _ => &[],
+    }
 }
 
-/// Replies a decision as a map (`as_map`) or as a five-integer array.
-pub fn reply_decision_fields(ctx: Ctx, d: &Decision, as_map: bool) {
-    let values = [
-        i64::from(d.allowed),
-        d.limit.min(i64::MAX as u64) as i64,
-        d.remaining.min(i64::MAX as u64) as i64,
-        d.retry_after_ms,
-        d.reset_after_ms,
-    ];
-    if as_map {
-        ctx.reply_map(values.len());
-        for (name, v) in DECISION_FIELDS.iter().zip(values) {
-            ctx.reply_bulk(name.as_bytes());
-            ctx.reply_i64(v);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_indexed_by_discriminant_and_names_are_distinct() {
+        for (i, c) in Command::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
         }
-    } else {
-        ctx.reply_array(values.len());
-        for v in values {
-            ctx.reply_i64(v);
+        let mut names: Vec<_> = Command::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Command::ALL.len());
+        let mut cmds: Vec<_> = TABLE.iter().map(|r| r.name).collect();
+        cmds.sort_unstable();
+        cmds.dedup();
+        assert_eq!(cmds.len(), TABLE.len());
+    }
+
+    #[test]
+    fn the_stamped_list_comes_from_the_table() {
+        assert_eq!(STAMPED, [(&b"rl.check"[..], 5), (&b"rl.mcheck"[..], 6)]);
+        assert_eq!(MIN_STAMPED_ARGC, 5);
+    }
+
+    #[test]
+    fn arity_is_exact_when_positive_and_a_minimum_when_negative() {
+        let inspect = Command::Inspect.row();
+        assert!(inspect.arity_ok(1));
+        assert!(!inspect.arity_ok(0) && !inspect.arity_ok(2));
+        let check = Command::Check.row();
+        assert!(!check.arity_ok(3));
+        assert!(check.arity_ok(4) && check.arity_ok(9));
+    }
+
+    #[test]
+    fn names_are_lower_case_and_stat_names_are_their_last_part() {
+        for row in &TABLE {
+            let name = row.name.to_str().unwrap();
+            assert_eq!(name, name.to_ascii_lowercase());
+            assert_eq!(name.split('.').nth(1), Some(row.stat), "{name}");
         }
     }
 }

@@ -1,17 +1,17 @@
 //! `RL.RESET key [key ...]`: removes limiters, leaves other keys alone.
 
-use crate::ctx::{Arg, Ctx};
+use super::{Call, Done};
+use crate::ctx::Arg;
 use crate::error::Error;
-use crate::key::{Key, Slot};
+use crate::reply::Reply;
+use crate::types::key::{Key, Slot};
 
 /// Deletes each key that holds a limiter; replies how many were removed and
 /// propagates a `DEL` of exactly those keys.
-pub fn reset(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    if args.is_empty() {
-        return Err(Error::WrongArity);
-    }
+pub fn reset(call: &Call) -> Result<Done, Error> {
+    let ctx = call.ctx;
     let mut removed: Vec<&Arg> = Vec::new();
-    for name in args {
+    for name in call.args {
         let mut key = Key::open(ctx, name);
         if let Ok(Slot::Limiter(_)) = key.slot() {
             key.delete();
@@ -24,6 +24,5 @@ pub fn reset(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
     for name in &removed {
         ctx.notify(c"rl.reset", name);
     }
-    ctx.reply_i64(removed.len() as i64);
-    Ok(())
+    Ok(Reply::Int(removed.len() as i64).into())
 }

@@ -1,44 +1,52 @@
 //! `RL.STATS [RESET]`: module-wide counters and latency percentiles since load.
 
-use crate::ctx::{Arg, Ctx};
+use std::borrow::Cow;
+
+use super::{Call, Done};
 use crate::error::Error;
-use crate::stats::{report, Value};
+use crate::reply::{Reply, Value};
+use crate::stats::{report, Value as Stat};
 
 /// Replies the counters and percentiles (a flat name/value list on RESP2, a map on
-/// RESP3), or with `RESET` clears them and replies OK.
-pub fn stats(ctx: Ctx, args: &[Arg]) -> Result<(), Error> {
-    match args {
+/// RESP3) and the most-denied keys, or with `RESET` clears them and replies OK.
+pub fn stats(call: &Call) -> Result<Done, Error> {
+    match call.args {
         [] => {}
         [sub] if sub.as_ref().eq_ignore_ascii_case(b"RESET") => {
             crate::stats::reset_all();
-            ctx.reply_simple(c"OK");
-            return Ok(());
+            return Ok(Reply::Ok.into());
         }
         [_] => return Err(Error::UnknownSubcommand),
         _ => return Err(Error::WrongArity),
     }
-    let fields = report();
-    let top = crate::top_denied::top();
-    let resp3 = ctx.is_resp3();
-    ctx.reply_pairs(fields.len() + 1);
-    for (name, value) in fields {
-        ctx.reply_bulk(name.as_bytes());
-        match value {
-            Value::Count(v) => ctx.reply_i64(v.min(i64::MAX as u64) as i64),
-            // A typed double on RESP3; on RESP2 a bulk string with 3 decimals (ns).
-            Value::Micros(v) if resp3 => ctx.reply_double(v),
-            Value::Micros(v) => ctx.reply_bulk(format!("{v:.3}").as_bytes()),
-            Value::Text(t) => ctx.reply_bulk(t.as_bytes()),
-        }
-    }
+    let mut fields = counters();
     // The most-denied keys: [[key, denied, error], ...], most denied first.
-    ctx.reply_bulk(b"top_denied_keys");
-    ctx.reply_array(top.len());
-    for e in top {
-        ctx.reply_array(3);
-        ctx.reply_bulk(&e.key);
-        ctx.reply_i64(e.denied.min(i64::MAX as u64) as i64);
-        ctx.reply_i64(e.error.min(i64::MAX as u64) as i64);
-    }
-    Ok(())
+    let top = crate::top_denied::top()
+        .into_iter()
+        .map(|e| {
+            Value::Array(vec![
+                Value::Bulk(e.key.into_vec()),
+                Value::count(e.denied),
+                Value::count(e.error),
+            ])
+        })
+        .collect();
+    fields.push(("top_denied_keys".into(), Value::Array(top)));
+    Ok(Reply::Fields(fields).into())
+}
+
+/// The counters and percentiles as reply fields (no key names).
+pub fn counters() -> Vec<(Cow<'static, str>, Value)> {
+    report()
+        .into_iter()
+        .map(|(name, v)| {
+            let value = match v {
+                Stat::Count(v) => Value::count(v),
+                // A typed double on RESP3; on RESP2 a bulk string with 3 decimals (ns).
+                Stat::Micros(v) => Value::Micros(v),
+                Stat::Text(t) => Value::text(t),
+            };
+            (name.into(), value)
+        })
+        .collect()
 }

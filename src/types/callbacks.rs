@@ -45,21 +45,76 @@ pub static LIMITER_TYPE: RedisType = RedisType::new(
     },
 );
 
+/// A limiter owned by Redis, as a key's value. Creating one and dropping one are the
+/// only two places the live-key gauge (RL.STATS `<algorithm>_keys`) moves, so every
+/// path that hands Redis a value (a check, RL.APPLY, RDB load, COPY) and every path
+/// that frees one (expiry, DEL, FLUSHALL, a failed create) keeps it right.
+#[derive(Debug)]
+pub struct Stored(Limiter);
+
+impl Stored {
+    /// Boxes `l` for Redis and counts it live.
+    pub fn new(l: Limiter) -> Box<Self> {
+        crate::stats::record_live(l.algorithm(), 1);
+        Box::new(Stored(l))
+    }
+
+    /// The limiter.
+    pub fn limiter(&self) -> &Limiter {
+        &self.0
+    }
+
+    /// The limiter, to change its state in place. Its algorithm never changes this
+    /// way (evaluation refuses another algorithm's request); [`Stored::replace`] does.
+    pub fn limiter_mut(&mut self) -> &mut Limiter {
+        &mut self.0
+    }
+
+    /// Replaces the whole value, which may be of another algorithm.
+    pub fn replace(&mut self, l: Limiter) {
+        crate::stats::record_live(self.0.algorithm(), -1);
+        crate::stats::record_live(l.algorithm(), 1);
+        self.0 = l;
+    }
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        crate::stats::record_live(self.0.algorithm(), -1);
+    }
+}
+
 /// The registered type handle.
 pub fn limiter_type() -> *mut raw::RedisModuleType {
     *LIMITER_TYPE.raw_type.borrow()
 }
 
+/// Runs `f` on the limiter behind a value pointer Redis passed to a callback; the
+/// borrow cannot outlive the call.
+///
 /// # Safety
-/// `value` must be a `Limiter` created by this module.
-unsafe fn limiter<'a>(value: *const c_void) -> &'a Limiter {
-    &*(value as *const Limiter)
+/// `value` must be a live [`Stored`] this module gave Redis, not mutated during `f`.
+unsafe fn with_limiter<R>(value: *const c_void, f: impl FnOnce(&Limiter) -> R) -> R {
+    // SAFETY: the caller's contract; the reference lives only inside this call.
+    let stored = unsafe { &*(value as *const Stored) };
+    f(stored.limiter())
+}
+
+/// A required API function, or a panic (caught by the callback's guard) if the server
+/// lacks it; `lib.rs` refuses to load on servers missing any of these.
+macro_rules! api {
+    ($name:ident) => {
+        // SAFETY: the API pointers are written once by RedisModule_Init, before any
+        // callback can run, and only read afterwards.
+        unsafe { raw::$name }.expect(stringify!($name))
+    };
 }
 
 unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
     guard((), || {
-        let save = raw::RedisModule_SaveUnsigned.unwrap();
-        encode_words(limiter(value), |w| save(rdb, w));
+        let save = api!(RedisModule_SaveUnsigned);
+        // SAFETY: Redis passes a live value of our type and a live RDB handle.
+        unsafe { with_limiter(value, |l| encode_words(l, |w| save(rdb, w))) };
     })
 }
 
@@ -71,15 +126,14 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
             ));
             return std::ptr::null_mut();
         }
+        let (load, io_error) = (api!(RedisModule_LoadUnsigned), api!(RedisModule_IsIOError));
         let next = || {
-            let w = raw::RedisModule_LoadUnsigned.unwrap()(rdb);
-            (raw::RedisModule_IsIOError.unwrap()(rdb) == 0).then_some(w)
+            // SAFETY: rdb is the live RDB handle Redis passed; both only read from it.
+            let (w, failed) = unsafe { (load(rdb), io_error(rdb)) };
+            (failed == 0).then_some(w)
         };
         match decode_words(next) {
-            Ok(l) => {
-                crate::stats::record_live(l.algorithm(), 1);
-                Box::into_raw(Box::new(l)).cast()
-            }
+            Ok(l) => Box::into_raw(Stored::new(l)).cast(),
             Err(why) => {
                 log_warning(&format!("ratelimit: refusing to load a limiter: {why:?}"));
                 std::ptr::null_mut()
@@ -95,36 +149,51 @@ unsafe extern "C" fn aof_rewrite(
 ) {
     guard((), || {
         // Expiry 0: Redis writes the key's PEXPIREAT itself right after this command.
-        let payload = pack_replace(limiter(value), 0);
+        // SAFETY: Redis passes a live value of our type.
+        let payload = unsafe { with_limiter(value, |l| pack_replace(l, 0)) };
         let b = payload.as_bytes();
-        raw::RedisModule_EmitAOF.unwrap()(
-            aof,
-            c"RL.APPLY".as_ptr(),
-            c"sb".as_ptr(),
-            key,
-            b.as_ptr(),
-            b.len(),
-        );
+        let emit = api!(RedisModule_EmitAOF);
+        // SAFETY: aof and key are live; "sb" takes a string and a (pointer, length)
+        // buffer that Redis copies before returning.
+        unsafe {
+            emit(
+                aof,
+                c"RL.APPLY".as_ptr(),
+                c"sb".as_ptr(),
+                key,
+                b.as_ptr(),
+                b.len(),
+            )
+        };
     })
 }
 
 unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
-    guard(0, || limiter(value).mem_usage())
+    // SAFETY: Redis passes a live value of our type.
+    guard(0, || unsafe { with_limiter(value, Limiter::mem_usage) })
 }
 
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     guard((), || {
-        let enc = encode(limiter(value));
+        // SAFETY: Redis passes a live value of our type.
+        let enc = unsafe { with_limiter(value, encode) };
         let b = enc.as_bytes();
-        raw::RedisModule_DigestAddStringBuffer.unwrap()(md, b.as_ptr().cast_mut().cast(), b.len());
-        raw::RedisModule_DigestEndSequence.unwrap()(md);
+        let (add, end) = (
+            api!(RedisModule_DigestAddStringBuffer),
+            api!(RedisModule_DigestEndSequence),
+        );
+        // SAFETY: md is the live digest; the buffer is only read during the call.
+        unsafe {
+            add(md, b.as_ptr().cast_mut().cast(), b.len());
+            end(md);
+        }
     })
 }
 
 unsafe extern "C" fn free(value: *mut c_void) {
     guard((), || {
-        let l = Box::from_raw(value as *mut Limiter);
-        crate::stats::record_live(l.algorithm(), -1);
+        // SAFETY: Redis frees each value once, a `Stored` this module boxed.
+        drop(unsafe { Box::from_raw(value as *mut Stored) });
     })
 }
 
@@ -134,8 +203,8 @@ unsafe extern "C" fn copy(
     value: *const c_void,
 ) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
-        let copy = limiter(value).clone();
-        crate::stats::record_live(copy.algorithm(), 1);
-        Box::into_raw(Box::new(copy)).cast()
+        // SAFETY: Redis passes a live value of our type.
+        let copy = unsafe { with_limiter(value, Limiter::clone) };
+        Box::into_raw(Stored::new(copy)).cast()
     })
 }

@@ -6,8 +6,18 @@ use crate::algorithms::sliding_log::{self, Append, SlidingLog};
 use crate::algorithms::{
     fixed_window, gcra, sliding_window, token_bucket, Algorithm, Decision, Quota, MAX_ARG,
 };
-use crate::args::CheckRequest;
 use crate::error::Error;
+
+/// One request against a limit: `algorithm limit period_ms [BURST n] [COST n]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckRequest {
+    /// The algorithm asked for.
+    pub algorithm: Algorithm,
+    /// limit, period and burst (window algorithms: burst = limit).
+    pub quota: Quota,
+    /// Units this request takes.
+    pub cost: u64,
+}
 
 /// One algorithm's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,18 +246,4 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
             })
         }
     }
-}
-
-/// Evaluates `req` and commits it to `slot` (a key's value, `None`: no key), as a
-/// command does: the pure core's one-call form, for tests and benchmarks.
-pub fn check(
-    slot: &mut Option<Limiter>,
-    req: &CheckRequest,
-    now_ms: u64,
-) -> Result<Decision, Error> {
-    let outcome = evaluate(slot.as_ref(), req, now_ms)?;
-    if let Some(new) = apply(slot.as_mut(), outcome.change) {
-        *slot = Some(new);
-    }
-    Ok(outcome.decision)
 }

@@ -6,5 +6,7 @@ pub mod limiter;
 
 #[cfg(feature = "module")]
 pub mod callbacks;
+#[cfg(feature = "module")]
+pub mod key;
 
 pub use limiter::{Limiter, State, Totals};

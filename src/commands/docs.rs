@@ -1,6 +1,7 @@
-//! What `COMMAND DOCS` and `COMMAND INFO` say of every command: summary, since,
-//! complexity, arity, arguments and key specs, set through the raw
-//! `RedisModule_SetCommandInfo` API (the crate's `#[command]` macro needs Redis 7.2).
+//! How the table's rows become what `COMMAND DOCS` and `COMMAND INFO` say of every
+//! command (summary, since, complexity, arity, arguments, key specs) and their ACL
+//! categories, set through the raw `RedisModule_SetCommandInfo` API (the crate's
+//! `#[command]` macro needs Redis 7.2). The argument shapes the rows point to live here.
 //! The key specs are what Redis 7.0+ uses for ACL key patterns (`%R~`, `%W~`), and
 //! redis-cli builds its argument hints from the arguments.
 
@@ -9,25 +10,74 @@ use std::os::raw::c_int;
 
 use redis_module::raw;
 
-/// How a command's keys are found.
+use super::{Acl, ROWS};
+
+/// Where a command's keys are and how it accesses them (the key-spec flags).
 #[derive(Clone, Copy)]
-enum Keys {
-    /// Keys from argument 1 up to `last` (negative: from the end), every `step`.
-    Range { last: c_int, step: c_int },
+pub enum Keys {
+    /// No keys.
+    None,
+    /// Argument 1 is the one key.
+    One(u32),
+    /// Every argument is a key.
+    All(u32),
+    /// `key value` pairs from argument 1.
+    Pairs(u32),
     /// `numkeys` at argument 1, then that many keys.
-    NumKeys,
+    NumKeys(u32),
 }
 
-/// One key spec.
+impl Keys {
+    /// `(first, last, step)` for `RedisModule_CreateCommand`; a numkeys command is
+    /// `0, 0, 0` and answers keys-position requests instead (`getkeys-api`).
+    pub fn range(self) -> (c_int, c_int, c_int) {
+        match self {
+            Keys::None | Keys::NumKeys(_) => (0, 0, 0),
+            Keys::One(_) => (1, 1, 1),
+            Keys::All(_) => (1, -1, 1),
+            Keys::Pairs(_) => (1, -1, 2),
+        }
+    }
+
+    /// Answers a keys-position request for `args` (after the command name).
+    pub fn declare(self, ctx: crate::ctx::Ctx, args: &[crate::ctx::Arg]) {
+        if let Keys::NumKeys(_) = self {
+            let n = args.first().and_then(|a| {
+                crate::args::parse_int(
+                    a.as_ref(),
+                    1,
+                    crate::args::MAX_MCHECK_KEYS,
+                    crate::error::Field::NumKeys,
+                )
+                .ok()
+            });
+            if let Some(n) = n {
+                (0..(n as usize).min(args.len() - 1)).for_each(|i| ctx.key_at(2 + i));
+            }
+        }
+    }
+
+    fn spec(self) -> Option<(u32, KeyFind)> {
+        match self {
+            Keys::None => None,
+            Keys::One(f) => Some((f, KeyFind::Range { last: 0, step: 1 })),
+            Keys::All(f) => Some((f, KeyFind::Range { last: -1, step: 1 })),
+            Keys::Pairs(f) => Some((f, KeyFind::Range { last: -1, step: 2 })),
+            Keys::NumKeys(f) => Some((f, KeyFind::NumKeys)),
+        }
+    }
+}
+
+/// How a key spec finds the keys after argument 1.
 #[derive(Clone, Copy)]
-struct Spec {
-    flags: u32,
-    keys: Keys,
+enum KeyFind {
+    Range { last: c_int, step: c_int },
+    NumKeys,
 }
 
 /// The shape of one argument.
 #[derive(Clone, Copy)]
-enum Kind {
+pub enum Kind {
     Str,
     Int,
     /// A key, described by the key spec at this index.
@@ -41,7 +91,8 @@ enum Kind {
 }
 
 #[derive(Clone, Copy)]
-struct ArgDoc {
+/// One argument as COMMAND DOCS describes it.
+pub struct ArgDoc {
     name: &'static CStr,
     kind: Kind,
     token: Option<&'static CStr>,
@@ -117,21 +168,28 @@ const fn with_key<const N: usize>(rest: [ArgDoc; N]) -> [ArgDoc; 6] {
     out
 }
 
-const CHECK_ARGS: [ArgDoc; 6] = with_key(SPEC_ARGS);
-const MCHECK_ARGS: [ArgDoc; 3] = [
+/// Arguments of a table row.
+pub const CHECK_ARGS: [ArgDoc; 6] = with_key(SPEC_ARGS);
+/// Arguments of a table row.
+pub const MCHECK_ARGS: [ArgDoc; 3] = [
     arg(c"numkeys", Kind::Int),
     multiple(arg(c"key", Kind::Key(0))),
     multiple(group(c"spec", Kind::Block, &SPEC_ARGS)),
 ];
-const INSPECT_ARGS: [ArgDoc; 1] = [arg(c"key", Kind::Key(0))];
-const RESET_ARGS: [ArgDoc; 1] = [multiple(arg(c"key", Kind::Key(0)))];
-const STATS_ARGS: [ArgDoc; 1] = [ArgDoc {
+/// Arguments of a table row.
+pub const INSPECT_ARGS: [ArgDoc; 1] = [arg(c"key", Kind::Key(0))];
+/// Arguments of a table row.
+pub const RESET_ARGS: [ArgDoc; 1] = [multiple(arg(c"key", Kind::Key(0)))];
+/// Arguments of a table row.
+pub const STATS_ARGS: [ArgDoc; 1] = [ArgDoc {
     flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
     ..token(c"reset", c"RESET")
 }];
 const APPLY_PAIR: [ArgDoc; 2] = [arg(c"key", Kind::Key(0)), arg(c"payload", Kind::Str)];
-const APPLY_ARGS: [ArgDoc; 1] = [multiple(group(c"effect", Kind::Block, &APPLY_PAIR))];
-const THROTTLE_ARGS: [ArgDoc; 5] = [
+/// Arguments of a table row.
+pub const APPLY_ARGS: [ArgDoc; 1] = [multiple(group(c"effect", Kind::Block, &APPLY_PAIR))];
+/// Arguments of a table row.
+pub const THROTTLE_ARGS: [ArgDoc; 5] = [
     arg(c"key", Kind::Key(0)),
     arg(c"max_burst", Kind::Int),
     arg(c"count_per_period", Kind::Int),
@@ -142,136 +200,27 @@ const THROTTLE_ARGS: [ArgDoc; 5] = [
     },
 ];
 
-const RW_UPDATE: u32 =
+/// Read and written in place.
+pub const RW_UPDATE: u32 =
     raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_ACCESS | raw::REDISMODULE_CMD_KEY_UPDATE;
-const RO_ACCESS: u32 = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
-const ONE_KEY: Keys = Keys::Range { last: 0, step: 1 };
+/// Read only.
+pub const RO_ACCESS: u32 = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
+/// Deleted.
+pub const RM_DELETE: u32 = raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KEY_DELETE;
+/// Overwritten.
+pub const OW_UPDATE: u32 = raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE;
 
-/// Everything `COMMAND DOCS` shows of one command.
-struct Doc {
-    name: &'static CStr,
-    summary: &'static CStr,
-    complexity: &'static CStr,
-    arity: c_int,
-    tips: Option<&'static CStr>,
-    spec: Option<Spec>,
-    args: &'static [ArgDoc],
-    /// The module's ACL category (Redis 7.2+, Valkey): what an application needs, or
-    /// what only an operator should run.
-    acl: &'static CStr,
-}
-
-/// `+@ratelimit`: the checks, previews and per-key inspection an application runs.
-const APP: &CStr = c"ratelimit";
-/// `+@ratelimit-admin`: deleting limiters, the module's counters, the internal RL.APPLY.
-const ADMIN: &CStr = c"ratelimit-admin";
-
-const SINCE: &CStr = c"0.1.0";
-const NONDETERMINISTIC: Option<&CStr> = Some(c"nondeterministic_output");
-
-const DOCS: [Doc; 8] = [
-    Doc {
-        name: c"rl.check",
-        summary: c"Checks one request against a key's limit and charges it when allowed.",
-        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units that left the window",
-        arity: -5,
-        tips: NONDETERMINISTIC,
-        spec: Some(Spec {
-            flags: RW_UPDATE,
-            keys: ONE_KEY,
-        }),
-        args: &CHECK_ARGS,
-        acl: APP,
-    },
-    Doc {
-        name: c"rl.peek",
-        summary: c"Replies what RL.CHECK would, changing nothing.",
-        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units in the window",
-        arity: -5,
-        tips: NONDETERMINISTIC,
-        spec: Some(Spec {
-            flags: RO_ACCESS,
-            keys: ONE_KEY,
-        }),
-        args: &CHECK_ARGS,
-        acl: APP,
-    },
-    Doc {
-        name: c"rl.inspect",
-        summary: c"Shows a limiter key's algorithm, parameters, state, TTL and totals.",
-        complexity: c"O(1)",
-        arity: 2,
-        tips: NONDETERMINISTIC,
-        spec: Some(Spec {
-            flags: RO_ACCESS,
-            keys: ONE_KEY,
-        }),
-        args: &INSPECT_ARGS,
-        acl: APP,
-    },
-    Doc {
-        name: c"rl.mcheck",
-        summary: c"Checks several keys at once: all are charged, or none.",
-        complexity: c"O(N) where N is the number of keys",
-        arity: -6,
-        tips: NONDETERMINISTIC,
-        spec: Some(Spec {
-            flags: RW_UPDATE,
-            keys: Keys::NumKeys,
-        }),
-        args: &MCHECK_ARGS,
-        acl: APP,
-    },
-    Doc {
-        name: c"rl.reset",
-        summary: c"Deletes limiter keys (other types are left alone); replies how many it removed.",
-        complexity: c"O(N) where N is the number of keys",
-        arity: -2,
-        tips: None,
-        spec: Some(Spec {
-            flags: raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KEY_DELETE,
-            keys: Keys::Range { last: -1, step: 1 },
-        }),
-        args: &RESET_ARGS,
-        acl: ADMIN,
-    },
-    Doc {
-        name: c"rl.stats",
-        summary: c"Module counters, live keys, latency percentiles and the most-denied keys; RESET clears them.",
-        complexity: c"O(1)",
-        arity: -1,
-        tips: NONDETERMINISTIC,
-        spec: None,
-        args: &STATS_ARGS,
-        acl: ADMIN,
-    },
-    Doc {
-        name: c"rl.apply",
-        summary: c"Internal: applies evaluated effects on replicas and in the AOF.",
-        complexity: c"O(N) where N is the number of keys",
-        arity: -3,
-        tips: None,
-        spec: Some(Spec {
-            flags: raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
-            keys: Keys::Range { last: -1, step: 2 },
-        }),
-        args: &APPLY_ARGS,
-        acl: ADMIN,
-    },
-    Doc {
-        name: c"cl.throttle",
-        summary: c"redis-cell compatible GCRA check (loaded with cell-compat yes).",
-        complexity: c"O(1)",
-        arity: -5,
-        tips: NONDETERMINISTIC,
-        spec: Some(Spec {
-            flags: RW_UPDATE,
-            keys: ONE_KEY,
-        }),
-        args: &THROTTLE_ARGS,
-        acl: APP,
+/// `RL.TESTHOOK what [value]`.
+pub const TESTHOOK_ARGS: [ArgDoc; 2] = [
+    arg(c"what", Kind::Str),
+    ArgDoc {
+        flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
+        ..arg(c"value", Kind::Str)
     },
 ];
+
+const SINCE: &CStr = c"0.1.0";
+const NONDETERMINISTIC: &CStr = c"nondeterministic_output";
 
 /// Null-terminated raw argument arrays; the nested vectors must outlive the call.
 fn raw_args(args: &[ArgDoc], keep: &mut Vec<Vec<raw::RedisModuleCommandArg>>) -> usize {
@@ -324,20 +273,20 @@ fn raw_args(args: &[ArgDoc], keep: &mut Vec<Vec<raw::RedisModuleCommandArg>>) ->
     keep.len() - 1
 }
 
-fn raw_spec(spec: Spec) -> raw::RedisModuleCommandKeySpec {
+fn raw_spec(flags: u32, find: KeyFind) -> raw::RedisModuleCommandKeySpec {
     // SAFETY: all-zero is a valid empty key spec (and the array terminator).
     let mut s: raw::RedisModuleCommandKeySpec = unsafe { std::mem::zeroed() };
-    s.flags = u64::from(spec.flags);
+    s.flags = u64::from(flags);
     s.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
     s.bs.index.pos = 1;
-    match spec.keys {
-        Keys::Range { last, step } => {
+    match find {
+        KeyFind::Range { last, step } => {
             s.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
             s.fk.range.lastkey = last;
             s.fk.range.keystep = step;
             s.fk.range.limit = 0;
         }
-        Keys::NumKeys => {
+        KeyFind::NumKeys => {
             s.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_KEYNUM;
             s.fk.keynum.keynumidx = 0;
             s.fk.keynum.firstkey = 1;
@@ -354,36 +303,45 @@ fn raw_spec(spec: Spec) -> raw::RedisModuleCommandKeySpec {
 /// # Safety
 /// `ctx` is the module's load context, after the commands were created.
 pub unsafe fn declare_acl_categories(ctx: *mut raw::RedisModuleCtx) -> Result<bool, &'static CStr> {
-    let (Some(get_command), Some(add), Some(set)) = (
-        raw::RedisModule_GetCommand,
-        raw::RedisModule_AddACLCategory,
-        raw::RedisModule_SetCommandACLCategories,
-    ) else {
+    // SAFETY: the API pointers are written once by RedisModule_Init, then only read.
+    let (Some(get_command), Some(add), Some(set)) = (unsafe {
+        (
+            raw::RedisModule_GetCommand,
+            raw::RedisModule_AddACLCategory,
+            raw::RedisModule_SetCommandACLCategories,
+        )
+    }) else {
         return Ok(false);
     };
-    for category in [APP, ADMIN] {
-        if add(ctx, category.as_ptr()) != raw::REDISMODULE_OK as c_int {
-            return Err(category);
+    for category in [Acl::App, Acl::Admin] {
+        // SAFETY: ctx is the load context; the name is a NUL-terminated static.
+        if unsafe { add(ctx, category.name().as_ptr()) } != raw::REDISMODULE_OK as c_int {
+            return Err(category.name());
         }
     }
-    for doc in &DOCS {
-        let cmd = get_command(ctx, doc.name.as_ptr());
-        if !cmd.is_null() && set(cmd, doc.acl.as_ptr()) != raw::REDISMODULE_OK as c_int {
-            return Err(doc.name);
+    for row in ROWS.iter().filter(|r| r.registered()) {
+        // SAFETY: as above; the command was created by `register`.
+        let cmd = unsafe { get_command(ctx, row.name.as_ptr()) };
+        if cmd.is_null() {
+            continue;
+        }
+        // SAFETY: cmd is a live command handle (checked not null).
+        if unsafe { set(cmd, row.acl.name().as_ptr()) } != raw::REDISMODULE_OK as c_int {
+            return Err(row.name);
         }
     }
     Ok(true)
 }
 
 /// Sets the docs, arity and key specs of every registered command; returns the name
-/// of the first command the server refused, if any. Unregistered commands (CL.THROTTLE
-/// without cell-compat) are skipped.
+/// of the first command the server refused, if any.
 ///
 /// # Safety
 /// `ctx` is the module's load context, after the commands were created.
 pub unsafe fn declare(ctx: *mut raw::RedisModuleCtx) -> Result<(), &'static CStr> {
+    // SAFETY: the API pointers are written once by RedisModule_Init, then only read.
     let (Some(get_command), Some(set_info)) =
-        (raw::RedisModule_GetCommand, raw::RedisModule_SetCommandInfo)
+        (unsafe { (raw::RedisModule_GetCommand, raw::RedisModule_SetCommandInfo) })
     else {
         return Err(c"rl.check");
     };
@@ -393,28 +351,34 @@ pub unsafe fn declare(ctx: *mut raw::RedisModuleCtx) -> Result<(), &'static CStr
         sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
         sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
     };
-    for doc in &DOCS {
-        let cmd = get_command(ctx, doc.name.as_ptr());
+    for row in ROWS.iter().filter(|r| r.registered()) {
+        // SAFETY: ctx is the load context; the name is a NUL-terminated static.
+        let cmd = unsafe { get_command(ctx, row.name.as_ptr()) };
         if cmd.is_null() {
-            continue;
+            return Err(row.name);
         }
         let mut keep = Vec::new();
-        let top = raw_args(doc.args, &mut keep);
+        let top = raw_args(row.args, &mut keep);
         // One spec and the all-zero terminator.
         // SAFETY: as in raw_spec.
         let mut specs = [unsafe { std::mem::zeroed() }, unsafe { std::mem::zeroed() }];
-        if let Some(spec) = doc.spec {
-            specs[0] = raw_spec(spec);
+        let spec = row.keys.spec();
+        if let Some((flags, find)) = spec {
+            specs[0] = raw_spec(flags, find);
         }
         let info = raw::RedisModuleCommandInfo {
             version: &version,
-            summary: doc.summary.as_ptr(),
-            complexity: doc.complexity.as_ptr(),
+            summary: row.summary.as_ptr(),
+            complexity: row.complexity.as_ptr(),
             since: SINCE.as_ptr(),
             history: std::ptr::null_mut(),
-            tips: doc.tips.map_or(std::ptr::null(), CStr::as_ptr),
-            arity: doc.arity,
-            key_specs: if doc.spec.is_some() {
+            tips: if row.nondeterministic {
+                NONDETERMINISTIC.as_ptr()
+            } else {
+                std::ptr::null()
+            },
+            arity: row.arity,
+            key_specs: if spec.is_some() {
                 specs.as_mut_ptr()
             } else {
                 std::ptr::null_mut()
@@ -422,8 +386,9 @@ pub unsafe fn declare(ctx: *mut raw::RedisModuleCtx) -> Result<(), &'static CStr
             args: keep[top].as_mut_ptr(),
         };
         // The server copies everything it keeps before returning.
-        if set_info(cmd, &info as *const _ as *mut _) != raw::REDISMODULE_OK as c_int {
-            return Err(doc.name);
+        // SAFETY: cmd is live; info and everything it points to outlive the call.
+        if unsafe { set_info(cmd, &info as *const _ as *mut _) } != raw::REDISMODULE_OK as c_int {
+            return Err(row.name);
         }
     }
     Ok(())

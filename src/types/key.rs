@@ -1,4 +1,6 @@
-//! A limiter key opened for one command: RAII close, type check, value access.
+//! A limiter key opened for one command: RAII close, type check, value access. It is
+//! storage only: it neither evaluates nor counts (the live-key gauge moves with the
+//! [`Stored`] value itself).
 
 use std::os::raw::{c_int, c_void};
 
@@ -6,7 +8,7 @@ use redis_module::raw;
 
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
-use crate::types::callbacks::limiter_type;
+use crate::types::callbacks::{limiter_type, Stored};
 use crate::types::Limiter;
 
 /// What a key currently holds.
@@ -14,7 +16,7 @@ pub enum Slot<'a> {
     /// No key.
     Empty,
     /// A limiter, borrowed for the life of the open key.
-    Limiter(&'a mut Limiter),
+    Limiter(&'a mut Stored),
 }
 
 /// An open key; closed on drop. Opened for reading only, a missing key is a null
@@ -50,7 +52,9 @@ impl Key {
                 raw::REDISMODULE_KEYTYPE_MODULE
                     if raw::RedisModule_ModuleTypeGetType.unwrap()(self.0) == limiter_type() =>
                 {
-                    let p = raw::RedisModule_ModuleTypeGetValue.unwrap()(self.0) as *mut Limiter;
+                    let p = raw::RedisModule_ModuleTypeGetValue.unwrap()(self.0) as *mut Stored;
+                    // A value of our type is a `Stored` this module boxed; the borrow
+                    // ends with `self`'s, before the key is closed.
                     p.as_mut().map(Slot::Limiter).ok_or(Error::Internal)
                 }
                 _ => Err(Error::WrongType),
@@ -62,21 +66,23 @@ impl Key {
     pub fn current(&mut self) -> Result<Option<&Limiter>, Error> {
         Ok(match self.slot()? {
             Slot::Empty => None,
-            Slot::Limiter(l) => Some(l),
+            Slot::Limiter(l) => Some(l.limiter()),
         })
     }
 
     /// Stores `value` into an empty key.
     pub fn create(&mut self, value: Limiter) -> Result<(), Error> {
-        let algorithm = value.algorithm();
-        let p = Box::into_raw(Box::new(value));
+        #[cfg(feature = "test-hooks")]
+        if fault::create_fails() {
+            return Err(Error::Internal);
+        }
+        let p = Box::into_raw(Stored::new(value));
         // SAFETY: self.0 is open for writing; on success Redis owns `p` and frees it
         // through the type's free callback.
         let rc = unsafe {
             raw::RedisModule_ModuleTypeSetValue.unwrap()(self.0, limiter_type(), p as *mut c_void)
         };
         if rc == raw::REDISMODULE_OK as c_int {
-            crate::stats::record_live(algorithm, 1);
             Ok(())
         } else {
             // SAFETY: Redis did not take ownership.
@@ -91,17 +97,20 @@ impl Key {
         unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.0, at_ms) };
     }
 
-    /// Milliseconds until the key expires, -1 without an expiry, -2 without a key.
-    pub fn ttl_ms(&self) -> i64 {
+    /// Milliseconds from `now_ms` until the key expires (never negative), -1 without
+    /// an expiry, -2 without a key. Measured against the command's own clock reading,
+    /// like every other field a command replies.
+    pub fn ttl_ms(&self, now_ms: u64) -> i64 {
         if self.0.is_null() {
             return -2;
         }
-        // SAFETY: self.0 is an open key (not null: see above).
-        let ttl = unsafe { raw::RedisModule_GetExpire.unwrap()(self.0) };
-        if ttl == raw::REDISMODULE_NO_EXPIRE as i64 {
+        // SAFETY: self.0 is an open key (not null: see above); lib checks at load that
+        // the server has GetAbsExpire (Redis 6.2+).
+        let at = unsafe { raw::RedisModule_GetAbsExpire.unwrap()(self.0) };
+        if at == raw::REDISMODULE_NO_EXPIRE as i64 {
             -1
         } else {
-            ttl
+            at.saturating_sub(now_ms.min(i64::MAX as u64) as i64).max(0)
         }
     }
 
@@ -117,6 +126,36 @@ impl Drop for Key {
         if !self.0.is_null() {
             // SAFETY: opened in `open`, closed once here.
             unsafe { raw::RedisModule_CloseKey.unwrap()(self.0) };
+        }
+    }
+}
+
+/// Test builds: make the n-th key creation from now fail, as a refused
+/// `RedisModule_ModuleTypeSetValue` would (`RL.TESTHOOK FAILCREATE n`).
+#[cfg(feature = "test-hooks")]
+pub mod fault {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// Creations left before the failing one (0: none armed).
+    static COUNTDOWN: AtomicU64 = AtomicU64::new(0);
+
+    /// Arms the fault: the `n`-th creation from now fails (0 disarms).
+    pub fn fail_nth_create(n: u64) {
+        COUNTDOWN.store(n, Relaxed);
+    }
+
+    /// Whether this creation is the one that fails.
+    pub(super) fn create_fails() -> bool {
+        match COUNTDOWN.load(Relaxed) {
+            0 => false,
+            1 => {
+                COUNTDOWN.store(0, Relaxed);
+                true
+            }
+            n => {
+                COUNTDOWN.store(n - 1, Relaxed);
+                false
+            }
         }
     }
 }

@@ -1,0 +1,166 @@
+//! A command's whole reply as a value. Handlers return one; the runner writes it after
+//! the handler has finished, so no handler can start a reply and then fail.
+
+use std::borrow::Cow;
+
+use crate::algorithms::Decision;
+use crate::ctx::Ctx;
+
+/// The five decision fields, in RESP2 order.
+pub const DECISION_FIELDS: [&str; 5] = [
+    "allowed",
+    "limit",
+    "remaining",
+    "retry_after_ms",
+    "reset_after_ms",
+];
+
+/// One value inside a reply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// An integer.
+    Int(i64),
+    /// A bulk string.
+    Bulk(Vec<u8>),
+    /// A double on RESP3; on RESP2 a bulk string with three decimals.
+    Micros(f64),
+    /// An array.
+    Array(Vec<Value>),
+}
+
+impl Value {
+    /// An integer from an unsigned count, saturated at `i64::MAX`.
+    pub fn count(v: u64) -> Self {
+        Value::Int(v.min(i64::MAX as u64) as i64)
+    }
+
+    /// A bulk string from text.
+    pub fn text(t: impl Into<String>) -> Self {
+        Value::Bulk(t.into().into_bytes())
+    }
+}
+
+/// A whole reply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// `+OK`.
+    Ok,
+    /// An integer.
+    Int(i64),
+    /// Nil (a null on RESP3).
+    Null,
+    /// A decision: a five-integer array on RESP2, a map on RESP3.
+    Decision(Decision),
+    /// RL.MCHECK's: the overall decision, the largest wait and each key's decision.
+    Decisions {
+        /// Whether every key admitted.
+        allowed: bool,
+        /// The largest wait among denying keys, -1 if allowed or one can never admit.
+        retry_after_ms: i64,
+        /// Each key's decision, in key order.
+        each: Vec<Decision>,
+    },
+    /// A flat array of integers.
+    Ints(Vec<i64>),
+    /// Name/value pairs: a map on RESP3, a flat array on RESP2.
+    Fields(Vec<(Cow<'static, str>, Value)>),
+    /// Test builds: writes the inner reply, then panics (a reply cut short).
+    #[cfg(feature = "test-hooks")]
+    ThenPanic(Box<Reply>),
+}
+
+fn decision_values(d: &Decision) -> [i64; 5] {
+    [
+        i64::from(d.allowed),
+        d.limit.min(i64::MAX as u64) as i64,
+        d.remaining.min(i64::MAX as u64) as i64,
+        d.retry_after_ms,
+        d.reset_after_ms,
+    ]
+}
+
+impl Reply {
+    /// Writes the reply.
+    pub fn write(&self, ctx: Ctx) {
+        let resp3 = ctx.is_resp3();
+        self.write_as(ctx, resp3);
+    }
+
+    fn write_as(&self, ctx: Ctx, resp3: bool) {
+        match self {
+            Reply::Ok => ctx.reply_simple(c"OK"),
+            Reply::Int(v) => ctx.reply_i64(*v),
+            Reply::Null => ctx.reply_null(),
+            Reply::Decision(d) => write_decision(ctx, d, resp3),
+            Reply::Decisions {
+                allowed,
+                retry_after_ms,
+                each,
+            } => {
+                if resp3 {
+                    ctx.reply_map(3);
+                    ctx.reply_bulk(b"allowed");
+                    ctx.reply_i64(i64::from(*allowed));
+                    ctx.reply_bulk(b"retry_after_ms");
+                    ctx.reply_i64(*retry_after_ms);
+                    ctx.reply_bulk(b"results");
+                } else {
+                    ctx.reply_array(2 + each.len());
+                    ctx.reply_i64(i64::from(*allowed));
+                    ctx.reply_i64(*retry_after_ms);
+                }
+                if resp3 {
+                    ctx.reply_array(each.len());
+                }
+                each.iter().for_each(|d| write_decision(ctx, d, resp3));
+            }
+            Reply::Ints(v) => {
+                ctx.reply_array(v.len());
+                v.iter().for_each(|&v| ctx.reply_i64(v));
+            }
+            Reply::Fields(fields) => {
+                if resp3 {
+                    ctx.reply_map(fields.len());
+                } else {
+                    ctx.reply_array(2 * fields.len());
+                }
+                for (name, value) in fields {
+                    ctx.reply_bulk(name.as_bytes());
+                    write_value(ctx, value, resp3);
+                }
+            }
+            #[cfg(feature = "test-hooks")]
+            Reply::ThenPanic(inner) => {
+                inner.write_as(ctx, resp3);
+                panic!("RL.TESTHOOK: a panic after the reply was written");
+            }
+        }
+    }
+}
+
+fn write_decision(ctx: Ctx, d: &Decision, resp3: bool) {
+    let values = decision_values(d);
+    if resp3 {
+        ctx.reply_map(values.len());
+        for (name, v) in DECISION_FIELDS.iter().zip(values) {
+            ctx.reply_bulk(name.as_bytes());
+            ctx.reply_i64(v);
+        }
+    } else {
+        ctx.reply_array(values.len());
+        values.into_iter().for_each(|v| ctx.reply_i64(v));
+    }
+}
+
+fn write_value(ctx: Ctx, value: &Value, resp3: bool) {
+    match value {
+        Value::Int(v) => ctx.reply_i64(*v),
+        Value::Bulk(b) => ctx.reply_bulk(b),
+        Value::Micros(v) if resp3 => ctx.reply_double(*v),
+        Value::Micros(v) => ctx.reply_bulk(format!("{v:.3}").as_bytes()),
+        Value::Array(items) => {
+            ctx.reply_array(items.len());
+            items.iter().for_each(|v| write_value(ctx, v, resp3));
+        }
+    }
+}
