@@ -19,11 +19,13 @@ pub enum Command {
     Apply,
     /// CL.THROTTLE
     Throttle,
+    /// RL.METRICS
+    Metrics,
 }
 
 impl Command {
     /// Every command, in report order; `ALL[c as usize] == c`.
-    pub const ALL: [Command; 8] = [
+    pub const ALL: [Command; 9] = [
         Command::Check,
         Command::Peek,
         Command::Mcheck,
@@ -32,6 +34,7 @@ impl Command {
         Command::Stats,
         Command::Apply,
         Command::Throttle,
+        Command::Metrics,
     ];
 
     /// The name used in RL.STATS and INFO fields (`check_calls`, `check_p99_us`, ...).
@@ -45,6 +48,7 @@ impl Command {
             Command::Stats => "stats",
             Command::Apply => "apply",
             Command::Throttle => "throttle",
+            Command::Metrics => "metrics",
         }
     }
 

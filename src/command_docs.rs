@@ -163,13 +163,14 @@ struct Doc {
 
 /// `+@ratelimit`: the checks, previews and per-key inspection an application runs.
 const APP: &CStr = c"ratelimit";
-/// `+@ratelimit-admin`: deleting limiters, the module's counters, the internal RL.APPLY.
+/// `+@ratelimit-admin`: deleting limiters, the module's counters (RL.STATS with the
+/// most-denied key names and RESET; RL.METRICS without), the internal RL.APPLY.
 const ADMIN: &CStr = c"ratelimit-admin";
 
 const SINCE: &CStr = c"0.1.0";
 const NONDETERMINISTIC: Option<&CStr> = Some(c"nondeterministic_output");
 
-const DOCS: [Doc; 8] = [
+const DOCS: [Doc; 9] = [
     Doc {
         name: c"rl.check",
         summary: c"Checks one request against a key's limit and charges it when allowed.",
@@ -243,6 +244,16 @@ const DOCS: [Doc; 8] = [
         tips: NONDETERMINISTIC,
         spec: None,
         args: &STATS_ARGS,
+        acl: ADMIN,
+    },
+    Doc {
+        name: c"rl.metrics",
+        summary: c"Module counters, live keys and latency percentiles: RL.STATS without key names or RESET.",
+        complexity: c"O(1)",
+        arity: 1,
+        tips: NONDETERMINISTIC,
+        spec: None,
+        args: &[],
         acl: ADMIN,
     },
     Doc {

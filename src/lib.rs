@@ -75,6 +75,7 @@ mod entry {
     entry_point!(rl_check, check::check, Some(C::Check));
     entry_point!(rl_reset, reset::reset, Some(C::Reset));
     entry_point!(rl_stats, stats::stats, Some(C::Stats));
+    entry_point!(rl_metrics, stats::metrics, Some(C::Metrics));
     entry_point!(rl_apply, apply::apply, Some(C::Apply));
     entry_point!(rl_peek, peek::peek, Some(C::Peek));
     entry_point!(rl_inspect, inspect::inspect, Some(C::Inspect));
@@ -87,7 +88,7 @@ mod entry {
         extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
 
     /// name, handler, flags, first key, last key, key step.
-    const COMMANDS: [(&CStr, CmdFn, &CStr, c_int, c_int, c_int); 7] = [
+    const COMMANDS: [(&CStr, CmdFn, &CStr, c_int, c_int, c_int); 8] = [
         (c"rl.check", rl_check, c"write deny-oom fast", 1, 1, 1),
         (c"rl.peek", rl_peek, c"readonly fast", 1, 1, 1),
         (c"rl.inspect", rl_inspect, c"readonly fast", 1, 1, 1),
@@ -103,6 +104,7 @@ mod entry {
         ),
         (c"rl.reset", rl_reset, c"write", 1, -1, 1),
         (c"rl.stats", rl_stats, c"readonly fast", 0, 0, 0),
+        (c"rl.metrics", rl_metrics, c"readonly fast", 0, 0, 0),
         (c"rl.apply", rl_apply, c"write deny-oom fast", 1, -1, 2),
     ];
 
