@@ -15,6 +15,8 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from helpers import KINDS, MODULE, REPO, binary_for, free_port
 
@@ -22,6 +24,12 @@ CONF = os.path.join(REPO, "redis.conf")
 PASSWORDS = {"app": "change-me-app-password", "monitor": "change-me-monitor-password",
              "admin": "change-me-admin-password"}
 START = os.path.join(REPO, "deploy", "docker-start.sh")
+
+
+def connect(port, **kw):
+    """A client that fails at once (redis-py retries a refused login with backoff)."""
+    return redis.Redis(port=port, protocol=2, socket_timeout=10, retry=Retry(NoBackoff(), 0),
+                       **kw)
 
 
 def crate_version():
@@ -48,7 +56,7 @@ def spawned(argv, cwd, log=None, env=None):
                             env=None if env is None else {**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        c = redis.Redis(port=port, protocol=2, socket_timeout=10)
+        c = connect(port)
         for _ in range(300):
             try:
                 c.ping()
@@ -81,8 +89,7 @@ def conf_server(request, tmp_path):
 
 
 def user(port, name):
-    return redis.Redis(port=port, username=name, password=PASSWORDS[name], protocol=2,
-                       socket_timeout=10)
+    return connect(port, username=name, password=PASSWORDS[name])
 
 
 def test_the_repo_conf_loads_the_module_with_every_setting_at_its_default(conf_server):
@@ -170,16 +177,16 @@ def test_the_repo_conf_acl_users_get_what_its_comments_say(conf_server):
     reply = run_as(user(port, "monitor"), ("EVAL", "COLLECT", 0))
     assert reply[:2] == [b"module_loaded", b"1"] and b"top_denied_keys" not in reply
     # default: off, with no password: without logging in, nothing runs.
-    anonymous = redis.Redis(port=port, protocol=2, socket_timeout=10)
+    anonymous = connect(port)
     for args in (("PING",), ("INFO",), ("RL.METRICS",), ("RL.STATS",), ("GET", "k")):
         with pytest.raises(redis.exceptions.AuthenticationError):
             anonymous.execute_command(*args)
     for password in ("", "nopass", "x"):
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(port=port, username="default", password=password).ping()
+            connect(port, username="default", password=password).ping()
     # Wrong password: refused.
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(port=port, username="app", password="nope").ping()
+        connect(port, username="app", password="nope").ping()
 
 
 def conf_users(path):
@@ -275,7 +282,7 @@ def test_the_container_start_refuses_passwordless_and_placeholder_users(tmp_path
 
 def test_the_container_serves_no_user_without_a_password_and_keeps_protected_mode(tmp_path):
     with container(tmp_path, container_conf(tmp_path)) as port:
-        admin = redis.Redis(port=port, username="admin", password=OWN["admin"], protocol=2)
+        admin = connect(port, username="admin", password=OWN["admin"])
         # The image's command line: protected mode on (the conf's own setting overridden),
         # bind 0.0.0.0 there (127.0.0.1 here, given after it).
         assert admin.config_get("protected-mode") == {"protected-mode": "yes"}
@@ -289,11 +296,11 @@ def test_the_container_serves_no_user_without_a_password_and_keeps_protected_mod
             assert ("off" in rules) if name == "default" else \
                 ("on" in rules and any(r.startswith("#") for r in rules)), (name, rules)
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(port=port, protocol=2).ping()
+            connect(port).ping()
         for name, password in OWN.items():
-            assert redis.Redis(port=port, username=name, password=password).ping()
+            assert connect(port, username=name, password=password).ping()
             with pytest.raises(redis.exceptions.AuthenticationError):
-                redis.Redis(port=port, username=name, password=PASSWORDS[name]).ping()
+                connect(port, username=name, password=PASSWORDS[name]).ping()
 
 
 def test_the_health_check_passes_with_the_module_and_fails_without_it(tmp_path):
