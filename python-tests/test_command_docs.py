@@ -30,7 +30,7 @@ EXPECTED = {
     "rl.metrics": (1, None, []),
     "rl.apply": (-3, ["OW", "update"], ["effect"]),
     "cl.throttle": (-5, ["RW", "access", "update"],
-                    ["key", "max_burst", "count_per_period", "period", "quantity"]),
+                    ["key", "max_burst", "count_per_period", "period_seconds", "quantity"]),
 }
 
 

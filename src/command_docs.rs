@@ -135,7 +135,7 @@ const THROTTLE_ARGS: [ArgDoc; 5] = [
     arg(c"key", Kind::Key(0)),
     arg(c"max_burst", Kind::Int),
     arg(c"count_per_period", Kind::Int),
-    arg(c"period", Kind::Int),
+    arg(c"period_seconds", Kind::Int),
     ArgDoc {
         flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
         ..arg(c"quantity", Kind::Int)
@@ -174,7 +174,7 @@ const DOCS: [Doc; 9] = [
     Doc {
         name: c"rl.check",
         summary: c"Checks one request against a key's limit and charges it when allowed.",
-        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units that left the window",
+        complexity: c"O(1); SLIDING_LOG: O(log N + E + COST) amortized, N the units in the log, E those that left the window",
         arity: -5,
         tips: NONDETERMINISTIC,
         spec: Some(Spec {
@@ -187,7 +187,7 @@ const DOCS: [Doc; 9] = [
     Doc {
         name: c"rl.peek",
         summary: c"Replies what RL.CHECK would, changing nothing.",
-        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units in the window",
+        complexity: c"O(1); SLIDING_LOG: O(log N), N the units in the log",
         arity: -5,
         tips: NONDETERMINISTIC,
         spec: Some(Spec {
@@ -200,7 +200,7 @@ const DOCS: [Doc; 9] = [
     Doc {
         name: c"rl.inspect",
         summary: c"Shows a limiter key's algorithm, parameters, state, TTL and totals.",
-        complexity: c"O(1)",
+        complexity: c"O(1); SLIDING_LOG: O(log N), N the units in the log",
         arity: 2,
         tips: NONDETERMINISTIC,
         spec: Some(Spec {
@@ -213,7 +213,7 @@ const DOCS: [Doc; 9] = [
     Doc {
         name: c"rl.mcheck",
         summary: c"Checks several keys at once: all are charged, or none.",
-        complexity: c"O(N) where N is the number of keys",
+        complexity: c"O(N) where N is the number of keys, each as RL.CHECK",
         arity: -6,
         tips: NONDETERMINISTIC,
         spec: Some(Spec {
