@@ -22,16 +22,20 @@ RUN cargo build --release --locked
 FROM redis:7-bookworm
 COPY --from=build /src/target/release/libredis_ratelimit.so /usr/lib/redis/modules/libredis_ratelimit.so
 COPY redis.conf /etc/redis/redis.conf
+COPY deploy/docker-start.sh /usr/local/bin/redis-ratelimit-start
 RUN mkdir -p /data && chown redis:redis /data
 # Not root: the image's redis user owns only /data.
 USER redis
 WORKDIR /data
 EXPOSE 6379
-# The default user may run RL.STATS without a password (redis.conf), so the health check
-# needs no secret. redis-cli exits 0 even on an error reply, so the check looks for a
-# field of the reply: it fails if the server is down or the module is not loaded.
+# The health check logs in as the monitor user (redis.conf), its password from the
+# REDISCLI_AUTH environment variable (docker run -e / --env-file, or a Kubernetes
+# Secret), and runs RL.METRICS, which shows no key names and resets nothing.
+# redis-cli exits 0 even on an error reply, so the check looks for a field of the
+# reply: it fails if the server is down, the module is not loaded or the login fails.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD redis-cli -p 6379 RL.STATS | grep -q module_version || exit 1
-# Listen on all interfaces inside the container; the ACL users in redis.conf guard the
-# data (replace their passwords: docs/deployment.md).
-CMD ["redis-server", "/etc/redis/redis.conf", "--bind", "0.0.0.0", "--protected-mode", "no"]
+  CMD redis-cli -p 6379 --user monitor --no-auth-warning RL.METRICS | grep -q module_version || exit 1
+# redis-server on all interfaces inside the container, protected mode on, and only if
+# no user in /etc/redis/redis.conf is password-less or keeps a placeholder password:
+# mount your own redis.conf (docs/deployment.md); the one built in refuses to start.
+CMD ["redis-ratelimit-start"]

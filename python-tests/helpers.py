@@ -419,7 +419,8 @@ STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
 
 
 # Every command, in report order, and those that reply a decision.
-COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle")
+COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle",
+            "metrics")
 DECIDING = ("check", "peek", "mcheck", "throttle")
 PERCENTILES = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 

@@ -27,9 +27,10 @@ EXPECTED = {
     "rl.mcheck": (-6, ["RW", "access", "update"], ["numkeys", "key", "spec"]),
     "rl.reset": (-2, ["RM", "delete"], ["key"]),
     "rl.stats": (-1, None, ["reset"]),
+    "rl.metrics": (1, None, []),
     "rl.apply": (-3, ["OW", "update"], ["effect"]),
     "cl.throttle": (-5, ["RW", "access", "update"],
-                    ["key", "max_burst", "count_per_period", "period", "quantity"]),
+                    ["key", "max_burst", "count_per_period", "period_seconds", "quantity"]),
 }
 
 

@@ -129,8 +129,8 @@ class Gen:
         rng = self.rng
         name = rng.choices(
             [b"RL.CHECK", b"rl.check", b"RL.PEEK", b"Rl.Peek", b"RL.MCHECK", b"RL.INSPECT",
-             b"RL.RESET", b"RL.STATS", b"RL.APPLY", b"CL.THROTTLE"],
-            weights=[25, 5, 8, 2, 15, 5, 5, 3, 17, 15])[0]
+             b"RL.RESET", b"RL.STATS", b"RL.METRICS", b"RL.APPLY", b"CL.THROTTLE"],
+            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15])[0]
         upper = name.upper()
         if upper in (b"RL.CHECK", b"RL.PEEK"):
             if rng.random() < 0.7:
@@ -152,6 +152,8 @@ class Gen:
             args = [self.key() for _ in range(rng.choice([0, 1, 1, 2, 5]))]
         elif upper == b"RL.STATS":
             args = rng.choice([[], [], [b"RESET"], [b"reset"], [self.junk()], [b"RESET", b"x"]])
+        elif upper == b"RL.METRICS":
+            args = rng.choice([[], [], [], [self.junk()]])
         elif upper == b"RL.APPLY":
             args = []
             for _ in range(rng.choice([0, 1, 1, 2, 4, 5])):

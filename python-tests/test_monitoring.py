@@ -1,8 +1,11 @@
 """Prometheus and Grafana: Debian's prometheus-redis-exporter (1.45) with the shipped
-collect script scrapes RL.STATS for real; the alert rules pass `promtool check rules`
-and their unit tests; the Grafana dashboard only queries metrics the exporter publishes."""
+collect script scrapes RL.METRICS for real, logged in as redis.conf's monitor user (no
+key names, no resets: every command the exporter sends is allowed but the two that
+would show secrets or key names); the alert rules pass `promtool check rules` and
+their unit tests; the Grafana dashboard only queries metrics the exporter publishes."""
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -22,6 +25,12 @@ ALERT_TESTS = MONITORING / "ratelimit-alerts.test.yml"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
 EXPORTER = "prometheus-redis-exporter"
 LINE = re.compile(r'^redis_script_values\{key="([^"]+)"\} (\S+)$')
+CONF = MONITORING.parent.parent / "redis.conf"
+MONITOR_PASSWORD = "monitor-pw"
+# What the exporter sends that the monitor user is refused: CONFIG GET (it would show
+# masterauth) and SLOWLOG GET (slow commands' arguments: key names). The exporter
+# carries on without them (redis_exporter_last_scrape_error stays 0).
+EXPORTER_REFUSED = {"config|get", "slowlog|get"}
 
 
 def tool(name):
@@ -30,14 +39,24 @@ def tool(name):
     return path
 
 
-def scrape(port):
-    """Starts the exporter against 127.0.0.1:port with the collect script, scrapes
-    /metrics once, stops it; returns the metrics text."""
+def monitor_rules():
+    """The rules of redis.conf's monitor user, its password replaced."""
+    with open(CONF) as f:
+        (line,) = [x.split() for x in f if x.startswith("user monitor ")]
+    return [f">{MONITOR_PASSWORD}" if r.startswith(">") else r for r in line[2:]]
+
+
+def scrape(port, user=None):
+    """Starts the exporter against 127.0.0.1:port with the collect script (logged in
+    as `user`, with MONITOR_PASSWORD, given through the environment as in
+    docs/monitoring.md), scrapes /metrics once, stops it; returns the metrics text."""
     listen = free_port()
+    env = dict(os.environ, REDIS_USER=user, REDIS_PASSWORD=MONITOR_PASSWORD) if user \
+        else None
     exporter = subprocess.Popen(
         [tool(EXPORTER), "-redis.addr", f"redis://127.0.0.1:{port}",
          "-web.listen-address", f"127.0.0.1:{listen}", "-script", str(SCRIPT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
     try:
         def get():
@@ -88,12 +107,39 @@ def busy(server_factory, kind):
         r.execute_command("RL.CHECK", "a", "LEAKY", 1, 1)
     with pytest.raises(Exception):
         r.execute_command("RL.APPLY", "a", b"junk")
+    r.execute_command("ACL", "SETUSER", "monitor", "reset", *monitor_rules())
+    r.execute_command("ACL", "LOG", "RESET")
     return server
 
 
-def test_exporter_publishes_every_numeric_rl_stats_field(busy):
+def refused_to(r, name):
+    """The commands ACL LOG recorded as refused to user `name`."""
+    return {e[b"object"].decode() for e in map(lambda x: dict(zip(x[::2], x[1::2])),
+                                                r.execute_command("ACL", "LOG"))
+            if e[b"username"].decode() == name}
+
+
+def test_rl_metrics_is_rl_stats_without_key_names(busy):
+    for protocol in (2, 3):
+        r = busy.client(protocol=protocol)
+        metrics = r.execute_command("RL.METRICS")
+        st = stats_all(r)
+        if protocol == 2:
+            metrics = dict(zip(metrics[::2], metrics[1::2]))
+        # The same fields in the same order, but the most-denied keys (RL.STATS names
+        # key a there); every value a number or the version text.
+        assert [k.decode() for k in metrics] == [k for k in st if k != "top_denied_keys"]
+        assert [e[0] for e in st["top_denied_keys"]] == [b"a"]
+        assert all(isinstance(v, (int, float)) or k == b"version" or float(v) >= 0
+                   for k, v in metrics.items())
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("RL.METRICS", "RESET")
+    assert stats_all(r)["checks"] == 7  # nothing was reset
+
+
+def test_exporter_as_the_monitor_user_publishes_every_numeric_metric(busy):
     r = busy.client()
-    text = scrape(busy.port)
+    text = scrape(busy.port, user="monitor")
     values = script_values(text)
     st = stats_all(r)
     assert gauge(text, "redis_up") == 1
@@ -102,11 +148,14 @@ def test_exporter_publishes_every_numeric_rl_stats_field(busy):
     numeric = {k for k, v in st.items() if k not in ("version", "top_denied_keys")}
     assert set(values) == numeric | {"module_loaded"}
     assert (values["module_loaded"], values["module_version"]) == (1, 100)
-    # The scrape's RL.STATS call happened before ours: the counters agree exactly,
-    # except RL.STATS's own calls and latency, which the scrape itself moved.
+    # The scrape's RL.METRICS call happened before our RL.STATS: the counters agree
+    # exactly, except RL.METRICS's own calls and latency, which the scrape moved.
     for k in numeric:
-        if not k.startswith("stats_"):
+        if not k.startswith("metrics_"):
             assert values[k] == pytest.approx(float(st[k]), abs=0.001), k
+    assert values["metrics_calls"] == 0 and st["metrics_calls"] >= 1
+    # All the exporter sent was allowed but what the monitor user must not see.
+    assert refused_to(r, "monitor") == EXPORTER_REFUSED
     # a: 2 allowed, 1 denied; b; m1 and m2; t.
     assert (values["checks"], values["allowed"], values["denied"]) == (7, 6, 1)
     assert values["check_errors"] == values["apply_errors"] == 1
@@ -156,7 +205,7 @@ def selectors(expr):
 
 
 def test_dashboard_and_alerts_query_only_metrics_the_exporter_publishes(busy):
-    published = set(script_values(scrape(busy.port)))
+    published = set(script_values(scrape(busy.port, user="monitor")))
     dash = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     assert len(exprs) >= 12

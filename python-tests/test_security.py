@@ -10,7 +10,7 @@ import redis
 from helpers import CELL_COMPAT, GCRA, SL, attach, check, inspect, mcheck
 
 APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "cl.throttle"]
-ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.apply"]
+ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.metrics", "rl.apply"]
 
 
 def user(server, name):
@@ -36,6 +36,7 @@ def assert_app_user_confined(app, r):
     # Commands it was not given: resets, stats, the internal RL.APPLY, the server's own.
     denied(app, "RL.RESET", "rl:a")
     denied(app, "RL.STATS")
+    denied(app, "RL.METRICS")
     denied(app, "RL.APPLY", "rl:a", b"\x81" + bytes(15))
     denied(app, "CONFIG", "SET", "ratelimit.sliding-log-max-limit", "10000000")
     denied(app, "MODULE", "LIST")
@@ -87,8 +88,30 @@ def test_module_acl_categories_where_the_server_has_them(cell_server, kind):
                       "+@ratelimit-admin")
     ops = user(cell_server, "ops")
     assert ops.execute_command("RL.STATS")
+    assert ops.execute_command("RL.METRICS")
     assert ops.execute_command("RL.RESET", "rl:a") == 1
     denied(ops, "RL.CHECK", "rl:a", GCRA, 2, 60_000)
+
+
+def test_a_monitoring_user_reads_the_counters_but_no_key_names_and_resets_nothing(cell_server):
+    """RL.METRICS for health checks and exporters; RL.STATS (the most-denied key names,
+    and its RESET) stays with admins, as does CONFIG RESETSTAT."""
+    r = cell_server.client()
+    for _ in range(2):
+        check(r, "user:42", GCRA, 1, 60_000)
+    r.execute_command("ACL", "SETUSER", "monitor", "on", ">pw", "resetkeys", "resetchannels",
+                      "-@all", "+ping", "+info", "+rl.metrics")
+    monitor = user(cell_server, "monitor")
+    metrics = monitor.execute_command("RL.METRICS")
+    assert b"user:42" not in metrics and b"top_denied_keys" not in metrics
+    assert dict(zip(metrics[::2], metrics[1::2]))[b"denied"] == 1
+    for args in (("RL.STATS",), ("RL.STATS", "RESET"), ("CONFIG", "RESETSTAT"),
+                 ("RL.RESET", "user:42"), ("RL.INSPECT", "user:42")):
+        denied(monitor, *args)
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        monitor.execute_command("RL.METRICS", "RESET")
+    assert [e[0] for e in dict(zip(*[iter(r.execute_command("RL.STATS"))] * 2))[
+        b"top_denied_keys"]] == [b"user:42"]
 
 
 def append_payload(limit, cost, period=60_000, at=1_767_225_600_000, expire=2**41):

@@ -1,10 +1,12 @@
--- Collect script for prometheus-redis-exporter (`-script` option): returns RL.STATS's
+-- Collect script for prometheus-redis-exporter (`-script` option): returns RL.METRICS's
 -- numeric fields as name/value pairs, which the exporter publishes as
 -- redis_script_values{key="<field>"}, plus module_loaded (1 or 0). The text `version`
--- and the key names in `top_denied_keys` are left out (key names stay out of metrics).
+-- is left out. RL.METRICS is RL.STATS without the most-denied key names (key names stay
+-- out of metrics) and without RESET, so the exporter's user (redis.conf: monitor) can
+-- neither see a key name nor clear a counter.
 -- Without the module, the script still succeeds with module_loaded 0: a failing script
 -- would make the exporter report the whole server down (redis_up 0).
-local reply = redis.pcall('RL.STATS')
+local reply = redis.pcall('RL.METRICS')
 if type(reply) == 'table' and reply.err then
   return {'module_loaded', '0'}
 end

@@ -193,7 +193,7 @@ pub const THROTTLE_ARGS: [ArgDoc; 5] = [
     arg(c"key", Kind::Key(0)),
     arg(c"max_burst", Kind::Int),
     arg(c"count_per_period", Kind::Int),
-    arg(c"period", Kind::Int),
+    arg(c"period_seconds", Kind::Int),
     ArgDoc {
         flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
         ..arg(c"quantity", Kind::Int)

@@ -87,6 +87,8 @@ pub enum Command {
     Throttle,
     /// RL.TESTHOOK (built with the `test-hooks` feature only)
     Testhook,
+    /// RL.METRICS
+    Metrics,
 }
 
 impl Command {
@@ -207,8 +209,8 @@ impl Row {
     }
 }
 
-/// The table. Rows are in `Command` order.
-pub const TABLE: [Row; 9] = [
+/// The table. Rows are in `Command` order, which is RL.STATS's report order.
+pub const TABLE: [Row; 10] = [
     Row {
         id: Command::Check,
         name: c"rl.check",
@@ -219,7 +221,7 @@ pub const TABLE: [Row; 9] = [
         keys: Keys::One(RW_UPDATE),
         acl: Acl::App,
         summary: c"Checks one request against a key's limit and charges it when allowed.",
-        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units that left the window",
+        complexity: c"O(1); SLIDING_LOG: O(log N + E + COST) amortized, N the units in the log, E those that left the window",
         nondeterministic: true,
         args: &docs::CHECK_ARGS,
         stamp: Some(5),
@@ -236,7 +238,7 @@ pub const TABLE: [Row; 9] = [
         keys: Keys::One(RO_ACCESS),
         acl: Acl::App,
         summary: c"Replies what RL.CHECK would, changing nothing.",
-        complexity: c"O(1); SLIDING_LOG: O(N) at worst, N the units in the window",
+        complexity: c"O(1); SLIDING_LOG: O(log N), N the units in the log",
         nondeterministic: true,
         args: &docs::CHECK_ARGS,
         stamp: None,
@@ -255,7 +257,7 @@ pub const TABLE: [Row; 9] = [
         keys: Keys::NumKeys(RW_UPDATE),
         acl: Acl::App,
         summary: c"Checks several keys at once: all are charged, or none.",
-        complexity: c"O(N) where N is the number of keys; SLIDING_LOG keys as in RL.CHECK",
+        complexity: c"O(N) where N is the number of keys, each as RL.CHECK",
         nondeterministic: true,
         args: &docs::MCHECK_ARGS,
         stamp: Some(6),
@@ -272,7 +274,7 @@ pub const TABLE: [Row; 9] = [
         keys: Keys::One(RO_ACCESS),
         acl: Acl::App,
         summary: c"Shows a limiter key's algorithm, parameters, state, TTL and totals.",
-        complexity: c"O(1)",
+        complexity: c"O(1); SLIDING_LOG: O(log N), N the units in the log",
         nondeterministic: true,
         args: &docs::INSPECT_ARGS,
         stamp: None,
@@ -367,6 +369,24 @@ pub const TABLE: [Row; 9] = [
         decides: false,
         register: Register::TestHooks,
     },
+    Row {
+        id: Command::Metrics,
+        name: c"rl.metrics",
+        stat: "metrics",
+        handler: stats::metrics,
+        flags: c"readonly fast",
+        arity: 1,
+        keys: Keys::None,
+        // Granted by name to a monitoring user: counters only, no key names, no reset.
+        acl: Acl::Admin,
+        summary: c"Module counters, live keys and latency percentiles: RL.STATS without key names or RESET.",
+        complexity: c"O(1)",
+        nondeterministic: true,
+        args: &[],
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
 ];
 
 /// The table as a static, so rows have one address.
@@ -425,7 +445,7 @@ extern "C" fn entry<const I: usize>(
 /// One entry point per row, by index.
 const ENTRIES: [CmdFn; TABLE.len()] = [
     entry::<0>, entry::<1>, entry::<2>, entry::<3>, entry::<4>, entry::<5>, entry::<6>, entry::<7>,
-    entry::<8>,
+    entry::<8>, entry::<9>,
 ];
 
 /// Creates every row this server registers; the name of the first one refused, if any.

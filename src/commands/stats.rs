@@ -1,4 +1,5 @@
-//! `RL.STATS [RESET]`: module-wide counters and latency percentiles since load.
+//! `RL.STATS [RESET]` and `RL.METRICS`: module-wide counters and latency percentiles
+//! since load; RL.STATS adds the most-denied key names.
 
 use std::borrow::Cow;
 
@@ -33,6 +34,12 @@ pub fn stats(call: &Call) -> Result<Done, Error> {
         .collect();
     fields.push(("top_denied_keys".into(), Value::Array(top)));
     Ok(Reply::Fields(fields).into())
+}
+
+/// `RL.METRICS`: the counters and percentiles RL.STATS replies, without the most-denied
+/// key names and with no RESET form, for monitoring users.
+pub fn metrics(_call: &Call) -> Result<Done, Error> {
+    Ok(Reply::Fields(counters()).into())
 }
 
 /// The counters and percentiles as reply fields (no key names).
