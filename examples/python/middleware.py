@@ -3,7 +3,8 @@ RateLimit header fields (IETF httpapi draft) and, when denied, 429 with Retry-Af
 
 Any WSGI framework (Flask, Django, Falcon, ...) can wrap its app with it:
 
-    app.wsgi_app = RateLimitMiddleware(app.wsgi_app, redis.Redis(), limit=100, period_ms=60_000)
+    r = redis.Redis.from_url(os.environ["REDIS_URL"])  # a user allowed RL.CHECK, e.g. app
+    app.wsgi_app = RateLimitMiddleware(app.wsgi_app, r, limit=100, period_ms=60_000)
 """
 
 import math

@@ -1,6 +1,9 @@
 //! Rate limiting from Rust with the `redis` crate: one RL.CHECK per request.
 //!
-//! Run: `REDIS_URL=redis://127.0.0.1:6379 cargo run --no-default-features --example check`
+//! From the repo's top directory:
+//! Run: cargo run --no-default-features --example check
+//! REDIS_URL says where and as whom; the default is the app user of the repo's redis.conf
+//! on 127.0.0.1:6379 (`make run` prints the URL for the port it uses).
 
 /// An RL.CHECK reply (RESP2: five integers, in this order).
 #[derive(Debug)]
@@ -35,7 +38,8 @@ fn check(
 }
 
 fn main() -> redis::RedisResult<()> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = std::env::var("REDIS_URL")
+        .unwrap_or_else(|_| "redis://app:change-me-app-password@127.0.0.1:6379".into());
     let mut con = redis::Client::open(url)?.get_connection()?;
     // At most 2 requests in any 60-second window, counted exactly (sliding log).
     for i in 1..=3 {
