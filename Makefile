@@ -89,7 +89,7 @@ run: build ## Start Redis with the module and redis.conf on 127.0.0.1:6379 (or t
 	mkdir -p $(DATA) && sed 's#^loadmodule .*#loadmodule $(MODULE)#' $(CONF) > $(DATA)/redis.conf || exit 1; \
 	( for i in $$(seq 300); do \
 	    kill -0 $$$$ 2>/dev/null || exit 0; \
-	    [ "$$(redis-cli -p $$port PING 2>/dev/null)" = PONG ] && break; sleep 0.2; done; \
+	    redis-cli -p $$port PING 2>/dev/null | grep -qE "PONG|NOAUTH" && break; sleep 0.2; done; \
 	  echo; \
 	  echo "redis-ratelimit is up on 127.0.0.1:$$port (Ctrl-C stops it). In another terminal, in $(CURDIR):"; \
 	  echo; \
