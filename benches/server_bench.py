@@ -423,18 +423,22 @@ def write(args, shas, results, mem_rows, log100, started, counted):
         add("## Micro-benchmarks (criterion)")
         add("")
         add("One decision per algorithm with a manual clock (`cargo bench --no-default-features "
-            "--bench algorithms`), limit 100 per second, the clock one millisecond on per call:")
+            "--bench algorithms`), limit 100 per second, the clock one millisecond on per call "
+            "(`check_*`); a denial recorded in the most-denied sketch (`top_denied_record`); one "
+            "lookup in the sketch's ten-name index by hasher (`hash_*`: aHash, which the sketch "
+            "uses, against the word hasher it replaced and std's SipHash):")
         add("")
         add("| benchmark | ns per call |")
         add("|---|---|")
         lines.extend(criterion)
     path = os.path.join(args.out, "benchmarks.md")
-    # Keep the soak section `make soak` wrote.
+    # Keep the sections other scripts wrote: `make soak`'s and filter_cost.py's.
     old = open(path).read() if os.path.exists(path) else ""
-    soak = old.find("## Soak")
-    if soak >= 0:
-        end = old.find("\n## ", soak + 1)
-        lines += ["", old[soak:end if end >= 0 else None].rstrip("\n")]
+    for title in ("## Soak", "## Command filter cost"):
+        start = old.find(title)
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            lines += ["", old[start:end if end >= 0 else None].rstrip("\n")]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     chart(args, names, med)
