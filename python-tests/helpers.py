@@ -420,7 +420,7 @@ STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
 
 # Every command, in report order, and those that reply a decision.
 COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle",
-            "metrics")
+            "metrics", "refund")
 DECIDING = ("check", "peek", "mcheck", "throttle")
 PERCENTILES = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 

@@ -28,6 +28,7 @@ EXPECTED = {
     "rl.reset": (-2, ["RM", "delete"], ["key"]),
     "rl.stats": (-1, None, ["reset"]),
     "rl.metrics": (1, None, []),
+    "rl.refund": (4, ["RW", "access", "update"], ["key", "cost"]),
     "rl.apply": (-3, ["OW", "update"], ["effect"]),
     "cl.throttle": (-5, ["RW", "access", "update"],
                     ["key", "max_burst", "count_per_period", "period_seconds", "quantity"]),

@@ -419,6 +419,7 @@ def test_stats_count_exactly(server, protocol):
         "apply_calls": 1, "apply_errors": 1,
         "throttle_calls": 0, "throttle_errors": 0, "throttle_allowed": 0, "throttle_denied": 0,
         "metrics_calls": 0, "metrics_errors": 0,
+        "refund_calls": 0, "refund_errors": 0,
     }
     assert sum(after_all[f"{cmd}_errors"] for cmd in COMMANDS) == after["errors"]
     # RL.RESET and RL.APPLY successes are not checks; RL.STATS itself counts nothing.

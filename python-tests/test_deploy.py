@@ -126,7 +126,7 @@ COLLECT = os.path.join(REPO, "docs", "monitoring", "ratelimit-stats.lua")
 ALLOWED = {
     "app": [("RL.CHECK", "api:1", "GCRA", 2, 60_000), ("RL.PEEK", "api:1", "GCRA", 2, 60_000),
             ("RL.MCHECK", 1, "api:2", "TOKEN_BUCKET", 5, 1000), ("RL.INSPECT", "api:1"),
-            ("PING",)],
+            ("RL.REFUND", "api:1", "COST", 1), ("PING",)],
     "monitor": [("PING",), ("INFO", "ALL"), ("RL.METRICS",), ("LATENCY", "LATEST"),
                 ("SLOWLOG", "LEN"), ("EVAL", "COLLECT", 0), ("CLIENT", "SETNAME", "x")],
     "admin": [("RL.STATS",), ("RL.STATS", "RESET"), ("CONFIG", "RESETSTAT"),

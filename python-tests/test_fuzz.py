@@ -129,8 +129,9 @@ class Gen:
         rng = self.rng
         name = rng.choices(
             [b"RL.CHECK", b"rl.check", b"RL.PEEK", b"Rl.Peek", b"RL.MCHECK", b"RL.INSPECT",
-             b"RL.RESET", b"RL.STATS", b"RL.METRICS", b"RL.APPLY", b"CL.THROTTLE"],
-            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15])[0]
+             b"RL.RESET", b"RL.STATS", b"RL.METRICS", b"RL.APPLY", b"CL.THROTTLE",
+             b"RL.REFUND"],
+            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6])[0]
         upper = name.upper()
         if upper in (b"RL.CHECK", b"RL.PEEK"):
             if rng.random() < 0.7:
@@ -154,6 +155,12 @@ class Gen:
             args = rng.choice([[], [], [b"RESET"], [b"reset"], [self.junk()], [b"RESET", b"x"]])
         elif upper == b"RL.METRICS":
             args = rng.choice([[], [], [], [self.junk()]])
+        elif upper == b"RL.REFUND":
+            word = rng.choice([b"COST", b"cost", b"COST", self.junk()])
+            value = str(rng.choice([1, 2, 5, 1000])).encode() if rng.random() < 0.8 else self.number()
+            args = [self.key(), word, value][: rng.choice([3, 3, 3, 3, 2, 1])]
+            if rng.random() < 0.05:
+                args.append(self.junk())
         elif upper == b"RL.APPLY":
             args = []
             for _ in range(rng.choice([0, 1, 1, 2, 4, 5])):

@@ -9,7 +9,7 @@ import redis
 
 from helpers import CELL_COMPAT, GCRA, SL, attach, check, inspect, mcheck
 
-APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "cl.throttle"]
+APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "rl.refund", "cl.throttle"]
 ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.metrics", "rl.apply"]
 
 

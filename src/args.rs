@@ -171,6 +171,17 @@ pub fn parse_throttle<A: AsRef<[u8]>>(args: &[A]) -> Result<(CheckRequest, bool)
     Ok((req, quantity == 0))
 }
 
+/// Parses `RL.REFUND key COST n` (after the command name): the units to give back.
+pub fn parse_refund<A: AsRef<[u8]>>(args: &[A]) -> Result<u64, Error> {
+    let [_key, option, value] = args else {
+        return Err(Error::WrongArity);
+    };
+    if !option.as_ref().eq_ignore_ascii_case(b"COST") {
+        return Err(Error::UnknownOption);
+    }
+    parse_count(value.as_ref(), Field::Cost)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

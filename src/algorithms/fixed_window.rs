@@ -78,6 +78,20 @@ pub fn convert(state: &FixedWindow, old: &Quota, new: &Quota, now_ms: u64) -> Fi
     }
 }
 
+/// Gives back up to `units` at `now_ms`, only to the window they were charged in: a
+/// window that has ended gives nothing back. Returns the new state and the units given.
+pub fn refund(state: &FixedWindow, q: &Quota, now_ms: u64, units: u64) -> (FixedWindow, u64) {
+    if state.start_ms != window_start(q, now_ms) {
+        return (*state, 0);
+    }
+    let given = state.count.min(units);
+    let after = FixedWindow {
+        start_ms: state.start_ms,
+        count: state.count - given,
+    };
+    (after, given)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,6 +157,21 @@ pub fn check(log: &SlidingLog, q: &Quota, now_ms: u64, cost: u64) -> (Decision, 
     (d, Some(append))
 }
 
+impl SlidingLog {
+    /// Forgets up to `units` of the newest units still in the window at `now_ms` (those
+    /// admitted after `now_ms - period_ms`); returns how many were forgotten.
+    pub fn refund(&mut self, q: &Quota, now_ms: u64, units: u64) -> u64 {
+        let p = q.period_ms();
+        let expired = self
+            .offsets
+            .partition_point(|&o| self.base_ms + u64::from(o) + p <= now_ms);
+        let live = (self.len() - expired) as u64;
+        let given = live.min(units);
+        self.offsets.truncate(self.len() - given as usize);
+        given
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,21 @@ pub fn convert(state: &SlidingWindow, old: &Quota, new: &Quota, now_ms: u64) -> 
     }
 }
 
+/// Gives back up to `units` at `now_ms` to the current window's count only: units
+/// charged in a window that has ended stay counted. Returns the new state and the
+/// units given back.
+pub fn refund(state: &SlidingWindow, q: &Quota, now_ms: u64, units: u64) -> (SlidingWindow, u64) {
+    if state.start_ms != window_start(q, now_ms) {
+        return (*state, 0);
+    }
+    let given = state.current.min(units);
+    let after = SlidingWindow {
+        current: state.current - given,
+        ..*state
+    };
+    (after, given)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

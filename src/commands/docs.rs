@@ -210,6 +210,15 @@ pub const RM_DELETE: u32 = raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KE
 /// Overwritten.
 pub const OW_UPDATE: u32 = raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE;
 
+/// `RL.REFUND key COST n`.
+pub const REFUND_ARGS: [ArgDoc; 2] = [
+    arg(c"key", Kind::Key(0)),
+    ArgDoc {
+        token: Some(c"COST"),
+        ..arg(c"cost", Kind::Int)
+    },
+];
+
 /// `RL.TESTHOOK what [value]`.
 pub const TESTHOOK_ARGS: [ArgDoc; 2] = [
     arg(c"what", Kind::Str),

@@ -14,6 +14,7 @@ pub mod docs;
 pub mod inspect;
 pub mod mcheck;
 pub mod peek;
+pub mod refund;
 pub mod reset;
 pub mod stats;
 #[cfg(feature = "test-hooks")]
@@ -89,6 +90,8 @@ pub enum Command {
     Testhook,
     /// RL.METRICS
     Metrics,
+    /// RL.REFUND
+    Refund,
 }
 
 impl Command {
@@ -210,7 +213,7 @@ impl Row {
 }
 
 /// The table. Rows are in `Command` order, which is RL.STATS's report order.
-pub const TABLE: [Row; 10] = [
+pub const TABLE: [Row; 11] = [
     Row {
         id: Command::Check,
         name: c"rl.check",
@@ -387,6 +390,23 @@ pub const TABLE: [Row; 10] = [
         decides: false,
         register: Register::Always,
     },
+    Row {
+        id: Command::Refund,
+        name: c"rl.refund",
+        stat: "refund",
+        handler: refund::refund,
+        flags: c"write fast",
+        arity: 4,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Gives back up to COST units a key was charged, with its stored parameters; replies how many.",
+        complexity: c"O(1); SLIDING_LOG: O(log N + COST), N the units in the log",
+        nondeterministic: true,
+        args: &docs::REFUND_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
 ];
 
 /// The table as a static, so rows have one address.
@@ -442,11 +462,29 @@ extern "C" fn entry<const I: usize>(
     unsafe { run(ctx, argv, argc, &ROWS[I]) }
 }
 
+/// The entry point of row `i`; rows beyond the arms fail to compile (add arms).
+const fn entry_for(i: usize) -> CmdFn {
+    macro_rules! arms {
+        ($($n:literal)*) => {
+            match i {
+                $($n => entry::<$n>,)*
+                _ => panic!("the command table outgrew entry_for: add arms"),
+            }
+        };
+    }
+    arms!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23)
+}
+
 /// One entry point per row, by index.
-const ENTRIES: [CmdFn; TABLE.len()] = [
-    entry::<0>, entry::<1>, entry::<2>, entry::<3>, entry::<4>, entry::<5>, entry::<6>, entry::<7>,
-    entry::<8>, entry::<9>,
-];
+const ENTRIES: [CmdFn; TABLE.len()] = {
+    let mut out: [CmdFn; TABLE.len()] = [entry::<0>; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        out[i] = entry_for(i);
+        i += 1;
+    }
+    out
+};
 
 /// Creates every row this server registers; the name of the first one refused, if any.
 ///

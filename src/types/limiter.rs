@@ -247,3 +247,46 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
         }
     }
 }
+
+/// Gives back up to `units` to a key's current state at `now_ms`, with its stored
+/// quota: never above the limit or burst, never into a window that has ended, the
+/// newest units of a log. Returns the changed value (`None`: nothing given back) and
+/// the units given back; the key's admitted total goes down by as many.
+pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> (Option<Limiter>, u64) {
+    let q = &l.quota;
+    let (state, given) = match &l.state {
+        State::TokenBucket(s) => {
+            let (s, n) = token_bucket::refund(s, q, now_ms, units);
+            (State::TokenBucket(s), n)
+        }
+        State::Gcra(s) => {
+            let (s, n) = gcra::refund(s, q, now_ms, units);
+            (State::Gcra(s), n)
+        }
+        State::FixedWindow(s) => {
+            let (s, n) = fixed_window::refund(s, q, now_ms, units);
+            (State::FixedWindow(s), n)
+        }
+        State::SlidingWindow(s) => {
+            let (s, n) = sliding_window::refund(s, q, now_ms, units);
+            (State::SlidingWindow(s), n)
+        }
+        State::SlidingLog(log) => {
+            let mut log = log.clone();
+            let n = log.refund(q, now_ms, units);
+            (State::SlidingLog(log), n)
+        }
+    };
+    if given == 0 {
+        return (None, 0);
+    }
+    let changed = Limiter {
+        quota: l.quota,
+        totals: Totals {
+            admitted: l.totals.admitted.saturating_sub(given),
+            denied: l.totals.denied,
+        },
+        state,
+    };
+    (Some(changed), given)
+}
