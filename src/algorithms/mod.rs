@@ -9,6 +9,7 @@
 //! millisecond. Neither rounds until a reply field is produced, and reply fields round
 //! towards the conservative side (remaining down, waits up).
 
+pub mod calendar;
 pub mod fixed_window;
 pub mod gcra;
 pub mod sliding_log;
