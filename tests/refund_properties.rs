@@ -119,3 +119,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn at_most_grants_exactly_what_cost_one_checks_would(
+        algorithm in prop::sample::select(vec![Algorithm::TokenBucket, Algorithm::Gcra]),
+        limit in 1u64..20,
+        burst in 1u64..20,
+        period in 1u64..5000,
+        before in 0u64..20,
+        ask in 1u64..30,
+        wait in 0u64..3000,
+        now in 1_000_000u64..2_000_000,
+    ) {
+        use redis_ratelimit::types::limiter::{apply, evaluate_at_most};
+        let q = Quota::new(limit, period, burst).unwrap();
+        let mut slot = None;
+        for _ in 0..before {
+            limiter::check(&mut slot, &req(algorithm, q, 1), now).unwrap();
+        }
+        let at = now + wait;
+        // The reference: cost-1 checks one after another at the same instant.
+        let mut reference = slot.clone();
+        let mut expect = 0;
+        while expect < ask && limiter::check(&mut reference, &req(algorithm, q, 1), at).unwrap().allowed {
+            expect += 1;
+        }
+        let (outcome, granted) = evaluate_at_most(slot.as_ref(), &req(algorithm, q, ask), at).unwrap();
+        prop_assert_eq!(granted, expect);
+        prop_assert_eq!(outcome.decision.allowed, expect > 0);
+        if let Some(new) = apply(slot.as_mut(), outcome.change) {
+            slot = Some(new);
+        }
+        // Charged exactly the granted units: the next cost-1 checks agree.
+        prop_assert_eq!(admitted_now(&mut slot, algorithm, q, at), admitted_now(&mut reference, algorithm, q, at));
+    }
+}

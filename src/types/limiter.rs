@@ -290,3 +290,28 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> (Option<Limiter>, u64) {
     };
     (Some(changed), given)
 }
+
+/// Evaluates a partial grant (`AT_MOST` with `COST n`, TOKEN_BUCKET and GCRA): admits
+/// as many whole units as are available now, up to `req.cost`, and charges only those.
+/// Returns the outcome (for the units granted, or a denial of one unit when none is
+/// available) and the units granted.
+pub fn evaluate_at_most(
+    current: Option<&Limiter>,
+    req: &CheckRequest,
+    now_ms: u64,
+) -> Result<(Outcome, u64), Error> {
+    // What a request larger than any burst reports: the whole units available now.
+    let probe = CheckRequest {
+        cost: MAX_ARG,
+        ..*req
+    };
+    let available = evaluate(current, &probe, now_ms)?.decision.remaining;
+    let granted = available.min(req.cost);
+    let ask = CheckRequest {
+        cost: granted.max(1),
+        ..*req
+    };
+    let outcome = evaluate(current, &ask, now_ms)?;
+    let granted = if outcome.decision.allowed { granted } else { 0 };
+    Ok((outcome, granted))
+}
