@@ -26,6 +26,8 @@ pub enum Value {
     Micros(f64),
     /// An array.
     Array(Vec<Value>),
+    /// Nil (a null on RESP3).
+    Null,
 }
 
 impl Value {
@@ -64,6 +66,8 @@ pub enum Reply {
     Ints(Vec<i64>),
     /// Name/value pairs: a map on RESP3, a flat array on RESP2.
     Fields(Vec<(Cow<'static, str>, Value)>),
+    /// Named values: a map on RESP3, the values alone as an array on RESP2 (RL.ACQUIRE).
+    Record(Vec<(&'static str, Value)>),
     /// Test builds: writes the inner reply, then panics (a reply cut short).
     #[cfg(feature = "test-hooks")]
     ThenPanic(Box<Reply>),
@@ -129,6 +133,19 @@ impl Reply {
                     write_value(ctx, value, resp3);
                 }
             }
+            Reply::Record(fields) => {
+                if resp3 {
+                    ctx.reply_map(fields.len());
+                } else {
+                    ctx.reply_array(fields.len());
+                }
+                for (name, value) in fields {
+                    if resp3 {
+                        ctx.reply_bulk(name.as_bytes());
+                    }
+                    write_value(ctx, value, resp3);
+                }
+            }
             #[cfg(feature = "test-hooks")]
             Reply::ThenPanic(inner) => {
                 inner.write_as(ctx, resp3);
@@ -162,5 +179,6 @@ fn write_value(ctx: Ctx, value: &Value, resp3: bool) {
             ctx.reply_array(items.len());
             items.iter().for_each(|v| write_value(ctx, v, resp3));
         }
+        Value::Null => ctx.reply_null(),
     }
 }
