@@ -211,13 +211,15 @@ def test_inspect_shows_counts_and_expiries_never_ids(clocked):
     acquire(c, "k", 10, 1000, cost=3)
     clocked.advance_clock(100)
     lease = acquire(c, "k", 10, 2000, cost=2)[4]
-    acquire(c, "k", 10, 100, cost=20)  # denied: never fits
+    before = digest_value(c, "k")
+    acquire(c, "k", 10, 100, cost=20)  # denied (never fits): writes nothing
+    assert digest_value(c, "k") == before
     clocked.advance_clock(100)
     info = inspect(c, "k")
     assert list(info) == INSPECT_COMMON + INSPECT_STATE["LEASES"]
     assert info == {
         "algorithm": "LEASES", "limit": 10, "period_ms": 2000, "burst": 10, "remaining": 5,
-        "reset_after_ms": 1900, "ttl_ms": 1900, "admitted": 5, "denied": 20,
+        "reset_after_ms": 1900, "ttl_ms": 1900, "admitted": 5, "denied": 0,
         "held": 5, "leases": 2, "earliest_expiry_ms": T0 + 1000, "latest_expiry_ms": T0 + 2100,
     }
     raw = c.execute_command("RL.INSPECT", "k")

@@ -27,26 +27,12 @@ use crate::types::key::Key;
 use crate::types::limiter::{Change, Limiter, State};
 use crate::{config, stats};
 
-/// The RL.ACQUIRE reply fields, in RESP2 order.
-pub const ACQUIRE_FIELDS: [&str; 5] = [
-    "acquired",
-    "limit",
-    "remaining",
-    "retry_after_ms",
-    "lease_id",
-];
-
 /// A fresh candidate lease id.
 fn next_id() -> u64 {
     static KEY: OnceLock<RandomState> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     KEY.get_or_init(RandomState::new)
         .hash_one(COUNTER.fetch_add(1, Relaxed))
-}
-
-/// A lease id as replied: 16 lowercase hexadecimal digits.
-pub fn format_id(id: u64) -> Vec<u8> {
-    format!("{id:016x}").into_bytes()
 }
 
 /// The leases `current` holds (none for a missing key); another algorithm's key is an
@@ -108,7 +94,9 @@ pub fn acquire(call: &Call) -> Result<Done, Error> {
                     };
                     (reply, change, Some(at))
                 }
-                None if current.is_some() => (reply, Change::Deny { cost: req.units }, None),
+                // A denial writes nothing and propagates nothing (a waiting worker's
+                // retries cost no replication): lease keys count denials in RL.STATS,
+                // not in their own `denied` total.
                 None => (reply, Change::Nothing, None),
             }
         };
@@ -121,15 +109,7 @@ pub fn acquire(call: &Call) -> Result<Done, Error> {
     if !a.acquired {
         notify_denied(ctx, name);
     }
-    let id = a.id.map_or(Value::Null, |id| Value::Bulk(format_id(id)));
-    let values = [
-        Value::Int(i64::from(a.acquired)),
-        Value::count(a.limit),
-        Value::count(a.remaining),
-        Value::Int(a.retry_after_ms),
-        id,
-    ];
-    Ok(Reply::Record(ACQUIRE_FIELDS.into_iter().zip(values).collect()).into())
+    Ok(Reply::Lease(a).into())
 }
 
 /// RL.RELEASE: frees a held lease; replies the units freed (0 when the lease is not
