@@ -402,6 +402,7 @@ INSPECT_STATE = {
     FW: ["window_start_ms", "count"],
     SW: ["window_start_ms", "previous_count", "current_count"],
     SL: ["entries", "oldest_ms", "newest_ms"],
+    "LEASES": ["held", "leases", "earliest_expiry_ms", "latest_expiry_ms"],
 }
 # Module load arguments that register CL.THROTTLE.
 CELL_COMPAT = ["cell-compat", "yes"]
@@ -413,15 +414,16 @@ MISMATCH_ERROR = "ERR key holds a limiter of another algorithm; use RL.RESET fir
 WRONGTYPE_ERROR = "WRONGTYPE Operation against a key holding the wrong kind of value"
 STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
     f"{algorithm}_{counter}"
-    for algorithm in ("token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_log")
+    for algorithm in ("token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_log",
+                      "leases")
     for counter in ("checks", "allowed", "denied", "errors", "keys")
 ]
 
 
 # Every command, in report order, and those that reply a decision.
 COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle",
-            "metrics", "refund")
-DECIDING = ("check", "peek", "mcheck", "throttle")
+            "metrics", "refund", "acquire", "release", "renew")
+DECIDING = ("check", "peek", "mcheck", "throttle", "acquire")
 PERCENTILES = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 
 # Per-command fields after the counters in RL.STATS / INFO: calls, errors, decisions

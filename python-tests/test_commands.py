@@ -400,6 +400,8 @@ def test_stats_count_exactly(server, protocol):
         # live keys: tb, g, fw, sw, sl (tb2 was never created)
         "keys": 5, "token_bucket_keys": 1, "gcra_keys": 1, "fixed_window_keys": 1,
         "sliding_window_keys": 1, "sliding_log_keys": 1,
+        "leases_checks": 0, "leases_allowed": 0, "leases_denied": 0, "leases_errors": 0,
+        "leases_keys": 0,
     }
     per_command = {
         f"{cmd}_{field}": after_all[f"{cmd}_{field}"] - base_all[f"{cmd}_{field}"]
@@ -420,6 +422,8 @@ def test_stats_count_exactly(server, protocol):
         "throttle_calls": 0, "throttle_errors": 0, "throttle_allowed": 0, "throttle_denied": 0,
         "metrics_calls": 0, "metrics_errors": 0,
         "refund_calls": 0, "refund_errors": 0,
+        "acquire_calls": 0, "acquire_errors": 0, "acquire_allowed": 0, "acquire_denied": 0,
+        "release_calls": 0, "release_errors": 0, "renew_calls": 0, "renew_errors": 0,
     }
     assert sum(after_all[f"{cmd}_errors"] for cmd in COMMANDS) == after["errors"]
     # RL.RESET and RL.APPLY successes are not checks; RL.STATS itself counts nothing.

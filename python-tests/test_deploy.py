@@ -102,11 +102,11 @@ def test_the_repo_conf_loads_the_module_with_every_setting_at_its_default(conf_s
     # Every module setting the server knows is written in the file, at its default.
     in_file = dict(line.split(None, 1) for line in conf_lines() if line.startswith("ratelimit."))
     live = admin.config_get("ratelimit.*")
-    assert set(live) == set(in_file) and len(live) == 5
+    assert set(live) == set(in_file) and len(live) == 6
     assert live == in_file == {
         "ratelimit.sliding-log-max-limit": "10000", "ratelimit.cell-compat": "no",
         "ratelimit.deny-notifications": "no", "ratelimit.latency-tracking": "yes",
-        "ratelimit.top-denied-keys": "10"}
+        "ratelimit.top-denied-keys": "10", "ratelimit.max-leases-per-key": "1000"}
     assert admin.config_get("appendonly") == {"appendonly": "yes"}
     assert admin.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-ttl"}
     assert os.path.isdir(tmp / "appendonlydir")
@@ -126,7 +126,9 @@ COLLECT = os.path.join(REPO, "docs", "monitoring", "ratelimit-stats.lua")
 ALLOWED = {
     "app": [("RL.CHECK", "api:1", "GCRA", 2, 60_000), ("RL.PEEK", "api:1", "GCRA", 2, 60_000),
             ("RL.MCHECK", 1, "api:2", "TOKEN_BUCKET", 5, 1000), ("RL.INSPECT", "api:1"),
-            ("RL.REFUND", "api:1", "COST", 1), ("PING",)],
+            ("RL.REFUND", "api:1", "COST", 1),
+            ("RL.ACQUIRE", "jobs:1", 2, 60_000), ("RL.RELEASE", "jobs:1", "00000000000000ff"),
+            ("RL.RENEW", "jobs:1", "00000000000000ff", 1000), ("PING",)],
     "monitor": [("PING",), ("INFO", "ALL"), ("RL.METRICS",), ("LATENCY", "LATEST"),
                 ("SLOWLOG", "LEN"), ("EVAL", "COLLECT", 0), ("CLIENT", "SETNAME", "x")],
     "admin": [("RL.STATS",), ("RL.STATS", "RESET"), ("CONFIG", "RESETSTAT"),
@@ -141,7 +143,7 @@ REFUSED = {
     "monitor": [("RL.STATS",), ("RL.STATS", "RESET"), ("CONFIG", "RESETSTAT"),
                 ("CONFIG", "GET", "*"), ("RL.RESET", "api:1"), ("RL.CHECK", "k", "GCRA", 1, 1000),
                 ("RL.INSPECT", "api:1"), ("RL.PEEK", "api:1", "GCRA", 2, 60_000),
-                ("GET", "api:1"), ("SCAN", 0), ("KEYS", "*"), ("SLOWLOG", "GET"),
+                ("RL.ACQUIRE", "jobs:1", 2, 60_000), ("GET", "api:1"), ("SCAN", 0), ("KEYS", "*"), ("SLOWLOG", "GET"),
                 ("SLOWLOG", "RESET"), ("LATENCY", "RESET"), ("MONITOR",), ("CLIENT", "LIST"),
                 ("ACL", "LOG"), ("SCRIPT", "FLUSH"), ("FLUSHALL",), ("SUBSCRIBE", "x"),
                 # EVAL runs only what the user may: not RL.STATS, not keys.

@@ -32,6 +32,7 @@ class Gen:
     def __init__(self, rng, payloads):
         self.rng = rng
         self.payloads = payloads  # valid RL.APPLY payloads to mutate
+        self.lease_ids = [b"00000000000000ff"]  # ids RL.ACQUIRE replied (run() adds them)
         self.keys = [b"rl:" + MARK + b":%d" % i for i in range(30)] + [
             b"wt:" + MARK + b":" + k.encode() for k in OTHER_TYPES] + [
             MARK + b"\x00\xff\r\n", MARK]
@@ -121,7 +122,7 @@ class Gen:
             elif cut < 0.3:
                 p += bytes(8 * rng.randrange(1, 4))
             return bytes(p)
-        first = rng.choice([1, 2, 0x81, 0x82, 0, 255])
+        first = rng.choice([1, 2, 0x81, 0x82, 0x83, 0x84, 0x85, 0, 255])
         words = rng.randrange(0, 12)
         return bytes([first]) + bytes(rng.randrange(256) for _ in range(8 * words + rng.randrange(8)))
 
@@ -130,10 +131,32 @@ class Gen:
         name = rng.choices(
             [b"RL.CHECK", b"rl.check", b"RL.PEEK", b"Rl.Peek", b"RL.MCHECK", b"RL.INSPECT",
              b"RL.RESET", b"RL.STATS", b"RL.METRICS", b"RL.APPLY", b"CL.THROTTLE",
-             b"RL.REFUND"],
-            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6])[0]
+             b"RL.REFUND", b"RL.ACQUIRE", b"RL.RELEASE", b"rl.renew"],
+            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6, 10, 5, 4])[0]
         upper = name.upper()
-        if upper in (b"RL.CHECK", b"RL.PEEK"):
+        if upper in (b"RL.ACQUIRE", b"RL.RELEASE", b"RL.RENEW"):
+            # Mostly the lease keys (a few of them, so the cap and the limit are hit),
+            # sometimes any key (mismatches, wrong types, junk).
+            key = (b"rl:" + MARK + b":lease:%d" % rng.randrange(4) if rng.random() < 0.8
+                   else self.key())
+            sane = rng.random() < 0.75
+            lease_ms = str(rng.choice([1, 50, 1000, 3_600_000])).encode() if sane else self.number()
+            if upper == b"RL.ACQUIRE":
+                args = [key, str(rng.choice([1, 3, 50])).encode() if sane else self.number(),
+                        lease_ms]
+                if rng.random() < 0.3:
+                    args += [rng.choice([b"COST", b"cost", b"BURST", self.junk()]),
+                             str(rng.choice([0, 1, 2, 60])).encode()]
+                if rng.random() < 0.03:
+                    args = args[: rng.randrange(len(args) + 1)]
+            else:
+                lease_id = (rng.choice(self.lease_ids[-50:]) if rng.random() < 0.6
+                            else rng.choice([b"", b"0" * 16, b"f" * 17, self.junk(),
+                                             b"%016x" % rng.randrange(2**64)]))
+                args = [key, lease_id] + ([lease_ms] if upper == b"RL.RENEW" else [])
+                if rng.random() < 0.03:
+                    args.append(self.junk())
+        elif upper in (b"RL.CHECK", b"RL.PEEK"):
             if rng.random() < 0.7:
                 key, spec = self.sane_pair()
             else:
@@ -192,6 +215,16 @@ def real_payloads(c):
         out.append(b"".join(w.to_bytes(8, "little") for w in words)
                    + (2**41).to_bytes(8, "little"))
         c.delete(key)
+    # A lease key's value, and the RL.APPLY lease steps (acquire, release, renew).
+    for _ in range(3):
+        c.execute_command("RL.ACQUIRE", "seed:lease", 5, 3_600_000)
+    words = ModuleDump.parse(c.dump("seed:lease")).words
+    out.append(b"".join(w.to_bytes(8, "little") for w in words) + (2**41).to_bytes(8, "little"))
+    c.delete("seed:lease")
+    le = lambda *ws: b"".join(w.to_bytes(8, "little") for w in ws)  # noqa: E731
+    now = 1_767_225_600_000
+    out += [le(0x83, 5, 60_000, now, 7, now + 60_000, 1, now + 60_000),
+            le(0x84, now, 7, now + 1), le(0x85, now, 7, now + 5000, now + 5000)]
     return out
 
 
@@ -215,6 +248,10 @@ def run(server, protocol, rng, n, payloads):
             if argv[0].upper() in (b"RL.CHECK", b"RL.MCHECK", b"CL.THROTTLE") and \
                     isinstance(reply, (list, dict)):
                 decided += 1
+            if argv[0].upper() == b"RL.ACQUIRE" and isinstance(reply, (list, dict)):
+                lease_id = reply[4] if isinstance(reply, list) else reply[b"lease_id"]
+                if lease_id:
+                    gen.lease_ids.append(lease_id)
             if isinstance(reply, redis.ResponseError):
                 errors += 1
                 text = str(reply).encode("utf-8", "surrogateescape")

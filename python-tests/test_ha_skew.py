@@ -71,6 +71,8 @@ def random_ops(pc, rng, n_ops, clocks):
     long_keys = {f"long:{a}:{i}": a for a in ALL_ALGORITHMS for i in range(20)}
     short_keys = {f"short:{a}:{i}": a for a in ALL_ALGORITHMS for i in range(4)}
     cell_keys = [f"cell:{i}" for i in range(5)]
+    lease_keys = [f"lease:{i}" for i in range(8)]
+    lease_ids = []  # ids RL.ACQUIRE replied in earlier batches
     every = list(long_keys) + list(short_keys)
     allowed = denied = 0
     done = 0
@@ -109,6 +111,23 @@ def random_ops(pc, rng, n_ops, clocks):
             elif roll < 0.78:
                 pipe.execute_command("RL.INSPECT", rng.choice(every))
                 kinds.append("other")
+            elif roll < 0.84:
+                # Leases: evaluated on the primary only (its clock, its random ids),
+                # applied as RL.APPLY lease steps by the skewed replicas and the AOF.
+                key, op = rng.choice(lease_keys), rng.random()
+                if op < 0.5 or not lease_ids:
+                    pipe.execute_command("RL.ACQUIRE", key, rng.choice([2, 5]),
+                                         rng.choice([40, 120, 2 * HOUR]),
+                                         "COST", rng.choice([1, 2]))
+                    kinds.append(("acquire", key))
+                elif op < 0.8:
+                    k, lease_id = rng.choice(lease_ids)
+                    pipe.execute_command("RL.RELEASE", k, lease_id)
+                    kinds.append("other")
+                else:
+                    k, lease_id = rng.choice(lease_ids)
+                    pipe.execute_command("RL.RENEW", k, lease_id, rng.choice([50, 2 * HOUR]))
+                    kinds.append("other")
             else:
                 key = rng.choice(list(short_keys))
                 algorithm = short_keys[key]
@@ -116,7 +135,13 @@ def random_ops(pc, rng, n_ops, clocks):
                 check(pipe, key, algorithm, rng.choice([1, 2, 3]), rng.choice([20, 50, 120]),
                       burst, rng.choice([None, 1, 2]))
                 kinds.append("check")
-        a, d = count_decisions(kinds, pipe.execute(raise_on_error=True))
+        replies = pipe.execute(raise_on_error=True)
+        for kind, reply in zip(kinds, replies):
+            if isinstance(kind, tuple) and reply[0] == 1:
+                lease_ids.append((kind[1], reply[4]))
+        lease_ids = lease_ids[-200:]
+        kinds = ["other" if isinstance(k, tuple) else k for k in kinds]
+        a, d = count_decisions(kinds, replies)
         allowed, denied = allowed + a, denied + d
         done += len(kinds)
         clocks.advance(rng.randrange(0, 151))

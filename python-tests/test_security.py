@@ -9,7 +9,8 @@ import redis
 
 from helpers import CELL_COMPAT, GCRA, SL, attach, check, inspect, mcheck
 
-APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "rl.refund", "cl.throttle"]
+APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "rl.refund", "cl.throttle",
+                "rl.acquire", "rl.release", "rl.renew"]
 ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.metrics", "rl.apply"]
 
 
@@ -29,6 +30,10 @@ def assert_app_user_confined(app, r):
     assert mcheck(app, [("rl:a", GCRA, 2, 60_000), ("rl:b", SL, 5, 60_000)])[0] == 1
     assert app.execute_command("CL.THROTTLE", "rl:c", 1, 10, 60)[0] == 0
     assert inspect(app, "rl:a")["admitted"] == 2
+    lease = app.execute_command("RL.ACQUIRE", "rl:lease", 2, 60_000)[4]
+    assert app.execute_command("RL.RENEW", "rl:lease", lease, 60_000) == 1
+    assert app.execute_command("RL.RELEASE", "rl:lease", lease) == 1
+    denied(app, "RL.ACQUIRE", "other:lease", 2, 60_000)
     # Keys outside its pattern, alone or among its own keys.
     denied(app, "RL.CHECK", "other:a", GCRA, 2, 60_000)
     denied(app, "RL.INSPECT", "other:a")

@@ -182,6 +182,121 @@ pub fn parse_refund<A: AsRef<[u8]>>(args: &[A]) -> Result<u64, Error> {
     parse_count(value.as_ref(), Field::Cost)
 }
 
+/// A parsed `RL.ACQUIRE key limit lease_ms [COST n]` (after the command name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcquireRequest {
+    /// Units held at most at once.
+    pub limit: u64,
+    /// How long the lease lasts unless released or renewed.
+    pub lease_ms: u64,
+    /// Units this lease holds.
+    pub units: u64,
+}
+
+/// Parses RL.ACQUIRE's arguments after the command name: `args[0]` is the key.
+pub fn parse_acquire<A: AsRef<[u8]>>(args: &[A]) -> Result<AcquireRequest, Error> {
+    let (limit, lease_ms, cost) = match args {
+        [_, limit, lease_ms] => (limit, lease_ms, None),
+        [_, limit, lease_ms, option, value] => {
+            if !option.as_ref().eq_ignore_ascii_case(b"COST") {
+                return Err(Error::UnknownLeaseOption);
+            }
+            (limit, lease_ms, Some(value))
+        }
+        [_, _, _, option] if option.as_ref().eq_ignore_ascii_case(b"COST") => {
+            return Err(Error::MissingValue(Field::Cost))
+        }
+        [_, _, _, _] => return Err(Error::UnknownLeaseOption),
+        _ => return Err(Error::WrongArity),
+    };
+    Ok(AcquireRequest {
+        limit: parse_count(limit.as_ref(), Field::Limit)?,
+        lease_ms: parse_count(lease_ms.as_ref(), Field::LeaseMs)?,
+        units: match cost {
+            Some(c) => parse_count(c.as_ref(), Field::Cost)?,
+            None => 1,
+        },
+    })
+}
+
+/// Parses a lease id as RL.ACQUIRE replies it: 16 hexadecimal digits (either case),
+/// not all zero.
+pub fn parse_lease_id(bytes: &[u8]) -> Result<u64, Error> {
+    if bytes.len() != 16 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return Err(Error::BadLeaseId);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::BadLeaseId)?;
+    match u64::from_str_radix(text, 16) {
+        Ok(0) | Err(_) => Err(Error::BadLeaseId),
+        Ok(id) => Ok(id),
+    }
+}
+
+/// Parses `RL.RENEW key lease_id lease_ms` after the command name: the id and lease_ms.
+pub fn parse_renew<A: AsRef<[u8]>>(args: &[A]) -> Result<(u64, u64), Error> {
+    let [_, id, lease_ms] = args else {
+        return Err(Error::WrongArity);
+    };
+    Ok((
+        parse_lease_id(id.as_ref())?,
+        parse_count(lease_ms.as_ref(), Field::LeaseMs)?,
+    ))
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    fn split(line: &str) -> Vec<&[u8]> {
+        line.split(' ').map(str::as_bytes).collect()
+    }
+
+    #[test]
+    fn acquire_takes_limit_lease_ms_and_an_optional_cost() {
+        let r = parse_acquire(&split("k 10 30000")).unwrap();
+        assert_eq!((r.limit, r.lease_ms, r.units), (10, 30000, 1));
+        let r = parse_acquire(&split("k 10 30000 cost 3")).unwrap();
+        assert_eq!(r.units, 3);
+        let table: &[(&str, Error)] = &[
+            ("k 10", Error::WrongArity),
+            ("k 10 1000 COST 1 X", Error::WrongArity),
+            ("k 0 1000", Error::BadNumber(Field::Limit)),
+            ("k 10 0", Error::BadNumber(Field::LeaseMs)),
+            ("k 10 -5", Error::BadNumber(Field::LeaseMs)),
+            ("k 10 9223372036854775808", Error::BadNumber(Field::LeaseMs)),
+            ("k 10 1000 COST 0", Error::BadNumber(Field::Cost)),
+            ("k 10 1000 COST", Error::MissingValue(Field::Cost)),
+            ("k 10 1000 BURST 2", Error::UnknownLeaseOption),
+            ("k 10 1000 BURST", Error::UnknownLeaseOption),
+        ];
+        for (line, want) in table {
+            assert_eq!(parse_acquire(&split(line)), Err(*want), "{line}");
+        }
+    }
+
+    #[test]
+    fn lease_ids_are_sixteen_hex_digits_and_never_zero() {
+        assert_eq!(parse_lease_id(b"00000000000000ff"), Ok(255));
+        assert_eq!(parse_lease_id(b"FFFFFFFFFFFFFFFF"), Ok(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"ff",
+            b"0000000000000000",
+            b"+00000000000000f",
+            b"00000000000000fg",
+            b"00000000000000fff",
+            b"00000000000000\xc3\xa9",
+        ] {
+            assert_eq!(parse_lease_id(bad), Err(Error::BadLeaseId), "{bad:?}");
+        }
+        assert_eq!(parse_renew(&split("k 00000000000000ff 10")), Ok((255, 10)));
+        assert_eq!(
+            parse_renew(&split("k 00000000000000ff 0")),
+            Err(Error::BadNumber(Field::LeaseMs))
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

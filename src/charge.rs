@@ -14,7 +14,7 @@ use crate::commands::Call;
 use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
-use crate::replicate::{pack_append, pack_deny, pack_replace};
+use crate::replicate::{pack_append, pack_deny, pack_lease, pack_replace};
 use crate::stamp;
 use crate::types::encoding::Bytes;
 use crate::types::key::{Key, Slot};
@@ -240,6 +240,7 @@ fn payload(p: &mut Pending) -> Result<Bytes, Error> {
     Ok(match &p.write {
         Write::Change(Change::Deny { cost }) => pack_deny(*cost),
         Write::Change(Change::Append { quota, append }) => pack_append(quota, append, expire_at),
+        Write::Change(Change::Lease { quota, step }) => pack_lease(quota.as_ref(), step, expire_at),
         _ => match p.key.slot()? {
             Slot::Limiter(stored) => pack_replace(stored.limiter(), expire_at),
             Slot::Empty => return Err(Error::Internal),

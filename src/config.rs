@@ -45,6 +45,20 @@ pub fn top_denied_keys() -> usize {
         .clamp(0, TOP_DENIED_KEYS_RANGE.1) as usize
 }
 
+/// `ratelimit.max-leases-per-key`: the most leases one RL.ACQUIRE key holds at once.
+pub static MAX_LEASES_PER_KEY: AtomicI64 = AtomicI64::new(MAX_LEASES_PER_KEY_DEFAULT);
+/// Default of `max-leases-per-key`.
+pub const MAX_LEASES_PER_KEY_DEFAULT: i64 = 1000;
+/// Range of `max-leases-per-key` (the upper end is the hard cap of the encoding).
+pub const MAX_LEASES_PER_KEY_RANGE: (i64, i64) = (1, crate::algorithms::leases::MAX_LEASES as i64);
+
+/// The configured cap on leases per key.
+pub fn max_leases_per_key() -> u64 {
+    MAX_LEASES_PER_KEY
+        .load(Relaxed)
+        .clamp(MAX_LEASES_PER_KEY_RANGE.0, MAX_LEASES_PER_KEY_RANGE.1) as u64
+}
+
 /// The limits argument parsing enforces, as configured now.
 pub fn limits() -> Limits {
     Limits {
@@ -89,6 +103,17 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
                     }
                 }
             }
+            b"max-leases-per-key" => {
+                let (lo, hi) = MAX_LEASES_PER_KEY_RANGE;
+                match value.parse::<i64>() {
+                    Ok(v) if (lo..=hi).contains(&v) => {}
+                    _ => {
+                        return Err(format!(
+                            "max-leases-per-key must be an integer between {lo} and {hi}"
+                        ))
+                    }
+                }
+            }
             b"cell-compat" | b"deny-notifications" | b"latency-tracking" => {
                 if value != "yes" && value != "no" {
                     let name = String::from_utf8_lossy(name);
@@ -97,7 +122,8 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
             }
             _ => {
                 return Err("unknown load argument; known: sliding-log-max-limit, \
-                     top-denied-keys, cell-compat, deny-notifications, latency-tracking"
+                     top-denied-keys, cell-compat, deny-notifications, latency-tracking, \
+                     max-leases-per-key"
                     .into())
             }
         }
@@ -118,6 +144,8 @@ mod tests {
             b"yes",
             b"deny-notifications",
             b"no",
+            b"max-leases-per-key",
+            b"100000",
         ];
         assert_eq!(validate_load_args(ok), Ok(()));
         for bad in [
@@ -125,6 +153,8 @@ mod tests {
             &[b"sliding-log-max-limit", b"10000001"],
             &[b"sliding-log-max-limit", b"x"],
             &[b"cell-compat", b"maybe"],
+            &[b"max-leases-per-key", b"0"],
+            &[b"max-leases-per-key", b"100001"],
             &[b"typo", b"1"],
             &[b"cell-compat"],
         ] {

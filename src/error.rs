@@ -25,6 +25,8 @@ pub enum Field {
     PeriodSeconds,
     /// CL.THROTTLE `quantity`.
     Quantity,
+    /// RL.ACQUIRE / RL.RENEW `lease_ms`.
+    LeaseMs,
 }
 
 /// Everything that can go wrong in a command.
@@ -66,6 +68,10 @@ pub enum Error {
     Internal,
     /// A panic was caught (a bug; logged to the Redis log).
     Panic,
+    /// RL.ACQUIRE: an argument after `lease_ms` other than `COST n`.
+    UnknownLeaseOption,
+    /// RL.RELEASE / RL.RENEW: a lease id that is not 16 hexadecimal digits.
+    BadLeaseId,
 }
 
 impl Error {
@@ -127,6 +133,13 @@ impl Error {
             }
             Error::Internal => c"ERR internal error in ratelimit module",
             Error::Panic => c"ERR internal error in ratelimit module (a bug; see the Redis log)",
+            Error::BadNumber(LeaseMs) => {
+                c"ERR lease_ms must be an integer between 1 and 9223372036854775807"
+            }
+            Error::UnknownLeaseOption => c"ERR unknown option; RL.ACQUIRE takes COST n",
+            Error::BadLeaseId => {
+                c"ERR lease_id must be the 16 hexadecimal digits RL.ACQUIRE replied"
+            }
         }
     }
 }

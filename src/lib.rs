@@ -55,7 +55,8 @@ mod entry {
     use redis_module::configuration::ConfigurationFlags;
 
     use crate::config::{
-        CELL_COMPAT, DENY_NOTIFICATIONS, LATENCY_TRACKING, SLIDING_LOG_MAX_LIMIT,
+        CELL_COMPAT, DENY_NOTIFICATIONS, LATENCY_TRACKING, MAX_LEASES_PER_KEY,
+        MAX_LEASES_PER_KEY_DEFAULT, MAX_LEASES_PER_KEY_RANGE, SLIDING_LOG_MAX_LIMIT,
         SLIDING_LOG_MAX_LIMIT_DEFAULT, SLIDING_LOG_MAX_LIMIT_RANGE, TOP_DENIED_KEYS,
         TOP_DENIED_KEYS_DEFAULT, TOP_DENIED_KEYS_RANGE,
     };
@@ -183,6 +184,15 @@ mod entry {
                     SLIDING_LOG_MAX_LIMIT_DEFAULT,
                     SLIDING_LOG_MAX_LIMIT_RANGE.0,
                     SLIDING_LOG_MAX_LIMIT_RANGE.1,
+                    ConfigurationFlags::DEFAULT,
+                    None
+                ],
+                [
+                    "max-leases-per-key",
+                    &MAX_LEASES_PER_KEY,
+                    MAX_LEASES_PER_KEY_DEFAULT,
+                    MAX_LEASES_PER_KEY_RANGE.0,
+                    MAX_LEASES_PER_KEY_RANGE.1,
                     ConfigurationFlags::DEFAULT,
                     None
                 ],

@@ -12,8 +12,15 @@
 //! - **append** (`0x82`, limit, period_ms, expired, at_ms, cost, expire): an admitted
 //!   SLIDING_LOG check, sent as the change rather than the whole log.
 //!
+//! - **lease acquire** (`0x83`, limit, lease_ms, now_ms, id, expires_at_ms, units,
+//!   expire), **lease release** (`0x84`, now_ms, id, expire) and **lease renew**
+//!   (`0x85`, now_ms, id, expires_at_ms, expire): a lease write ([`Step`]) made by
+//!   RL.ACQUIRE, RL.RELEASE or RL.RENEW. Those commands are never propagated verbatim:
+//!   an acquire draws a random id, which a replica must not draw again.
+//!
 //! A denied check on a missing key changes nothing and propagates nothing.
 
+use crate::algorithms::leases::{Lease, Op, Step};
 use crate::algorithms::sliding_log::{Append, MAX_PERIOD_MS, MAX_UNITS};
 use crate::algorithms::Quota;
 use crate::types::encoding::{self, Bytes, DecodeError};
@@ -21,6 +28,9 @@ use crate::types::limiter::Limiter;
 
 const OP_DENY: u64 = 0x81;
 const OP_APPEND: u64 = 0x82;
+const OP_LEASE_ACQUIRE: u64 = 0x83;
+const OP_LEASE_RELEASE: u64 = 0x84;
+const OP_LEASE_RENEW: u64 = 0x85;
 
 /// A decoded `RL.APPLY` payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +46,16 @@ pub enum Effect {
         /// What to do to the log.
         append: Append,
         /// The key's new absolute expiry.
+        expire_at_ms: i64,
+    },
+    /// Apply a lease step (an acquire's quota replaces the key's), then expire at
+    /// `expire_at_ms`.
+    Lease {
+        /// An acquire's limit and lease_ms; `None` for release and renew.
+        quota: Option<Quota>,
+        /// The step.
+        step: Step,
+        /// The key's new absolute expiry (0: leave the TTL alone).
         expire_at_ms: i64,
     },
 }
@@ -71,6 +91,29 @@ pub fn pack_append(q: &Quota, a: &Append, expire_at_ms: i64) -> Bytes {
     ])
 }
 
+/// Packs a lease step: `quota` is given for an acquire.
+pub fn pack_lease(quota: Option<&Quota>, step: &Step, expire_at_ms: i64) -> Bytes {
+    let e = expire_at_ms as u64;
+    match (step.op, quota) {
+        (Op::Acquire(l), Some(q)) => words([
+            OP_LEASE_ACQUIRE,
+            q.limit(),
+            q.period_ms(),
+            step.now_ms,
+            l.id,
+            l.expires_at_ms,
+            l.units,
+            e,
+        ]),
+        // An acquire always carries its quota; without one it cannot be sent.
+        (Op::Acquire(_), None) => Bytes::default(),
+        (Op::Release { id }, _) => words([OP_LEASE_RELEASE, step.now_ms, id, e]),
+        (Op::Renew { id, expires_at_ms }, _) => {
+            words([OP_LEASE_RENEW, step.now_ms, id, expires_at_ms, e])
+        }
+    }
+}
+
 /// Unpacks and validates a payload.
 pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
     let word = |i: usize| {
@@ -101,7 +144,46 @@ pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
                 expire_at_ms: expire(word(6)?)?,
             })
         }
-        Some(OP_DENY | OP_APPEND) => Err(DecodeError::Length),
+        Some(OP_LEASE_ACQUIRE) if b.len() == 64 && word(0)? == OP_LEASE_ACQUIRE => {
+            let quota = Quota::new(word(1)?, word(2)?, word(1)?).ok_or(DecodeError::Quota)?;
+            let lease = Lease {
+                id: word(4)?,
+                expires_at_ms: word(5)?,
+                units: word(6)?,
+            };
+            Ok(Effect::Lease {
+                quota: Some(quota),
+                step: Step {
+                    now_ms: word(3)?,
+                    op: Op::Acquire(lease),
+                },
+                expire_at_ms: expire(word(7)?)?,
+            })
+        }
+        Some(OP_LEASE_RELEASE) if b.len() == 32 && word(0)? == OP_LEASE_RELEASE => {
+            Ok(Effect::Lease {
+                quota: None,
+                step: Step {
+                    now_ms: word(1)?,
+                    op: Op::Release { id: word(2)? },
+                },
+                expire_at_ms: expire(word(3)?)?,
+            })
+        }
+        Some(OP_LEASE_RENEW) if b.len() == 40 && word(0)? == OP_LEASE_RENEW => Ok(Effect::Lease {
+            quota: None,
+            step: Step {
+                now_ms: word(1)?,
+                op: Op::Renew {
+                    id: word(2)?,
+                    expires_at_ms: word(3)?,
+                },
+            },
+            expire_at_ms: expire(word(4)?)?,
+        }),
+        Some(OP_DENY | OP_APPEND | OP_LEASE_ACQUIRE | OP_LEASE_RELEASE | OP_LEASE_RENEW) => {
+            Err(DecodeError::Length)
+        }
         Some(_) => {
             let split = b.len().checked_sub(8).ok_or(DecodeError::Length)?;
             let limiter = encoding::decode(&b[..split])?;

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::algorithms::leases::Acquired;
 use crate::algorithms::Decision;
 use crate::ctx::Ctx;
 
@@ -64,6 +65,9 @@ pub enum Reply {
     Ints(Vec<i64>),
     /// Name/value pairs: a map on RESP3, a flat array on RESP2.
     Fields(Vec<(Cow<'static, str>, Value)>),
+    /// RL.ACQUIRE's: a five-field array on RESP2 (`LEASE_FIELDS` order), a map on RESP3;
+    /// the id as 16 lowercase hexadecimal digits, nil when denied.
+    Lease(Acquired),
     /// Test builds: writes the inner reply, then panics (a reply cut short).
     #[cfg(feature = "test-hooks")]
     ThenPanic(Box<Reply>),
@@ -129,6 +133,7 @@ impl Reply {
                     write_value(ctx, value, resp3);
                 }
             }
+            Reply::Lease(a) => write_lease(ctx, a, resp3),
             #[cfg(feature = "test-hooks")]
             Reply::ThenPanic(inner) => {
                 inner.write_as(ctx, resp3);
@@ -149,6 +154,51 @@ fn write_decision(ctx: Ctx, d: &Decision, resp3: bool) {
     } else {
         ctx.reply_array(values.len());
         values.into_iter().for_each(|v| ctx.reply_i64(v));
+    }
+}
+
+/// RL.ACQUIRE's reply fields, in RESP2 order.
+pub const LEASE_FIELDS: [&str; 5] = [
+    "acquired",
+    "limit",
+    "remaining",
+    "retry_after_ms",
+    "lease_id",
+];
+
+/// A lease id as replied: 16 lowercase hexadecimal digits, formatted without allocating.
+pub fn lease_id_hex(id: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+fn write_lease(ctx: Ctx, a: &Acquired, resp3: bool) {
+    let ints = [
+        i64::from(a.acquired),
+        a.limit.min(i64::MAX as u64) as i64,
+        a.remaining.min(i64::MAX as u64) as i64,
+        a.retry_after_ms,
+    ];
+    if resp3 {
+        ctx.reply_map(LEASE_FIELDS.len());
+    } else {
+        ctx.reply_array(LEASE_FIELDS.len());
+    }
+    for (name, v) in LEASE_FIELDS.iter().zip(ints) {
+        if resp3 {
+            ctx.reply_bulk(name.as_bytes());
+        }
+        ctx.reply_i64(v);
+    }
+    if resp3 {
+        ctx.reply_bulk(LEASE_FIELDS[4].as_bytes());
+    }
+    match a.id {
+        Some(id) => ctx.reply_bulk(&lease_id_hex(id)),
+        None => ctx.reply_null(),
     }
 }
 

@@ -161,6 +161,7 @@ fn names(a: Algorithm) -> [&'static str; 5] {
         Algorithm::FixedWindow => five!("fixed_window"),
         Algorithm::SlidingWindow => five!("sliding_window"),
         Algorithm::SlidingLog => five!("sliding_log"),
+        Algorithm::Leases => five!("leases"),
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod calendar;
 pub mod fixed_window;
 pub mod gcra;
+pub mod leases;
 pub mod sliding_log;
 pub mod sliding_window;
 pub mod token_bucket;
@@ -121,11 +122,23 @@ pub enum Algorithm {
     SlidingWindow = 4,
     /// Exact log of admitted units ([`sliding_log`]).
     SlidingLog = 5,
+    /// Concurrency leases ([`leases`]): RL.ACQUIRE / RL.RELEASE / RL.RENEW, never RL.CHECK.
+    Leases = 6,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order stats report them.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::TokenBucket,
+        Algorithm::Gcra,
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::SlidingLog,
+        Algorithm::Leases,
+    ];
+
+    /// The algorithms RL.CHECK (and RL.PEEK, RL.MCHECK) take by keyword: all but leases.
+    pub const CHECKS: [Algorithm; 5] = [
         Algorithm::TokenBucket,
         Algorithm::Gcra,
         Algorithm::FixedWindow,
@@ -141,6 +154,7 @@ impl Algorithm {
             Algorithm::FixedWindow => "FIXED_WINDOW",
             Algorithm::SlidingWindow => "SLIDING_WINDOW",
             Algorithm::SlidingLog => "SLIDING_LOG",
+            Algorithm::Leases => "LEASES",
         }
     }
 
@@ -160,9 +174,9 @@ impl Algorithm {
         Self::ALL.into_iter().find(|a| *a as u8 == b)
     }
 
-    /// The algorithm named by `keyword`, ignoring ASCII case.
+    /// The check algorithm named by `keyword`, ignoring ASCII case.
     pub fn from_keyword(keyword: &[u8]) -> Option<Self> {
-        Self::ALL
+        Self::CHECKS
             .into_iter()
             .find(|a| a.keyword().as_bytes().eq_ignore_ascii_case(keyword))
     }

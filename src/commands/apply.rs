@@ -6,6 +6,7 @@
 //! validated and a bad one is refused without touching any key.
 
 use super::{Call, Done};
+use crate::algorithms::leases::Leases;
 use crate::algorithms::Algorithm;
 use crate::args::has_duplicates;
 use crate::charge::{commit, Pending, Propagate, Write};
@@ -66,6 +67,33 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
                 Write::Change(Change::Append { quota, append }),
                 expire_at_ms,
             ),
+            Effect::Lease { .. } if current.is_some_and(|l| l.algorithm() != Algorithm::Leases) => {
+                return Err(Error::AlgorithmMismatch)
+            }
+            // A lease step is held to what the commands keep: a fresh non-zero id,
+            // never more than the limit held, never more leases than the cap (this
+            // server's for a client, the hard cap for the primary's stream).
+            Effect::Lease {
+                quota,
+                step,
+                expire_at_ms,
+            } => {
+                let limit = quota
+                    .map(|q| q.limit())
+                    .or(current.map(|l| l.quota.limit()))
+                    .unwrap_or(0);
+                let lease_cap = if ctx.from_primary_or_aof() {
+                    crate::algorithms::leases::MAX_LEASES
+                } else {
+                    crate::config::max_leases_per_key()
+                };
+                let empty = Leases::default();
+                let leases = lease_state(current).unwrap_or(&empty);
+                if !leases.admits(&step, limit, lease_cap) {
+                    return Err(Error::BadPayload);
+                }
+                (Write::Change(Change::Lease { quota, step }), expire_at_ms)
+            }
             Effect::Replace(limiter, at) => (Write::Replace(limiter), at),
             Effect::Deny(cost) => (Write::Change(Change::Deny { cost }), 0),
         };
@@ -74,6 +102,14 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
     // Keeps chained replicas and a replica's own AOF in step.
     commit(ctx, &mut pending, Propagate::Verbatim)?;
     Ok(Reply::Ok.into())
+}
+
+/// A lease key's leases (`None` for a missing key).
+fn lease_state(current: Option<&Limiter>) -> Option<&Leases> {
+    match current.map(|l| &l.state) {
+        Some(State::Leases(s)) => Some(s),
+        _ => None,
+    }
 }
 
 /// Units a key's log holds (0 for a missing key).

@@ -402,3 +402,19 @@ pub unsafe fn declare(ctx: *mut raw::RedisModuleCtx) -> Result<(), &'static CStr
     }
     Ok(())
 }
+
+/// `RL.ACQUIRE key limit lease_ms [COST cost]`.
+pub const ACQUIRE_ARGS: [ArgDoc; 4] = [
+    arg(c"key", Kind::Key(0)),
+    arg(c"limit", Kind::Int),
+    arg(c"lease_ms", Kind::Int),
+    optional(arg(c"cost", Kind::Int), c"COST"),
+];
+/// `RL.RELEASE key lease_id`.
+pub const RELEASE_ARGS: [ArgDoc; 2] = [arg(c"key", Kind::Key(0)), arg(c"lease_id", Kind::Str)];
+/// `RL.RENEW key lease_id lease_ms`.
+pub const RENEW_ARGS: [ArgDoc; 3] = [
+    arg(c"key", Kind::Key(0)),
+    arg(c"lease_id", Kind::Str),
+    arg(c"lease_ms", Kind::Int),
+];

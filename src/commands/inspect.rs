@@ -53,6 +53,7 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
             fields.push(("previous_count", int(s.previous)));
             fields.push(("current_count", int(s.current)));
         }
+        State::Leases(s) => fields.extend(super::lease::inspect_fields(s, now)),
         State::SlidingLog(log) => {
             let opt = |t: Option<u64>| t.map_or(Value::Int(-1), int);
             fields.push(("entries", int(log.len() as u64)));

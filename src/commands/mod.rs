@@ -12,6 +12,7 @@ pub mod apply;
 pub mod check;
 pub mod docs;
 pub mod inspect;
+pub mod lease;
 pub mod mcheck;
 pub mod peek;
 pub mod refund;
@@ -92,6 +93,12 @@ pub enum Command {
     Metrics,
     /// RL.REFUND
     Refund,
+    /// RL.ACQUIRE
+    Acquire,
+    /// RL.RELEASE
+    Release,
+    /// RL.RENEW
+    Renew,
 }
 
 impl Command {
@@ -213,7 +220,7 @@ impl Row {
 }
 
 /// The table. Rows are in `Command` order, which is RL.STATS's report order.
-pub const TABLE: [Row; 11] = [
+pub const TABLE: [Row; 14] = [
     Row {
         id: Command::Check,
         name: c"rl.check",
@@ -403,6 +410,57 @@ pub const TABLE: [Row; 11] = [
         complexity: c"O(1); SLIDING_LOG: O(log N + COST), N the units in the log",
         nondeterministic: true,
         args: &docs::REFUND_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Acquire,
+        name: c"rl.acquire",
+        stat: "acquire",
+        handler: lease::acquire,
+        flags: c"write deny-oom fast",
+        arity: -4,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Takes a concurrency lease while fewer than limit units are held; it expires by itself after lease_ms.",
+        complexity: c"O(N), N the leases the key holds (at most ratelimit.max-leases-per-key)",
+        nondeterministic: true,
+        args: &docs::ACQUIRE_ARGS,
+        stamp: None,
+        decides: true,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Release,
+        name: c"rl.release",
+        stat: "release",
+        handler: lease::release,
+        flags: c"write fast",
+        arity: 3,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Frees a lease RL.ACQUIRE gave; replies the units freed.",
+        complexity: c"O(N), N the leases the key holds",
+        nondeterministic: true,
+        args: &docs::RELEASE_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Renew,
+        name: c"rl.renew",
+        stat: "renew",
+        handler: lease::renew,
+        flags: c"write fast",
+        arity: 4,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Sets a held lease to expire lease_ms from now; replies 1, or 0 if it is no longer held.",
+        complexity: c"O(N), N the leases the key holds",
+        nondeterministic: true,
+        args: &docs::RENEW_ARGS,
         stamp: None,
         decides: false,
         register: Register::Always,

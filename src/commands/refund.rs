@@ -19,7 +19,7 @@ pub fn refund(call: &Call) -> Result<Done, Error> {
     let mut key = Key::open(call.ctx, name);
     let (changed, given) = match key.current()? {
         None => (None, 0),
-        Some(l) => give_back(l, units, now),
+        Some(l) => give_back(l, units, now)?,
     };
     if let Some(value) = changed {
         // The TTL stays: the key rests no later than it would have.

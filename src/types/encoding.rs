@@ -11,7 +11,11 @@
 //! GCRA: tat (u128, low word first);
 //! FIXED_WINDOW: window_start_ms, count;
 //! SLIDING_WINDOW: window_start_ms, previous, current;
-//! SLIDING_LOG: base_ms, n, then n u32 offsets packed two per word (low half first).
+//! SLIDING_LOG: base_ms, n, then n u32 offsets packed two per word (low half first);
+//! LEASES (algorithm 6, added in 0.2.0 without a version bump: no older layout changes,
+//! and an older build refuses the unknown algorithm byte): n, then per lease id,
+//! expires_at_ms, units (sorted by expiry then id); limit is the quota's limit,
+//! period_ms the last acquire's lease_ms, burst = limit.
 //!
 //! Version 1 (0.1.0 development builds; read only): TOKEN_BUCKET or GCRA without the
 //! totals; its byte form (`RL.APPLY` payloads) had a 2-byte header.
@@ -20,6 +24,7 @@ use std::collections::VecDeque;
 
 use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::{Gcra, MAX_TAT};
+use crate::algorithms::leases::{Lease, Leases, MAX_LEASES};
 use crate::algorithms::sliding_log::{SlidingLog, MAX_PERIOD_MS, MAX_UNITS};
 use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
@@ -133,6 +138,14 @@ pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
                 out(u64::from(lo) | u64::from(hi) << 32);
             }
         }
+        State::Leases(s) => {
+            out(s.parts().len() as u64);
+            for l in s.parts() {
+                out(l.id);
+                out(l.expires_at_ms);
+                out(l.units);
+            }
+        }
     }
 }
 
@@ -229,6 +242,28 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
             }
             let log = SlidingLog::from_parts(base, offsets).ok_or(DecodeError::State)?;
             State::SlidingLog(Box::new(log))
+        }
+        Algorithm::Leases => {
+            let n = word()?;
+            if n > MAX_LEASES {
+                return Err(DecodeError::State);
+            }
+            // Grown as words arrive: a lying `n` cannot make us allocate ahead.
+            let mut held = Vec::new();
+            while (held.len() as u64) < n {
+                held.push(Lease {
+                    id: word()?,
+                    expires_at_ms: word()?,
+                    units: word()?,
+                });
+            }
+            held.shrink_to_fit();
+            let leases = Leases::from_parts(held).ok_or(DecodeError::State)?;
+            // What the commands keep: never more units held than the last limit.
+            if leases.held_units(0) > quota.limit() {
+                return Err(DecodeError::State);
+            }
+            State::Leases(leases)
         }
     };
     Ok(Limiter {

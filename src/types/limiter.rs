@@ -2,6 +2,7 @@
 //! a [`Change`] of it: evaluated once on the primary, applied the same way there, on
 //! replicas and on AOF replay.
 
+use crate::algorithms::leases::{Leases, Op, Step};
 use crate::algorithms::sliding_log::{self, Append, SlidingLog};
 use crate::algorithms::{
     fixed_window, gcra, sliding_window, token_bucket, Algorithm, Decision, Quota, MAX_ARG,
@@ -32,6 +33,8 @@ pub enum State {
     SlidingWindow(sliding_window::SlidingWindow),
     /// An exact log (boxed: it owns a buffer, the others are a few words).
     SlidingLog(Box<SlidingLog>),
+    /// Concurrency leases (a buffer of 24-byte leases).
+    Leases(Leases),
 }
 
 impl State {
@@ -43,6 +46,7 @@ impl State {
             State::FixedWindow(_) => Algorithm::FixedWindow,
             State::SlidingWindow(_) => Algorithm::SlidingWindow,
             State::SlidingLog(_) => Algorithm::SlidingLog,
+            State::Leases(_) => Algorithm::Leases,
         }
     }
 }
@@ -77,6 +81,7 @@ impl Limiter {
     pub fn mem_usage(&self) -> usize {
         let log = match &self.state {
             State::SlidingLog(l) => std::mem::size_of::<SlidingLog>() + l.heap_bytes(),
+            State::Leases(l) => l.heap_bytes(),
             _ => 0,
         };
         std::mem::size_of::<Limiter>() + log
@@ -108,6 +113,14 @@ pub enum Change {
     Deny {
         /// Units denied.
         cost: u64,
+    },
+    /// A lease write (RL.ACQUIRE admitted, RL.RELEASE, RL.RENEW): `quota` (an
+    /// acquire's limit and lease_ms) replaces the stored one when given.
+    Lease {
+        /// The acquire's quota; `None` keeps the key's.
+        quota: Option<Quota>,
+        /// What to do to the leases.
+        step: Step,
     },
 }
 
@@ -163,6 +176,8 @@ pub fn evaluate(
         Algorithm::Gcra => fixed!(gcra, Gcra),
         Algorithm::FixedWindow => fixed!(fixed_window, FixedWindow),
         Algorithm::SlidingWindow => fixed!(sliding_window, SlidingWindow),
+        // Leases are evaluated by their own commands (`commands/lease.rs`).
+        Algorithm::Leases => return Err(Error::AlgorithmMismatch),
         Algorithm::SlidingLog => {
             let empty = SlidingLog::default();
             let log = match old {
@@ -183,6 +198,16 @@ pub fn evaluate(
 
 /// The key's capacity right now without a request: `remaining` and `reset_after_ms`.
 pub fn status(l: &Limiter, now_ms: u64) -> Decision {
+    if let State::Leases(s) = &l.state {
+        let reset = s.latest_expiry(now_ms).map_or(0, |at| at - now_ms);
+        return Decision {
+            allowed: false,
+            limit: l.quota.limit(),
+            remaining: l.quota.limit().saturating_sub(s.held_units(now_ms)),
+            retry_after_ms: -1,
+            reset_after_ms: reset.min(i64::MAX as u64) as i64,
+        };
+    }
     let req = CheckRequest {
         algorithm: l.algorithm(),
         quota: l.quota,
@@ -233,6 +258,34 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
             l.totals.admitted = l.totals.admitted.saturating_add(append.cost);
             None
         }
+        (Some(l), Change::Lease { quota, step }) => {
+            if let State::Leases(s) = &mut l.state {
+                s.apply(&step);
+                if let Some(q) = quota {
+                    l.quota = q;
+                }
+                if let Op::Acquire(lease) = step.op {
+                    l.totals.admitted = l.totals.admitted.saturating_add(lease.units);
+                }
+            }
+            None
+        }
+        (None, Change::Lease { quota, step }) => {
+            let (Some(quota), Op::Acquire(lease)) = (quota, step.op) else {
+                // Releasing or renewing on a missing key does nothing.
+                return None;
+            };
+            let mut s = Leases::default();
+            s.apply(&step);
+            Some(Limiter {
+                quota,
+                totals: Totals {
+                    admitted: lease.units,
+                    denied: 0,
+                },
+                state: State::Leases(s),
+            })
+        }
         (None, Change::Append { quota, append }) => {
             let mut log = SlidingLog::default();
             log.apply(&append, quota.limit());
@@ -251,8 +304,9 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
 /// Gives back up to `units` to a key's current state at `now_ms`, with its stored
 /// quota: never above the limit or burst, never into a window that has ended, the
 /// newest units of a log. Returns the changed value (`None`: nothing given back) and
-/// the units given back; the key's admitted total goes down by as many.
-pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> (Option<Limiter>, u64) {
+/// the units given back; the key's admitted total goes down by as many. A lease key
+/// (RL.RELEASE frees leases) is an algorithm mismatch.
+pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> Result<(Option<Limiter>, u64), Error> {
     let q = &l.quota;
     let (state, given) = match &l.state {
         State::TokenBucket(s) => {
@@ -276,9 +330,10 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> (Option<Limiter>, u64) {
             let n = log.refund(q, now_ms, units);
             (State::SlidingLog(log), n)
         }
+        State::Leases(_) => return Err(Error::AlgorithmMismatch),
     };
     if given == 0 {
-        return (None, 0);
+        return Ok((None, 0));
     }
     let changed = Limiter {
         quota: l.quota,
@@ -288,7 +343,7 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> (Option<Limiter>, u64) {
         },
         state,
     };
-    (Some(changed), given)
+    Ok((Some(changed), given))
 }
 
 /// Evaluates a partial grant (`AT_MOST` with `COST n`, TOKEN_BUCKET and GCRA): admits

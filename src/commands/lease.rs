@@ -1,0 +1,185 @@
+//! Concurrency leases: `RL.ACQUIRE key limit lease_ms [COST n]`, `RL.RELEASE key
+//! lease_id`, `RL.RENEW key lease_id lease_ms` (the pure logic: `algorithms/leases.rs`).
+//!
+//! Each reads the clock once and, for an acquire, draws the lease id here, so the
+//! pure step it commits is what replicas and the AOF apply: these commands always
+//! propagate as `RL.APPLY` lease payloads (`replicate.rs`), never verbatim. The key
+//! expires when its latest lease does, so an abandoned key disappears.
+//!
+//! Lease ids: SipHash (std's `RandomState`, keyed with 128 bits the OS gives once per
+//! process) of a per-process counter, never 0 and unique within the key. Without the
+//! key, a guess names a held lease with probability at most (leases held) / 2^64.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+use super::check::notify_denied;
+use super::{Call, Command, Done};
+use crate::algorithms::leases::{Leases, Step};
+use crate::algorithms::{Algorithm, Quota};
+use crate::args::{parse_acquire, parse_lease_id, parse_renew};
+use crate::charge::{commit, Pending, Propagate, Write};
+use crate::ctx::{Arg, Ctx};
+use crate::error::Error;
+use crate::reply::{Reply, Value};
+use crate::types::key::Key;
+use crate::types::limiter::{Change, Limiter, State};
+use crate::{config, stats};
+
+/// A fresh candidate lease id.
+fn next_id() -> u64 {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    KEY.get_or_init(RandomState::new)
+        .hash_one(COUNTER.fetch_add(1, Relaxed))
+}
+
+/// The leases `current` holds (none for a missing key); another algorithm's key is an
+/// error.
+fn leases_of<'a>(current: Option<&'a Limiter>, empty: &'a Leases) -> Result<&'a Leases, Error> {
+    match current.map(|l| &l.state) {
+        None => Ok(empty),
+        Some(State::Leases(s)) => Ok(s),
+        Some(_) => Err(Error::AlgorithmMismatch),
+    }
+}
+
+/// The key's absolute expiry once `step` is applied: its latest lease's, or just
+/// before now when none is left (Redis expires a key once the clock passes its expiry,
+/// so the key goes at once).
+fn expiry_after(leases: &Leases, step: &Step) -> i64 {
+    let none_left = step.now_ms.saturating_sub(1);
+    let at = leases.latest_after(step).unwrap_or(none_left).max(1);
+    at.min(i64::MAX as u64) as i64
+}
+
+/// Commits one key's lease write and propagates it as `RL.APPLY`.
+fn write(
+    ctx: Ctx,
+    name: &Arg,
+    key: Key,
+    change: Change,
+    expire_at: Option<i64>,
+) -> Result<(), Error> {
+    let mut pending = Pending::new(name, key, Write::Change(change), expire_at);
+    commit(ctx, std::slice::from_mut(&mut pending), Propagate::Apply)
+}
+
+/// RL.ACQUIRE: admits while fewer than `limit` units are held (and fewer than
+/// `ratelimit.max-leases-per-key` leases), replies
+/// `[acquired, limit, remaining, retry_after_ms, lease_id]` (a map on RESP3).
+pub fn acquire(call: &Call) -> Result<Done, Error> {
+    let req = parse_acquire(call.args)?;
+    let now = call.clock.now_ms();
+    let (ctx, name) = (call.ctx, &call.args[0]);
+    let outcome = (|| {
+        let mut key = Key::open(ctx, name);
+        let empty = Leases::default();
+        let (reply, change, expire_at) = {
+            let current = key.current()?;
+            let leases = leases_of(current, &empty)?;
+            let cap = config::max_leases_per_key();
+            let (reply, step) = leases
+                .acquire(req.limit, req.lease_ms, req.units, now, cap, next_id)
+                .map_err(|_| Error::Internal)?;
+            match step {
+                Some(step) => {
+                    let quota =
+                        Quota::new(req.limit, req.lease_ms, req.limit).ok_or(Error::Internal)?;
+                    let at = expiry_after(leases, &step);
+                    let change = Change::Lease {
+                        quota: Some(quota),
+                        step,
+                    };
+                    (reply, change, Some(at))
+                }
+                // A denial writes nothing and propagates nothing (a waiting worker's
+                // retries cost no replication): lease keys count denials in RL.STATS,
+                // not in their own `denied` total.
+                None => (reply, Change::Nothing, None),
+            }
+        };
+        write(ctx, name, key, change, expire_at)?;
+        Ok(reply)
+    })();
+    let a = outcome.inspect_err(|_| stats::record_algorithm_error(Algorithm::Leases))?;
+    stats::record_check(Algorithm::Leases, a.acquired);
+    stats::record_decision(Command::Acquire, a.acquired);
+    if !a.acquired {
+        notify_denied(ctx, name);
+    }
+    Ok(Reply::Lease(a).into())
+}
+
+/// RL.RELEASE: frees a held lease; replies the units freed (0 when the lease is not
+/// held: released, expired, or never acquired).
+pub fn release(call: &Call) -> Result<Done, Error> {
+    let id = parse_lease_id(call.args[1].as_ref())?;
+    let now = call.clock.now_ms();
+    let (ctx, name) = (call.ctx, &call.args[0]);
+    let mut key = Key::open(ctx, name);
+    let empty = Leases::default();
+    let (freed, step, expire_at) = {
+        let leases = leases_of(key.current()?, &empty)?;
+        let (freed, step) = leases.release(id, now);
+        let at = step.as_ref().map(|s| expiry_after(leases, s));
+        (freed, step, at)
+    };
+    if let Some(step) = step {
+        write(
+            ctx,
+            name,
+            key,
+            Change::Lease { quota: None, step },
+            expire_at,
+        )?;
+    }
+    Ok(Reply::Int(freed.min(i64::MAX as u64) as i64).into())
+}
+
+/// RL.RENEW: sets a held lease to expire `lease_ms` from now (which may shorten it);
+/// replies 1, or 0 when the lease is not held (its capacity may be another's now).
+pub fn renew(call: &Call) -> Result<Done, Error> {
+    let (id, lease_ms) = parse_renew(call.args)?;
+    let now = call.clock.now_ms();
+    let (ctx, name) = (call.ctx, &call.args[0]);
+    let mut key = Key::open(ctx, name);
+    let empty = Leases::default();
+    let (step, expire_at) = {
+        let leases = leases_of(key.current()?, &empty)?;
+        let step = leases.renew(id, lease_ms, now);
+        let at = step.as_ref().map(|s| expiry_after(leases, s));
+        (step, at)
+    };
+    let renewed = step.is_some();
+    if let Some(step) = step {
+        write(
+            ctx,
+            name,
+            key,
+            Change::Lease { quota: None, step },
+            expire_at,
+        )?;
+    }
+    Ok(Reply::Int(i64::from(renewed)).into())
+}
+
+/// RL.INSPECT's state fields of a lease key: counts and times, never the ids (they are
+/// the holders' secrets).
+pub fn inspect_fields(s: &Leases, now_ms: u64) -> [(&'static str, Value); 4] {
+    let live = s.live(now_ms);
+    let opt = |t: Option<u64>| t.map_or(Value::Int(-1), Value::count);
+    [
+        ("held", Value::count(s.held_units(now_ms))),
+        ("leases", Value::count(live.len() as u64)),
+        (
+            "earliest_expiry_ms",
+            opt(live.first().map(|l| l.expires_at_ms)),
+        ),
+        (
+            "latest_expiry_ms",
+            opt(live.last().map(|l| l.expires_at_ms)),
+        ),
+    ]
+}
