@@ -39,10 +39,32 @@ impl Form {
     }
 }
 
-/// The options a spec may carry after `period`, in any order, each at most once.
-/// Their values land in `Options::values` at the same index. Adding an option is one
-/// entry here and one `Field`.
-const OPTIONS: [Field; 2] = [Field::Burst, Field::Cost];
+/// An option a spec may carry after `period`: `KEYWORD value`.
+struct OptionRule {
+    /// The option; its name is the keyword (case-insensitive).
+    field: Field,
+    /// Whether the algorithm takes it; refused at the keyword otherwise (only BURST is
+    /// restricted, so the refusal is `ArgError::BurstNotSupported`; an option with another
+    /// restriction brings its own `ArgError`).
+    applies: fn(Algorithm) -> bool,
+    /// Parses its value.
+    value: fn(&[u8], Form) -> Result<u64, ArgError>,
+}
+
+/// The options after `period`, in any order, each at most once; parsed values land at
+/// the same index. Adding an option is one row here, one `Field` and its use below.
+const OPTIONS: [OptionRule; 2] = [
+    OptionRule {
+        field: Field::Burst,
+        applies: Algorithm::has_burst,
+        value: |v, _| parse_count(v, Field::Burst),
+    },
+    OptionRule {
+        field: Field::Cost,
+        applies: |_| true,
+        value: |v, form| parse_int(v, form.min_cost(), MAX_ARG, Field::Cost),
+    },
+];
 
 /// Parses a decimal integer in `min..=max`: digits only, no sign, no spaces.
 pub fn parse_int(bytes: &[u8], min: u64, max: u64, field: Field) -> Result<u64, ArgError> {
@@ -146,7 +168,7 @@ pub fn parse_spec<A: AsRef<[u8]>>(
     while let Some(option) = args.get(used).map(AsRef::as_ref) {
         let Some(slot) = OPTIONS
             .iter()
-            .position(|f| f.name().as_bytes().eq_ignore_ascii_case(option))
+            .position(|o| o.field.name().as_bytes().eq_ignore_ascii_case(option))
         else {
             if form == Form::Mcheck {
                 if Algorithm::from_keyword(option).is_some() {
@@ -156,23 +178,17 @@ pub fn parse_spec<A: AsRef<[u8]>>(
             }
             return Err(ArgError::Invalid(Field::Option).at(pos + used));
         };
-        let field = OPTIONS[slot];
+        let rule = &OPTIONS[slot];
         if values[slot].is_some() {
-            return Err(ArgError::Repeated(field).at(pos + used));
+            return Err(ArgError::Repeated(rule.field).at(pos + used));
         }
-        if field == Field::Burst && !algorithm.has_burst() {
+        if !(rule.applies)(algorithm) {
             return Err(ArgError::BurstNotSupported.at(pos + used));
         }
         let value = args
             .get(used + 1)
-            .ok_or(ArgError::Missing(field).at(pos + used))?
-            .as_ref();
-        let min = if field == Field::Cost {
-            form.min_cost()
-        } else {
-            1
-        };
-        values[slot] = Some(parse_int(value, min, MAX_ARG, field).map_err(at(used + 1))?);
+            .ok_or(ArgError::Missing(rule.field).at(pos + used))?;
+        values[slot] = Some((rule.value)(value.as_ref(), form).map_err(at(used + 1))?);
         used += 2;
     }
     let [burst, cost] = values;
