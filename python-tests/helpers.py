@@ -393,7 +393,7 @@ WINDOW_ALGORITHMS = [FW, SW, SL]
 ALL_ALGORITHMS = [TB, GCRA, FW, SW, SL]
 DECISION_FIELDS = ["allowed", "limit", "remaining", "retry_after_ms", "reset_after_ms"]
 INSPECT_COMMON = [
-    "algorithm", "limit", "period_ms", "burst", "remaining", "reset_after_ms", "ttl_ms",
+    "algorithm", "limit", "period_ms", "period", "burst", "remaining", "reset_after_ms", "ttl_ms",
     "admitted", "denied",
 ]
 INSPECT_STATE = {
@@ -406,11 +406,90 @@ INSPECT_STATE = {
 }
 # Module load arguments that register CL.THROTTLE.
 CELL_COMPAT = ["cell-compat", "yes"]
-ALGORITHM_ERROR = (
-    "ERR unknown algorithm; expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG"
+# Error texts (src/error.rs). An argument's error names its position, counted from 1
+# after the command name (RL.CHECK: key 1, algorithm 2, limit 3, period 4, options 5+).
+EXPECTED_ALGORITHM = (
+    "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG"
 )
-WINDOW_BURST_ERROR = "ERR BURST applies only to TOKEN_BUCKET and GCRA"
-MISMATCH_ERROR = "ERR key holds a limiter of another algorithm; use RL.RESET first to change it"
+EXPECTED_COUNT = "expected an integer between 1 and 9223372036854775807"
+EXPECTED_COST = EXPECTED_COUNT + " (RL.PEEK also takes 0)"
+EXPECTED_DURATION = (
+    "expected a duration from 1ms to 9223372036854775807ms: digits, optionally followed by"
+    " ms, s, m, h or d (no unit: milliseconds)"
+)
+SPEC_SYNTAX = "a spec is: algorithm limit period [BURST n] [COST n]"
+
+
+def arg_error(pos, field, text):
+    return f"ERR argument {pos} ({field}): {text}"
+
+
+def algorithm_error(pos=2):
+    return arg_error(pos, "algorithm", EXPECTED_ALGORITHM)
+
+
+def number_for_algorithm_error(pos=2):
+    return arg_error(pos, "algorithm", f"{EXPECTED_ALGORITHM}; got a number: is limit before"
+                     f" the algorithm? {SPEC_SYNTAX}")
+
+
+def limit_error(pos=3):
+    return arg_error(pos, "limit", EXPECTED_COUNT)
+
+
+def period_error(pos=4):
+    return arg_error(pos, "period", EXPECTED_DURATION)
+
+
+def burst_error(pos=6):
+    return arg_error(pos, "BURST", EXPECTED_COUNT)
+
+
+def cost_error(pos=6):
+    return arg_error(pos, "COST", EXPECTED_COST)
+
+
+def missing_value_error(option, pos=5):
+    return arg_error(pos, option, "needs a value")
+
+
+def twice_error(option, pos=7):
+    return arg_error(pos, option, "given more than once")
+
+
+def option_error(pos=5):
+    return arg_error(pos, "option", "expected BURST n or COST n")
+
+
+def mcheck_option_error(pos):
+    return arg_error(pos, "option", "expected BURST n, COST n or the next spec's algorithm")
+
+
+def window_burst_error(pos=5):
+    return arg_error(pos, "BURST", "applies only to TOKEN_BUCKET and GCRA")
+
+
+def sl_period_error(pos=4):
+    return arg_error(pos, "period", "a SLIDING_LOG period is at most 4294967295ms (about 49 days)")
+
+
+def sl_limit_error(pos=3):
+    return arg_error(pos, "limit", "a SLIDING_LOG limit is at most ratelimit.sliding-log-max-limit")
+
+
+def numkeys_mismatch_error(numkeys, keys, specs):
+    def count(n, word):
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return (f"ERR numkeys is {numkeys} but {count(keys, 'key')} and {count(specs, 'spec')} follow;"
+            " RL.MCHECK takes numkeys, then that many keys, then one spec per key")
+
+
+ALGORITHM_ERROR = algorithm_error(2)
+WINDOW_BURST_ERROR = window_burst_error(5)
+MISMATCH_ERROR = (
+    "ERR key holds a limiter of another algorithm (RL.INSPECT shows which): check it with that"
+    " algorithm or use another key name; an operator (the admin user) can delete it with RL.RESET"
+)
 WRONGTYPE_ERROR = "WRONGTYPE Operation against a key holding the wrong kind of value"
 STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
     f"{algorithm}_{counter}"

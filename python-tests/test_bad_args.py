@@ -10,31 +10,44 @@ from helpers import (
     STATS_FIELDS,
     GCRA,
     MAX,
+    SL,
     STATS_NAMES,
     TB,
+    algorithm_error,
     apply_payload,
     arity_error,
+    burst_error,
     call_error,
     check,
+    cost_error,
     encode_gcra,
     encode_token_bucket,
+    inspect,
+    limit_error,
+    missing_value_error,
+    number_for_algorithm_error,
+    option_error,
+    peek,
+    period_error,
     same_error,
     server_time_ms,
+    sl_period_error,
+    twice_error,
 )
 
+# RL.CHECK's positions: key 1, algorithm 2, limit 3, period 4, then options from 5.
 ARITY = arity_error("rl.check")
-LIMIT = "ERR limit must be an integer between 1 and 9223372036854775807"
-PERIOD = "ERR period_ms must be an integer between 1 and 9223372036854775807"
-BURST = "ERR BURST must be an integer between 1 and 9223372036854775807"
-COST = "ERR COST must be an integer between 1 and 9223372036854775807"
-BURST_MISSING = "ERR BURST needs a value"
-COST_MISSING = "ERR COST needs a value"
-ALGO = (
-    "ERR unknown algorithm; expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG"
-)
-OPTION = "ERR unknown option; expected BURST n or COST n"
-BURST_TWICE = "ERR BURST given more than once"
-COST_TWICE = "ERR COST given more than once"
+LIMIT = limit_error(3)
+PERIOD = period_error(4)
+BURST = burst_error(6)
+COST = cost_error(6)
+BURST_MISSING = missing_value_error("BURST", 5)
+COST_MISSING = missing_value_error("COST", 5)
+ALGO = algorithm_error(2)
+NUMBER_FOR_ALGO = number_for_algorithm_error(2)
+OPTION = option_error(5)
+BURST_TWICE = twice_error("BURST", 7)
+COST_TWICE = twice_error("COST", 7)
 BAD_PAYLOAD = "ERR invalid RL.APPLY payload"
 
 K = b"ZZkeyQQ"  # distinctive bytes that must never show up in an error reply
@@ -48,14 +61,19 @@ BAD = [
     ((K, GCRA, 10), ARITY),
     ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "X"), ARITY),
     ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "BURST", 2), ARITY),
-    # algorithm
+    # algorithm (argument 2)
     ((K, "LEAKY_BUCKET", 10, 1000), ALGO),
     ((K, "TOKENBUCKET", 10, 1000), ALGO),
     ((K, "GCRA ", 10, 1000), ALGO),
     ((K, "", 10, 1000), ALGO),
     ((K, b"GCRA\x00", 10, 1000), ALGO),
     ((K, b"\xff\x00ZZalgoQQ", 10, 1000), ALGO),
-    # limit
+    # arguments in the wrong order: a number where the algorithm belongs
+    ((K, 10, 1000, TB), NUMBER_FOR_ALGO),
+    ((K, 10, GCRA, 1000), NUMBER_FOR_ALGO),
+    ((K, 10, 1000, GCRA, "COST", 1), NUMBER_FOR_ALGO),
+    ((K, "-1", 10, 1000), ALGO),
+    # limit (argument 3)
     ((K, GCRA, 0, 1000), LIMIT),
     ((K, TB, "-1", 1000), LIMIT),
     ((K, TB, "+1", 1000), LIMIT),
@@ -67,20 +85,34 @@ BAD = [
     ((K, GCRA, "1 ", 1000), LIMIT),
     ((K, GCRA, "", 1000), LIMIT),
     ((K, GCRA, "0x10", 1000), LIMIT),
+    ((K, GCRA, "10s", 1000), LIMIT),
     ((K, GCRA, "9223372036854775808", 1000), LIMIT),
     ((K, GCRA, "18446744073709551616", 1000), LIMIT),
     ((K, GCRA, "99999999999999999999", 1000), LIMIT),
     ((K, GCRA, b"\xff\xfeZZnumQQ", 1000), LIMIT),
-    # period_ms (checked after limit)
+    # period (argument 4, checked after limit): a duration
     ((K, TB, 10, 0), PERIOD),
+    ((K, TB, 10, "0s"), PERIOD),
     ((K, TB, 10, "-1000"), PERIOD),
     ((K, TB, 10, "1e3"), PERIOD),
     ((K, TB, 10, "1000.5"), PERIOD),
+    ((K, TB, 10, "1.5s"), PERIOD),
+    ((K, TB, 10, "1 s"), PERIOD),
+    ((K, TB, 10, "1min"), PERIOD),
+    ((K, TB, 10, "1sec"), PERIOD),
+    ((K, TB, 10, "1w"), PERIOD),
+    ((K, TB, 10, "s"), PERIOD),
+    # (a last argument starting with @ is the filter's stamp, replaced; not a period)
+    ((K, TB, 10, "@1000", "COST", 1), PERIOD),
     ((K, TB, 10, ""), PERIOD),
     ((K, TB, 10, "9223372036854775808"), PERIOD),
+    ((K, TB, 10, "9223372036854776s"), PERIOD),
+    ((K, TB, 10, "106751991168d"), PERIOD),
     ((K, TB, 10, "99999999999999999999"), PERIOD),
+    ((K, TB, 10, b"ZZperiodQQs"), PERIOD),
     ((K, TB, 0, 0), LIMIT),
-    # BURST / COST values
+    ((K, SL, 10, "50d"), sl_period_error(4)),
+    # BURST / COST values (argument 6)
     ((K, GCRA, 10, 1000, "BURST", 0), BURST),
     ((K, GCRA, 10, 1000, "BURST", "-5"), BURST),
     ((K, GCRA, 10, 1000, "BURST", "2.5"), BURST),
@@ -91,12 +123,13 @@ BAD = [
     ((K, TB, 10, 1000, "COST", "1e3"), COST),
     ((K, TB, 10, 1000, "COST", "99999999999999999999"), COST),
     ((K, TB, 10, 1000, "COST", b"ZZcostQQ"), COST),
-    # missing option values
+    ((K, TB, 10, "1s", "COST", 1, "BURST", "0"), burst_error(8)),
+    # missing option values (the option's own position)
     ((K, GCRA, 10, 1000, "BURST"), BURST_MISSING),
     ((K, GCRA, 10, 1000, "COST"), COST_MISSING),
-    ((K, GCRA, 10, 1000, "COST", 1, "BURST"), BURST_MISSING),
-    ((K, TB, 10, 1000, "burst", 3, "cost"), COST_MISSING),
-    # repeated options
+    ((K, GCRA, 10, 1000, "COST", 1, "BURST"), missing_value_error("BURST", 7)),
+    ((K, TB, 10, 1000, "burst", 3, "cost"), missing_value_error("COST", 7)),
+    # repeated options (the second one's position)
     ((K, GCRA, 10, 1000, "BURST", 1, "BURST", 2), BURST_TWICE),
     ((K, GCRA, 10, 1000, "burst", 1, "BuRsT", 1), BURST_TWICE),
     ((K, TB, 10, 1000, "COST", 1, "COST", 2), COST_TWICE),
@@ -105,8 +138,9 @@ BAD = [
     ((K, GCRA, 10, 1000, "SPEED", 2), OPTION),
     ((K, GCRA, 10, 1000, "BURSTY", 2), OPTION),
     ((K, GCRA, 10, 1000, "", 2), OPTION),
-    ((K, GCRA, 10, 1000, "BURST", 2, "ZZoptQQ"), OPTION),
+    ((K, GCRA, 10, 1000, "BURST", 2, "ZZoptQQ"), option_error(7)),
     ((K, GCRA, 10, 1000, b"\x00\x01ZZoptQQ", 2), OPTION),
+    ((K, GCRA, 10, 1000, GCRA, 2), OPTION),
     # a huge key with bad arguments
     ((HUGE_KEY, "ZZalgoQQ", 10, 1000), ALGO),
     ((HUGE_KEY, GCRA, 0, 1000), LIMIT),
@@ -145,6 +179,8 @@ def test_errors_never_echo_key_or_argument_bytes(shared):
         (b"ZZkey4QQ", GCRA, 1, 1, "BURST", "ZZburstQQ"),
         (b"ZZkey5QQ", GCRA, 1, 1, "ZZoptionQQ", 1),
         (b"ZZkey6QQ", GCRA, 1, 1, "COST"),
+        (b"ZZkey7QQ", GCRA, 1, "ZZ1QQs"),
+        (b"ZZkey8QQ", "1", "ZZ2QQ", GCRA),
     ]
     for args in distinctive:
         err = call_error(c, "RL.CHECK", *args)
@@ -291,3 +327,55 @@ def test_arity_error_text_is_exactly_the_documented_one(shared):
     }
     wrong = {args[0]: text for args, text in got.items() if text != arity_error(args[0].lower())}
     assert not wrong, f"arity errors differ from the documented text: {wrong}"
+
+
+GOOD_PERIODS = [
+    ("1", 1, "1ms"), ("250ms", 250, "250ms"), ("250MS", 250, "250ms"), ("1500", 1500, "1500ms"),
+    ("1s", 1000, "1s"), ("60s", 60_000, "1m"), ("90S", 90_000, "90s"), ("1m", 60_000, "1m"),
+    ("90m", 5_400_000, "90m"), ("1h", 3_600_000, "1h"), ("24h", 86_400_000, "1d"),
+    ("1d", 86_400_000, "1d"), ("7d", 604_800_000, "7d"), ("3600000", 3_600_000, "1h"),
+    ("9223372036854775807ms", MAX, "9223372036854775807ms"),
+]
+
+
+@pytest.mark.parametrize("text, ms, shown", GOOD_PERIODS, ids=[p[0] for p in GOOD_PERIODS])
+def test_periods_take_a_unit_and_inspect_shows_the_largest_exact_one(shared, text, ms, shown):
+    c = shared.client()
+    c.delete("p", "q")
+    # A burst of 1000 periods spent at once keeps the key for 1000 periods (>= 1 s).
+    assert check(c, "p", GCRA, 1, text, burst=1000, cost=1000)[:3] == [1, 1, 0]
+    info = inspect(c, "p")
+    assert (info["period_ms"], info["period"]) == (ms, shown)
+    # The same key checked with the bare milliseconds is the same quota.
+    assert check(c, "p", GCRA, 1, ms, burst=1000)[1] == 1
+    assert inspect(c, "p")["period_ms"] == ms
+    # The shown form is accepted back.
+    assert check(c, "q", GCRA, 1, shown, burst=1000, cost=1000)[0] == 1
+    assert inspect(c, "q")["period_ms"] == ms
+    c.delete("p", "q")
+
+
+def test_a_period_in_seconds_without_a_unit_is_milliseconds(shared):
+    """redis-cell's `60` means a minute; here it is 60 ms, `60s` is a minute."""
+    c = shared.client()
+    c.delete("cell", "unit")
+    check(c, "cell", GCRA, 10, 60)
+    check(c, "unit", GCRA, 10, "60s")
+    assert inspect(c, "cell")["period"] == "60ms"
+    assert inspect(c, "unit")["period"] == "1m"
+    c.delete("cell", "unit")
+
+
+def test_peek_takes_cost_zero_and_the_checks_do_not(shared):
+    c = shared.client()
+    c.delete("z")
+    assert peek(c, "z", GCRA, 5, "1h", cost=0) == [1, 5, 5, -1, 0]
+    assert c.exists("z") == 0
+    for _ in range(5):
+        check(c, "z", GCRA, 5, "1h")
+    got = peek(c, "z", GCRA, 5, "1h", cost=0)
+    assert got[:4] == [1, 5, 0, -1] and got[4] > 0, got
+    assert call_error(c, "RL.CHECK", "z", GCRA, 5, "1h", "COST", 0) == cost_error(6)
+    assert call_error(c, "RL.MCHECK", 1, "z", GCRA, 5, "1h", "COST", 0) == cost_error(7)
+    assert call_error(c, "RL.PEEK", "z", GCRA, 5, "1h", "COST", "-1") == cost_error(6)
+    c.delete("z")

@@ -20,9 +20,9 @@ from helpers import GCRA, check
 # name: (arity, key spec flags or None, top-level argument names)
 EXPECTED = {
     "rl.check": (-5, ["RW", "access", "update"],
-                 ["key", "algorithm", "limit", "period_ms", "burst", "cost"]),
+                 ["key", "algorithm", "limit", "period", "burst", "cost"]),
     "rl.peek": (-5, ["RO", "access"],
-                ["key", "algorithm", "limit", "period_ms", "burst", "cost"]),
+                ["key", "algorithm", "limit", "period", "burst", "cost"]),
     "rl.inspect": (2, ["RO", "access"], ["key"]),
     "rl.mcheck": (-6, ["RW", "access", "update"], ["numkeys", "key", "spec"]),
     "rl.reset": (-2, ["RM", "delete"], ["key"]),
@@ -71,6 +71,8 @@ def test_arguments_carry_types_tokens_and_flags(r):
     args = {a["name"].decode(): a for a in map(as_dict, doc["arguments"])}
     assert args["key"]["type"] == b"key" and args["key"]["key_spec_index"] == 0
     assert args["limit"]["type"] == b"integer"
+    # A duration (`60000`, `60s`, `1m`): a string, not an integer.
+    assert args["period"]["type"] == b"string"
     assert (args["burst"]["token"], args["burst"]["flags"]) == (b"BURST", [b"optional"])
     algorithms = [as_dict(a) for a in args["algorithm"]["arguments"]]
     assert args["algorithm"]["type"] == b"oneof"
@@ -80,7 +82,7 @@ def test_arguments_carry_types_tokens_and_flags(r):
     spec = [as_dict(a) for a in mdoc["arguments"]][2]
     assert spec["type"] == b"block" and spec["flags"] == [b"multiple"]
     assert [as_dict(a)["name"] for a in spec["arguments"]] == [
-        b"algorithm", b"limit", b"period_ms", b"burst", b"cost"]
+        b"algorithm", b"limit", b"period", b"burst", b"cost"]
 
 
 def test_command_info_gives_arity_and_key_specs(cell):
@@ -155,7 +157,7 @@ def redis_cli_hint(port, typed):
 
 def test_redis_cli_shows_argument_hints_from_the_docs(server):
     assert redis_cli_hint(server.port, "RL.CHECK ") == (
-        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG limit period_ms "
+        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG limit period "
         "[BURST burst] [COST cost]")
     assert redis_cli_hint(server.port, "RL.INSPECT ") == "key"
     assert redis_cli_hint(server.port, "RL.STATS ") == "[RESET]"

@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from helpers import (
+    MISMATCH_ERROR,
     LATENCY_NAMES,
     STATS_FIELDS,
     ALGORITHMS,
@@ -34,7 +35,7 @@ from helpers import (
 )
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-MISMATCH = "ERR key holds a limiter of another algorithm; use RL.RESET first to change it"
+MISMATCH = MISMATCH_ERROR
 
 
 class Stopwatch:

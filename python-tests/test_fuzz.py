@@ -57,6 +57,18 @@ class Gen:
             self.junk(),
         ])
 
+    def period(self):
+        """A number, or a duration with a unit (valid, out of range, or malformed)."""
+        if self.rng.random() < 0.6:
+            return self.number()
+        return self.rng.choice([
+            b"1ms", b"250MS", b"1s", b"60s", b"1m", b"1M", b"90m", b"1h", b"24H", b"1d",
+            b"49d", b"50d", b"0s", b"0ms", b"s", b"ms", b"1.5s", b"1 s", b"1min", b"1sec",
+            b"1w", b"-1s", b"9223372036854775s", b"9223372036854776s", b"106751991168d",
+            b"9223372036854775807ms", b"@1000", str(self.rng.randrange(1, 10**6)).encode() + b"s",
+            self.junk() + b"s",
+        ])
+
     def junk(self):
         n = self.rng.choice([0, 1, 3, 8, 40])
         return MARK + bytes(self.rng.randrange(256) for _ in range(n))
@@ -80,7 +92,7 @@ class Gen:
         return out
 
     def spec(self):
-        out = [self.algorithm(), self.number(), self.number()] + self.options()
+        out = [self.algorithm(), self.number(), self.period()] + self.options()
         if self.rng.random() < 0.05:
             out = out[: self.rng.randrange(len(out) + 1)]
         return out
@@ -99,7 +111,7 @@ class Gen:
         rng = self.rng
         algorithm = algorithm or rng.choice(ALGORITHMS)
         out = [algorithm, str(rng.choice([1, 2, 5, 100])).encode(),
-               str(rng.choice([1, 50, 1000, 3_600_000])).encode()]
+               rng.choice([b"1", b"50", b"1000", b"3600000", b"1s", b"50ms", b"1h", b"1m"])]
         if algorithm in (b"TOKEN_BUCKET", b"GCRA") and rng.random() < 0.3:
             out += [b"BURST", str(rng.choice([1, 3, 200])).encode()]
         if rng.random() < 0.3:

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from helpers import (
+    arg_error,
     INSPECT_COMMON,
     INSPECT_STATE,
     MISMATCH_ERROR,
@@ -121,18 +122,21 @@ def test_bad_lease_ids_are_a_clear_error_without_echo(clocked, bad):
 
 def test_bad_acquire_arguments(clocked):
     c = clocked.client()
+    one_to_max = "expected an integer between 1 and 9223372036854775807"
     cases = [
-        (("k", 0, 10), "limit must be an integer"),
-        (("k", 1, 0), "lease_ms must be an integer between 1 and 9223372036854775807"),
-        (("k", 1, 10, "COST", 0), "COST must be an integer"),
-        (("k", 1, 10, "COST"), "COST needs a value"),
-        (("k", 1, 10, "BURST", 2), "unknown option; RL.ACQUIRE takes COST n"),
+        (("k", 0, 10), arg_error(2, "limit", one_to_max)),
+        (("k", 1, 0), arg_error(3, "lease_ms", one_to_max)),
+        (("k", 1, 10, "COST", 0), arg_error(5, "COST", one_to_max + " (RL.PEEK also takes 0)")),
+        (("k", 1, 10, "COST"), arg_error(4, "COST", "needs a value")),
+        (("k", 1, 10, "BURST", 2), arg_error(4, "option", "expected COST n")),
     ]
     for args, msg in cases:
-        with pytest.raises(redis.ResponseError, match=msg):
+        with pytest.raises(redis.ResponseError) as e:
             c.execute_command("RL.ACQUIRE", *args)
-    with pytest.raises(redis.ResponseError, match="lease_ms must be"):
+        assert str(e.value) == msg.removeprefix("ERR "), args
+    with pytest.raises(redis.ResponseError) as e:
         renew(c, "k", "00000000000000ff", 0)
+    assert str(e.value) == arg_error(3, "lease_ms", one_to_max).removeprefix("ERR ")
     assert c.exists("k") == 0
 
 

@@ -20,6 +20,14 @@ from helpers import (
     WINDOW_ALGORITHMS,
     WINDOW_BURST_ERROR,
     WRONGTYPE_ERROR,
+    cost_error,
+    limit_error,
+    missing_value_error,
+    option_error,
+    period_error,
+    sl_limit_error,
+    sl_period_error,
+    window_burst_error,
     arity_error,
     call_error,
     check,
@@ -29,8 +37,8 @@ from helpers import (
 )
 
 HOUR = 3_600_000
-SL_PERIOD_ERROR = "ERR SLIDING_LOG period_ms must be at most 4294967295"
-SL_LIMIT_ERROR = "ERR SLIDING_LOG limit is above ratelimit.sliding-log-max-limit"
+SL_PERIOD_ERROR = sl_period_error(4)
+SL_LIMIT_ERROR = sl_limit_error(3)
 SL_MAX_LIMIT = "ratelimit.sliding-log-max-limit"
 
 
@@ -283,7 +291,10 @@ def test_window_algorithm_never_admits_cost_above_limit(r, algorithm):
 @pytest.mark.parametrize("algorithm", WINDOW_ALGORITHMS)
 def test_burst_is_refused_for_window_algorithms(r, algorithm):
     for args in (("BURST", 5), ("BURST", 1), ("COST", 1, "BURST", 10), ("burst", 3)):
-        assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, *args) == WINDOW_BURST_ERROR
+        # The error names the BURST keyword's position (the key is argument 1).
+        pos = 5 + len(args) - 2
+        assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, *args) == (
+            window_burst_error(pos))
     assert r.exists("k") == 0
     check(r, "k", algorithm, 5, HOUR)
     before = inspect(r, "k")
@@ -339,15 +350,12 @@ def test_window_algorithms_get_wrongtype_on_other_types(r, algorithm):
 
 @pytest.mark.parametrize("algorithm", WINDOW_ALGORITHMS)
 def test_window_algorithms_validate_numbers_like_the_others(r, algorithm):
-    assert call_error(r, "RL.CHECK", "k", algorithm, 0, 1000) == (
-        "ERR limit must be an integer between 1 and 9223372036854775807")
-    assert call_error(r, "RL.CHECK", "k", algorithm, 5, "-1") == (
-        "ERR period_ms must be an integer between 1 and 9223372036854775807")
-    assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, "COST", 0) == (
-        "ERR COST must be an integer between 1 and 9223372036854775807")
-    assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, "COST") == "ERR COST needs a value"
-    assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, "SPEED", 1) == (
-        "ERR unknown option; expected BURST n or COST n")
+    assert call_error(r, "RL.CHECK", "k", algorithm, 0, 1000) == limit_error(3)
+    assert call_error(r, "RL.CHECK", "k", algorithm, 5, "-1") == period_error(4)
+    assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, "COST", 0) == cost_error(6)
+    assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, "COST") == (
+        missing_value_error("COST", 5))
+    assert call_error(r, "RL.CHECK", "k", algorithm, 5, 1000, "SPEED", 1) == option_error(5)
     assert same_error(call_error(r, "RL.CHECK", "k", algorithm, 5), arity_error("rl.check"))
     assert r.exists("k") == 0
 

@@ -1,9 +1,12 @@
 //! Argument parsing into typed requests. All validation and its messages live here.
 //! Parsing reads the argument bytes in place: nothing is allocated per argument.
+//!
+//! Every error names the argument's position (1: the first after the command name)
+//! and its role (`ERR argument 3 (limit): ...`), never its bytes.
 
 use crate::algorithms::sliding_log::MAX_PERIOD_MS;
 use crate::algorithms::{Algorithm, Quota, MAX_ARG};
-use crate::error::{Error, Field};
+use crate::error::{ArgError, Error, Field};
 pub use crate::types::limiter::CheckRequest;
 
 /// Limits that come from the module configuration.
@@ -16,77 +19,185 @@ pub struct Limits {
 /// The most keys one RL.MCHECK may name.
 pub const MAX_MCHECK_KEYS: u64 = 1024;
 
-/// Parses a decimal integer in `min..=max`: digits only, no sign, no spaces.
-pub fn parse_int(bytes: &[u8], min: u64, max: u64, field: Field) -> Result<u64, Error> {
-    let err = Error::BadNumber(field);
-    if bytes.is_empty() {
-        return Err(err);
-    }
-    let mut v: u64 = 0;
-    for &b in bytes {
-        if !b.is_ascii_digit() {
-            return Err(err);
+/// The command a spec belongs to: what it accepts differs a little.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// RL.CHECK: one spec.
+    Check,
+    /// RL.PEEK: one spec, `COST 0` allowed (remaining now, nothing asked).
+    Peek,
+    /// RL.MCHECK: specs follow one another.
+    Mcheck,
+}
+
+impl Form {
+    fn min_cost(self) -> u64 {
+        match self {
+            Form::Peek => 0,
+            Form::Check | Form::Mcheck => 1,
         }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-            .ok_or(err)?;
     }
-    if (min..=max).contains(&v) {
-        Ok(v)
+}
+
+/// An option a spec may carry after `period`: `KEYWORD value`.
+struct OptionRule {
+    /// The option; its name is the keyword (case-insensitive).
+    field: Field,
+    /// Whether the algorithm takes it; refused at the keyword otherwise (only BURST is
+    /// restricted, so the refusal is `ArgError::BurstNotSupported`; an option with another
+    /// restriction brings its own `ArgError`).
+    applies: fn(Algorithm) -> bool,
+    /// Parses its value.
+    value: fn(&[u8], Form) -> Result<u64, ArgError>,
+}
+
+/// The options after `period`, in any order, each at most once; parsed values land at
+/// the same index. Adding an option is one row here, one `Field` and its use below.
+const OPTIONS: [OptionRule; 2] = [
+    OptionRule {
+        field: Field::Burst,
+        applies: Algorithm::has_burst,
+        value: |v, _| parse_count(v, Field::Burst),
+    },
+    OptionRule {
+        field: Field::Cost,
+        applies: |_| true,
+        value: |v, form| parse_int(v, form.min_cost(), MAX_ARG, Field::Cost),
+    },
+];
+
+/// Parses a decimal integer in `min..=max`: digits only, no sign, no spaces.
+pub fn parse_int(bytes: &[u8], min: u64, max: u64, field: Field) -> Result<u64, ArgError> {
+    let err = ArgError::Invalid(field);
+    match parse_digits(bytes) {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(err),
+    }
+}
+
+/// Digits only, as a `u64`; `None` when empty, not digits, or too large.
+fn parse_digits(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |v, &b| {
+        let d = b.wrapping_sub(b'0');
+        (d <= 9)
+            .then_some(())
+            .and_then(|_| v.checked_mul(10)?.checked_add(u64::from(d)))
+    })
+}
+
+/// Parses a decimal integer in `1..=i64::MAX`.
+pub fn parse_count(bytes: &[u8], field: Field) -> Result<u64, ArgError> {
+    parse_int(bytes, 1, MAX_ARG, field)
+}
+
+/// Duration units, longest first so that formatting picks the largest exact one.
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// Parses a duration into milliseconds in `1..=i64::MAX`: digits, optionally followed
+/// by a unit `ms`, `s`, `m`, `h` or `d` (case-insensitive); no unit is milliseconds.
+/// `60s`, `1m` and `60000` are the same. It never starts with the stamp's `@`.
+pub fn parse_duration(bytes: &[u8], field: Field) -> Result<u64, ArgError> {
+    let err = ArgError::Invalid(field);
+    let split = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    let (digits, unit) = bytes.split_at(split);
+    let scale = if unit.is_empty() {
+        1
+    } else {
+        UNITS
+            .iter()
+            .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(unit))
+            .ok_or(err)?
+            .1
+    };
+    let ms = parse_digits(digits)
+        .and_then(|v| v.checked_mul(scale))
+        .ok_or(err)?;
+    if (1..=MAX_ARG).contains(&ms) {
+        Ok(ms)
     } else {
         Err(err)
     }
 }
 
-/// Parses a decimal integer in `1..=i64::MAX`.
-pub fn parse_count(bytes: &[u8], field: Field) -> Result<u64, Error> {
-    parse_int(bytes, 1, MAX_ARG, field)
+/// A duration in the largest unit that divides it exactly: `1m`, `90s`, `1500ms`.
+pub fn format_duration(ms: u64) -> String {
+    let (name, scale) = UNITS
+        .iter()
+        .find(|(_, scale)| ms != 0 && ms.is_multiple_of(*scale))
+        .unwrap_or(&("ms", 1));
+    format!("{}{name}", ms / scale)
 }
 
-/// Parses one spec at the start of `args`: `algorithm limit period_ms [BURST n] [COST n]`.
-/// Stops before the next algorithm keyword; returns the request and the arguments used.
+/// Parses one spec at the start of `args`: `algorithm limit period [BURST n] [COST n]`,
+/// `args[0]` being argument `pos`. Stops before the next algorithm keyword; returns
+/// the request and the arguments used.
 pub fn parse_spec<A: AsRef<[u8]>>(
     args: &[A],
+    pos: usize,
+    form: Form,
     limits: &Limits,
 ) -> Result<(CheckRequest, usize), Error> {
-    let [algorithm, limit, period, rest @ ..] = args else {
-        return Err(Error::WrongArity);
+    let at = |i: usize| move |e: ArgError| e.at(pos + i);
+    let arg = |i: usize, field: Field| {
+        args.get(i)
+            .map(AsRef::as_ref)
+            .ok_or(ArgError::Missing(field).at(pos + i))
     };
-    let algorithm = Algorithm::from_keyword(algorithm.as_ref()).ok_or(Error::UnknownAlgorithm)?;
-    let limit = parse_count(limit.as_ref(), Field::Limit)?;
-    let period = parse_count(period.as_ref(), Field::Period)?;
-    let mut burst = None;
-    let mut cost = None;
+    let word = arg(0, Field::Algorithm)?;
+    let algorithm = Algorithm::from_keyword(word).ok_or(if parse_digits(word).is_some() {
+        ArgError::NumberForAlgorithm.at(pos)
+    } else {
+        ArgError::Invalid(Field::Algorithm).at(pos)
+    })?;
+    let limit = parse_count(arg(1, Field::Limit)?, Field::Limit).map_err(at(1))?;
+    let period = parse_duration(arg(2, Field::Period)?, Field::Period).map_err(at(2))?;
+    let mut values = [None; OPTIONS.len()];
     let mut used = 3;
-    let mut rest = rest.iter();
-    while let Some(option) = rest.next() {
-        let option = option.as_ref();
-        let (slot, field) = if option.eq_ignore_ascii_case(b"BURST") {
-            (&mut burst, Field::Burst)
-        } else if option.eq_ignore_ascii_case(b"COST") {
-            (&mut cost, Field::Cost)
-        } else if Algorithm::from_keyword(option).is_some() {
-            break;
-        } else {
-            return Err(Error::UnknownOption);
+    while let Some(option) = args.get(used).map(AsRef::as_ref) {
+        let Some(slot) = OPTIONS
+            .iter()
+            .position(|o| o.field.name().as_bytes().eq_ignore_ascii_case(option))
+        else {
+            if form == Form::Mcheck {
+                if Algorithm::from_keyword(option).is_some() {
+                    break;
+                }
+                return Err(ArgError::OptionOrSpec.at(pos + used));
+            }
+            return Err(ArgError::Invalid(Field::Option).at(pos + used));
         };
-        if slot.is_some() {
-            return Err(Error::RepeatedOption(field));
+        let rule = &OPTIONS[slot];
+        if values[slot].is_some() {
+            return Err(ArgError::Repeated(rule.field).at(pos + used));
         }
-        let value = rest.next().ok_or(Error::MissingValue(field))?;
-        *slot = Some(parse_count(value.as_ref(), field)?);
+        if !(rule.applies)(algorithm) {
+            return Err(ArgError::BurstNotSupported.at(pos + used));
+        }
+        let value = args
+            .get(used + 1)
+            .ok_or(ArgError::Missing(rule.field).at(pos + used))?;
+        values[slot] = Some((rule.value)(value.as_ref(), form).map_err(at(used + 1))?);
         used += 2;
     }
-    if burst.is_some() && !algorithm.has_burst() {
-        return Err(Error::BurstNotSupported);
-    }
+    let [burst, cost] = values;
     if algorithm == Algorithm::SlidingLog {
         if period > MAX_PERIOD_MS {
-            return Err(Error::LogPeriodTooLong);
+            return Err(ArgError::LogPeriodTooLong.at(pos + 2));
         }
         if limit > limits.sliding_log_max_limit {
-            return Err(Error::LogLimitTooHigh);
+            return Err(ArgError::LogLimitTooHigh.at(pos + 1));
         }
     }
     let quota = Quota::new(limit, period, burst.unwrap_or(limit)).ok_or(Error::Internal)?;
@@ -98,21 +209,23 @@ pub fn parse_spec<A: AsRef<[u8]>>(
     Ok((req, used))
 }
 
-/// Parses the arguments of RL.CHECK / RL.PEEK after the command name: `args[0]` is the key.
-pub fn parse_check<A: AsRef<[u8]>>(args: &[A], limits: &Limits) -> Result<CheckRequest, Error> {
+/// Parses the arguments of RL.CHECK / RL.PEEK after the command name: `args[0]` is the
+/// key, the spec starts at argument 2.
+pub fn parse_check<A: AsRef<[u8]>>(
+    args: &[A],
+    form: Form,
+    limits: &Limits,
+) -> Result<CheckRequest, Error> {
     if args.len() < 4 || args.len() > 8 {
         return Err(Error::WrongArity);
     }
-    let (req, used) = parse_spec(&args[1..], limits)?;
-    if used != args.len() - 1 {
-        // Another algorithm keyword where an option belongs.
-        return Err(Error::UnknownOption);
-    }
+    let (req, _) = parse_spec(&args[1..], 2, form, limits)?;
     Ok(req)
 }
 
 /// Parses `numkeys key [key ...] spec [spec ...]` (after the command name): the number
-/// of keys and one request per key, in key order.
+/// of keys and one request per key, in key order. When that fails and the first
+/// algorithm keyword is not where numkeys says the specs start, the error says so.
 pub fn parse_mcheck<A: AsRef<[u8]>>(
     args: &[A],
     limits: &Limits,
@@ -120,25 +233,60 @@ pub fn parse_mcheck<A: AsRef<[u8]>>(
     let Some(numkeys) = args.first() else {
         return Err(Error::WrongArity);
     };
-    let n = parse_int(numkeys.as_ref(), 1, MAX_MCHECK_KEYS, Field::NumKeys)? as usize;
-    if args.len() < 1 + 4 * n {
+    let n = parse_int(numkeys.as_ref(), 1, MAX_MCHECK_KEYS, Field::NumKeys).map_err(|e| e.at(1))?
+        as usize;
+    let parsed = parse_mcheck_specs(args, n, limits);
+    match (parsed, mcheck_shape(&args[1..])) {
+        // With the keys where numkeys puts them, the error found stands (a spec count
+        // that differs is already a mismatch); otherwise numkeys is the mistake.
+        (Err(_), Some((keys, specs))) if keys != n => Err(Error::NumKeysMismatch {
+            numkeys: n as u32,
+            keys: u32::try_from(keys).unwrap_or(u32::MAX),
+            specs: u32::try_from(specs).unwrap_or(u32::MAX),
+        }),
+        (parsed, _) => parsed,
+    }
+}
+
+fn parse_mcheck_specs<A: AsRef<[u8]>>(
+    args: &[A],
+    n: usize,
+    limits: &Limits,
+) -> Result<(usize, Vec<CheckRequest>), Error> {
+    if args.len() <= n + 1 {
         return Err(Error::WrongArity);
     }
     let keys = &args[1..=n];
-    let mut specs = &args[1 + n..];
     let mut reqs = Vec::with_capacity(n);
-    while !specs.is_empty() {
-        let (req, used) = parse_spec(specs, limits)?;
+    let mut next = 1 + n;
+    while next < args.len() {
+        let (req, used) = parse_spec(&args[next..], next + 1, Form::Mcheck, limits)?;
         reqs.push(req);
-        specs = &specs[used..];
+        next += used;
     }
     if reqs.len() != n {
-        return Err(Error::SpecCount);
+        return Err(Error::NumKeysMismatch {
+            numkeys: n as u32,
+            keys: n as u32,
+            specs: u32::try_from(reqs.len()).unwrap_or(u32::MAX),
+        });
     }
     if has_duplicates(keys.iter().map(AsRef::as_ref)) {
         return Err(Error::DuplicateKey);
     }
     Ok((n, reqs))
+}
+
+/// What follows numkeys, as far as it can be told without numkeys: the arguments
+/// before the first algorithm keyword (the keys) and the algorithm keywords from there
+/// on (the specs). `None` without any algorithm keyword.
+fn mcheck_shape<A: AsRef<[u8]>>(rest: &[A]) -> Option<(usize, usize)> {
+    let is_algorithm = |a: &A| Algorithm::from_keyword(a.as_ref()).is_some();
+    let keys = rest.iter().position(is_algorithm)?;
+    Some((
+        keys,
+        rest[keys..].iter().filter(|a| is_algorithm(a)).count(),
+    ))
 }
 
 /// Whether any two of `items` are equal: sorted, so O(n log n) comparisons, not n²
@@ -150,16 +298,18 @@ pub fn has_duplicates<'a>(items: impl Iterator<Item = &'a [u8]>) -> bool {
 }
 
 /// A parsed redis-cell `CL.THROTTLE`: the equivalent GCRA request, and whether it only
-/// reports (quantity 0).
+/// reports (quantity 0). Its period stays in whole seconds, as redis-cell's.
 pub fn parse_throttle<A: AsRef<[u8]>>(args: &[A]) -> Result<(CheckRequest, bool), Error> {
     if args.len() < 4 || args.len() > 5 {
         return Err(Error::WrongArity);
     }
-    let max_burst = parse_int(args[1].as_ref(), 0, MAX_ARG - 1, Field::MaxBurst)?;
-    let count = parse_count(args[2].as_ref(), Field::CountPerPeriod)?;
-    let seconds = parse_int(args[3].as_ref(), 1, MAX_ARG / 1000, Field::PeriodSeconds)?;
+    let max_burst =
+        parse_int(args[1].as_ref(), 0, MAX_ARG - 1, Field::MaxBurst).map_err(|e| e.at(2))?;
+    let count = parse_count(args[2].as_ref(), Field::CountPerPeriod).map_err(|e| e.at(3))?;
+    let seconds = parse_int(args[3].as_ref(), 1, MAX_ARG / 1000, Field::PeriodSeconds)
+        .map_err(|e| e.at(4))?;
     let quantity = match args.get(4) {
-        Some(q) => parse_int(q.as_ref(), 0, MAX_ARG, Field::Quantity)?,
+        Some(q) => parse_int(q.as_ref(), 0, MAX_ARG, Field::Quantity).map_err(|e| e.at(5))?,
         None => 1,
     };
     let quota = Quota::new(count, seconds * 1000, max_burst + 1).ok_or(Error::Internal)?;
@@ -177,9 +327,9 @@ pub fn parse_refund<A: AsRef<[u8]>>(args: &[A]) -> Result<u64, Error> {
         return Err(Error::WrongArity);
     };
     if !option.as_ref().eq_ignore_ascii_case(b"COST") {
-        return Err(Error::UnknownOption);
+        return Err(ArgError::OnlyCost.at(2));
     }
-    parse_count(value.as_ref(), Field::Cost)
+    parse_count(value.as_ref(), Field::Cost).map_err(|e| e.at(3))
 }
 
 /// A parsed `RL.ACQUIRE key limit lease_ms [COST n]` (after the command name).
@@ -199,21 +349,21 @@ pub fn parse_acquire<A: AsRef<[u8]>>(args: &[A]) -> Result<AcquireRequest, Error
         [_, limit, lease_ms] => (limit, lease_ms, None),
         [_, limit, lease_ms, option, value] => {
             if !option.as_ref().eq_ignore_ascii_case(b"COST") {
-                return Err(Error::UnknownLeaseOption);
+                return Err(ArgError::OnlyCost.at(4));
             }
             (limit, lease_ms, Some(value))
         }
         [_, _, _, option] if option.as_ref().eq_ignore_ascii_case(b"COST") => {
-            return Err(Error::MissingValue(Field::Cost))
+            return Err(ArgError::Missing(Field::Cost).at(4))
         }
-        [_, _, _, _] => return Err(Error::UnknownLeaseOption),
+        [_, _, _, _] => return Err(ArgError::OnlyCost.at(4)),
         _ => return Err(Error::WrongArity),
     };
     Ok(AcquireRequest {
-        limit: parse_count(limit.as_ref(), Field::Limit)?,
-        lease_ms: parse_count(lease_ms.as_ref(), Field::LeaseMs)?,
+        limit: parse_count(limit.as_ref(), Field::Limit).map_err(|e| e.at(2))?,
+        lease_ms: parse_count(lease_ms.as_ref(), Field::LeaseMs).map_err(|e| e.at(3))?,
         units: match cost {
-            Some(c) => parse_count(c.as_ref(), Field::Cost)?,
+            Some(c) => parse_count(c.as_ref(), Field::Cost).map_err(|e| e.at(5))?,
             None => 1,
         },
     })
@@ -239,7 +389,7 @@ pub fn parse_renew<A: AsRef<[u8]>>(args: &[A]) -> Result<(u64, u64), Error> {
     };
     Ok((
         parse_lease_id(id.as_ref())?,
-        parse_count(lease_ms.as_ref(), Field::LeaseMs)?,
+        parse_count(lease_ms.as_ref(), Field::LeaseMs).map_err(|e| e.at(3))?,
     ))
 }
 
@@ -260,14 +410,17 @@ mod lease_tests {
         let table: &[(&str, Error)] = &[
             ("k 10", Error::WrongArity),
             ("k 10 1000 COST 1 X", Error::WrongArity),
-            ("k 0 1000", Error::BadNumber(Field::Limit)),
-            ("k 10 0", Error::BadNumber(Field::LeaseMs)),
-            ("k 10 -5", Error::BadNumber(Field::LeaseMs)),
-            ("k 10 9223372036854775808", Error::BadNumber(Field::LeaseMs)),
-            ("k 10 1000 COST 0", Error::BadNumber(Field::Cost)),
-            ("k 10 1000 COST", Error::MissingValue(Field::Cost)),
-            ("k 10 1000 BURST 2", Error::UnknownLeaseOption),
-            ("k 10 1000 BURST", Error::UnknownLeaseOption),
+            ("k 0 1000", ArgError::Invalid(Field::Limit).at(2)),
+            ("k 10 0", ArgError::Invalid(Field::LeaseMs).at(3)),
+            ("k 10 -5", ArgError::Invalid(Field::LeaseMs).at(3)),
+            (
+                "k 10 9223372036854775808",
+                ArgError::Invalid(Field::LeaseMs).at(3),
+            ),
+            ("k 10 1000 COST 0", ArgError::Invalid(Field::Cost).at(5)),
+            ("k 10 1000 COST", ArgError::Missing(Field::Cost).at(4)),
+            ("k 10 1000 BURST 2", ArgError::OnlyCost.at(4)),
+            ("k 10 1000 BURST", ArgError::OnlyCost.at(4)),
         ];
         for (line, want) in table {
             assert_eq!(parse_acquire(&split(line)), Err(*want), "{line}");
@@ -292,14 +445,34 @@ mod lease_tests {
         assert_eq!(parse_renew(&split("k 00000000000000ff 10")), Ok((255, 10)));
         assert_eq!(
             parse_renew(&split("k 00000000000000ff 0")),
-            Err(Error::BadNumber(Field::LeaseMs))
+            Err(ArgError::Invalid(Field::LeaseMs).at(3))
         );
+    }
+
+    #[test]
+    fn refund_takes_cost_n_only() {
+        assert_eq!(parse_refund(&split("k COST 3")), Ok(3));
+        assert_eq!(parse_refund(&split("k cost 1")), Ok(1));
+        let table: &[(&str, Error)] = &[
+            ("k COST", Error::WrongArity),
+            ("k COST 1 X", Error::WrongArity),
+            ("k BURST 1", ArgError::OnlyCost.at(2)),
+            ("k COST 0", ArgError::Invalid(Field::Cost).at(3)),
+            ("k COST x", ArgError::Invalid(Field::Cost).at(3)),
+        ];
+        for (line, want) in table {
+            assert_eq!(parse_refund(&split(line)), Err(*want), "{line}");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ArgError::*;
+    use Field::{
+        Burst, Cost, CountPerPeriod, Limit, MaxBurst, NumKeys, Period, PeriodSeconds, Quantity,
+    };
 
     const LIMITS: Limits = Limits {
         sliding_log_max_limit: 100,
@@ -310,7 +483,7 @@ mod tests {
     }
 
     fn parse(line: &str) -> Result<CheckRequest, Error> {
-        parse_check(&split(line), &LIMITS)
+        parse_check(&split(line), Form::Check, &LIMITS)
     }
 
     #[test]
@@ -339,47 +512,124 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_input_with_the_right_error() {
+    fn periods_take_a_unit_and_a_bare_number_is_milliseconds() {
+        let table: &[(&str, u64)] = &[
+            ("1", 1),
+            ("60000", 60_000),
+            ("250ms", 250),
+            ("250MS", 250),
+            ("60s", 60_000),
+            ("1m", 60_000),
+            ("1M", 60_000),
+            ("90s", 90_000),
+            ("1h", 3_600_000),
+            ("1d", 86_400_000),
+            ("007s", 7_000),
+            ("9223372036854775807ms", i64::MAX as u64),
+            ("9223372036854775s", 9_223_372_036_854_775_000),
+            ("106751991167d", 106_751_991_167 * 86_400_000),
+        ];
+        for (text, ms) in table {
+            assert_eq!(parse_duration(text.as_bytes(), Period), Ok(*ms), "{text}");
+            let r = parse(&format!("k GCRA 10 {text}")).unwrap();
+            assert_eq!(r.quota.period_ms(), *ms, "{text}");
+        }
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "0ms",
+            "s",
+            "ms",
+            "-1s",
+            "+1s",
+            "1.5s",
+            "1 s",
+            "1s ",
+            " 1s",
+            "1e3",
+            "1sec",
+            "1min",
+            "1w",
+            "1y",
+            "1ss",
+            "1mss",
+            "1hm",
+            "@1000",
+            "1000@",
+            "1µs",
+            "9223372036854775808",
+            "9223372036854776s",
+            "106751991168d",
+            "99999999999999999999ms",
+        ] {
+            assert_eq!(
+                parse_duration(bad.as_bytes(), Period),
+                Err(Invalid(Period)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_format_in_the_largest_exact_unit_and_parse_back() {
+        let table: &[(u64, &str)] = &[
+            (1, "1ms"),
+            (999, "999ms"),
+            (1_000, "1s"),
+            (1_500, "1500ms"),
+            (60_000, "1m"),
+            (90_000, "90s"),
+            (3_600_000, "1h"),
+            (5_400_000, "90m"),
+            (86_400_000, "1d"),
+            (172_800_000, "2d"),
+            (i64::MAX as u64, "9223372036854775807ms"),
+        ];
+        for (ms, text) in table {
+            assert_eq!(format_duration(*ms), *text);
+        }
+        for ms in (1..5000).chain([59_999, 60_001, 86_399_999, 86_400_001]) {
+            assert_eq!(
+                parse_duration(format_duration(ms).as_bytes(), Period),
+                Ok(ms)
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_argument_and_what_was_expected_there() {
         let table: &[(&str, Error)] = &[
-            ("k GCRA 10", Error::WrongArity),
             ("k GCRA 10 1000 BURST 1 COST 1 X", Error::WrongArity),
-            ("k LEAKY 10 1000", Error::UnknownAlgorithm),
-            ("k GCRA 0 1000", Error::BadNumber(Field::Limit)),
-            ("k GCRA -1 1000", Error::BadNumber(Field::Limit)),
-            ("k GCRA +1 1000", Error::BadNumber(Field::Limit)),
-            ("k GCRA 1.5 1000", Error::BadNumber(Field::Limit)),
-            ("k GCRA  1000", Error::BadNumber(Field::Limit)),
-            (
-                "k GCRA 9223372036854775808 1000",
-                Error::BadNumber(Field::Limit),
-            ),
-            (
-                "k GCRA 99999999999999999999999 1000",
-                Error::BadNumber(Field::Limit),
-            ),
-            ("k GCRA 10 0", Error::BadNumber(Field::Period)),
-            ("k GCRA 10 1e3", Error::BadNumber(Field::Period)),
-            ("k GCRA 10 1000 BURST 0", Error::BadNumber(Field::Burst)),
-            ("k GCRA 10 1000 COST 0", Error::BadNumber(Field::Cost)),
-            ("k GCRA 10 1000 COST -3", Error::BadNumber(Field::Cost)),
-            ("k GCRA 10 1000 BURST", Error::MissingValue(Field::Burst)),
-            (
-                "k GCRA 10 1000 COST 1 BURST",
-                Error::MissingValue(Field::Burst),
-            ),
-            (
-                "k GCRA 10 1000 BURST 1 BURST 2",
-                Error::RepeatedOption(Field::Burst),
-            ),
-            (
-                "k GCRA 10 1000 COST 1 COST 2",
-                Error::RepeatedOption(Field::Cost),
-            ),
-            ("k GCRA 10 1000 SPEED 2", Error::UnknownOption),
-            ("k GCRA 10 1000 GCRA 2", Error::UnknownOption),
-            ("k FIXED_WINDOW 10 1000 BURST 5", Error::BurstNotSupported),
-            ("k SLIDING_LOG 101 1000", Error::LogLimitTooHigh),
-            ("k SLIDING_LOG 10 4294967296", Error::LogPeriodTooLong),
+            ("k LEAKY 10 1000", Invalid(Field::Algorithm).at(2)),
+            ("k 10 1000 TOKEN_BUCKET", NumberForAlgorithm.at(2)),
+            ("k 10 GCRA 1000", NumberForAlgorithm.at(2)),
+            ("k GCRA 0 1000", Invalid(Limit).at(3)),
+            ("k GCRA -1 1000", Invalid(Limit).at(3)),
+            ("k GCRA +1 1000", Invalid(Limit).at(3)),
+            ("k GCRA 1.5 1000", Invalid(Limit).at(3)),
+            ("k GCRA  1000", Invalid(Limit).at(3)),
+            ("k GCRA 9223372036854775808 1000", Invalid(Limit).at(3)),
+            ("k GCRA 99999999999999999999999 1000", Invalid(Limit).at(3)),
+            ("k GCRA 1m 1000", Invalid(Limit).at(3)),
+            ("k GCRA 10 0", Invalid(Period).at(4)),
+            ("k GCRA 10 1e3", Invalid(Period).at(4)),
+            ("k GCRA 10 1min", Invalid(Period).at(4)),
+            ("k GCRA 10 1000 BURST 0", Invalid(Burst).at(6)),
+            ("k GCRA 10 1000 COST 0", Invalid(Cost).at(6)),
+            ("k GCRA 10 1000 COST -3", Invalid(Cost).at(6)),
+            ("k GCRA 10 1000 COST 1 BURST 1s", Invalid(Burst).at(8)),
+            ("k GCRA 10 1000 BURST", Missing(Burst).at(5)),
+            ("k GCRA 10 1000 COST 1 BURST", Missing(Burst).at(7)),
+            ("k GCRA 10 1000 BURST 1 BURST 2", Repeated(Burst).at(7)),
+            ("k GCRA 10 1000 COST 1 COST 2", Repeated(Cost).at(7)),
+            ("k GCRA 10 1000 SPEED 2", Invalid(Field::Option).at(5)),
+            ("k GCRA 10 1000 GCRA 2", Invalid(Field::Option).at(5)),
+            ("k GCRA 10 1000 COST 1 @12", Invalid(Field::Option).at(7)),
+            ("k FIXED_WINDOW 10 1000 BURST 5", BurstNotSupported.at(5)),
+            ("k SLIDING_LOG 101 1000", LogLimitTooHigh.at(3)),
+            ("k SLIDING_LOG 10 4294967296", LogPeriodTooLong.at(4)),
+            ("k SLIDING_LOG 10 50d", LogPeriodTooLong.at(4)),
         ];
         for (line, want) in table {
             assert_eq!(parse(line), Err(*want), "{line}");
@@ -387,26 +637,73 @@ mod tests {
     }
 
     #[test]
+    fn only_peek_takes_cost_zero() {
+        let line = split("k GCRA 10 1m COST 0");
+        assert_eq!(parse_check(&line, Form::Peek, &LIMITS).unwrap().cost, 0);
+        assert_eq!(
+            parse_check(&line, Form::Check, &LIMITS),
+            Err(Invalid(Cost).at(6))
+        );
+        assert_eq!(
+            parse_mcheck(&split("1 a GCRA 10 1m COST 0"), &LIMITS),
+            Err(Invalid(Cost).at(7))
+        );
+        assert_eq!(
+            parse_check(&split("k GCRA 10 1m COST -1"), Form::Peek, &LIMITS),
+            Err(Invalid(Cost).at(6))
+        );
+    }
+
+    #[test]
     fn mcheck_takes_one_spec_per_key() {
         let (n, reqs) = parse_mcheck(
-            &split("2 a b GCRA 10 1000 BURST 3 SLIDING_LOG 5 60000 COST 2"),
+            &split("2 a b GCRA 10 1s BURST 3 SLIDING_LOG 5 1m COST 2"),
             &LIMITS,
         )
         .unwrap();
         assert_eq!(n, 2);
-        assert_eq!(reqs[0].quota.burst(), 3);
         assert_eq!(
-            (reqs[1].algorithm, reqs[1].cost),
-            (Algorithm::SlidingLog, 2)
+            (reqs[0].quota.burst(), reqs[0].quota.period_ms()),
+            (3, 1000)
         );
+        assert_eq!(
+            (reqs[1].algorithm, reqs[1].cost, reqs[1].quota.period_ms()),
+            (Algorithm::SlidingLog, 2, 60_000)
+        );
+    }
+
+    #[test]
+    fn mcheck_errors_count_keys_and_specs_or_name_the_argument() {
+        let mismatch = |numkeys, keys, specs| Error::NumKeysMismatch {
+            numkeys,
+            keys,
+            specs,
+        };
         let table: &[(&str, Error)] = &[
-            ("0 GCRA 1 1", Error::BadNumber(Field::NumKeys)),
-            ("1025 a", Error::BadNumber(Field::NumKeys)),
-            ("2 a b GCRA 1 1", Error::WrongArity),
-            ("1 a GCRA 1 1 GCRA 1 1", Error::SpecCount),
-            ("2 a b GCRA 1 1 GCRA 1 1 GCRA 1 1", Error::SpecCount),
+            ("0 GCRA 1 1", Invalid(NumKeys).at(1)),
+            ("1025 a", Invalid(NumKeys).at(1)),
+            ("x a GCRA 1 1", Invalid(NumKeys).at(1)),
+            // numkeys disagrees with what follows.
+            ("1 k:a k:b GCRA 1 1000", mismatch(1, 2, 1)),
+            ("2 a b GCRA 1 1", mismatch(2, 2, 1)),
+            ("1 a GCRA 1 1 GCRA 1 1", mismatch(1, 1, 2)),
+            ("2 a b GCRA 1 1 GCRA 1 1 GCRA 1 1", mismatch(2, 2, 3)),
+            ("3 a b GCRA 1 1 GCRA 1 1", mismatch(3, 2, 2)),
+            ("1 a b c GCRA 1 1 GCRA 1 1", mismatch(1, 3, 2)),
+            // numkeys agrees: the spec's own error, at its position.
             ("2 a a GCRA 1 1 GCRA 1 1", Error::DuplicateKey),
-            ("1 a GCRA 1 1 COST 0 GCRA", Error::BadNumber(Field::Cost)),
+            ("1 a GCRA 1 1 COST 0", Invalid(Cost).at(7)),
+            ("1 a GCRA 1 1 COST 0 GCRA", Invalid(Cost).at(7)),
+            ("2 a b GCRA 1 1 LEAKY 1 1", OptionOrSpec.at(7)),
+            ("1 a GCRA 0 1", Invalid(Limit).at(4)),
+            ("2 a b GCRA 1 1 GCRA 1 0", Invalid(Period).at(9)),
+            ("2 a b GCRA 1 1 GCRA 1", Missing(Period).at(9)),
+            ("2 a b GCRA 1 1 GCRA", Missing(Limit).at(8)),
+            ("1 a GCRA 1 1 SPEED 2", OptionOrSpec.at(6)),
+            ("1 a GCRA 1 1 BURST 2 BURST 3", Repeated(Burst).at(8)),
+            ("1 a LEAKY 1 1", Invalid(Field::Algorithm).at(3)),
+            ("1 a 1 1 GCRA", mismatch(1, 3, 1)),
+            ("2 a b 5 GCRA 1 1 GCRA 1", mismatch(2, 3, 2)),
         ];
         for (line, want) in table {
             assert_eq!(
@@ -418,7 +715,7 @@ mod tests {
     }
 
     #[test]
-    fn throttle_maps_onto_gcra() {
+    fn throttle_maps_onto_gcra_with_whole_seconds() {
         let (r, peek) = parse_throttle(&split("k 15 30 60")).unwrap();
         assert_eq!(
             (r.quota.limit(), r.quota.period_ms(), r.quota.burst()),
@@ -426,24 +723,47 @@ mod tests {
         );
         assert!(!peek);
         assert!(parse_throttle(&split("k 15 30 60 0")).unwrap().1);
-        assert_eq!(
-            parse_throttle(&split("k -1 30 60")),
-            Err(Error::BadNumber(Field::MaxBurst))
-        );
-        assert_eq!(
-            parse_throttle(&split("k 1 0 60")),
-            Err(Error::BadNumber(Field::CountPerPeriod))
-        );
-        assert_eq!(
-            parse_throttle(&split("k 1 1 9223372036854776")),
-            Err(Error::BadNumber(Field::PeriodSeconds))
-        );
+        let table: &[(&str, Error)] = &[
+            ("k -1 30 60", Invalid(MaxBurst).at(2)),
+            ("k 1 0 60", Invalid(CountPerPeriod).at(3)),
+            ("k 1 1 9223372036854776", Invalid(PeriodSeconds).at(4)),
+            ("k 1 1 60s", Invalid(PeriodSeconds).at(4)),
+            ("k 1 1 60 -1", Invalid(Quantity).at(5)),
+        ];
+        for (line, want) in table {
+            assert_eq!(
+                parse_throttle(&split(line)).map(|r| r.1),
+                Err(*want),
+                "{line}"
+            );
+        }
     }
 
     #[test]
-    fn error_messages_start_with_a_code_word_and_say_what_is_accepted() {
-        let e = Error::BadNumber(Field::Period).to_string();
-        assert!(e.starts_with("ERR period_ms must be an integer between 1 and"));
+    fn error_messages_name_position_and_role_never_bytes() {
+        let e = |line: &str| parse(line).unwrap_err().to_string();
+        assert_eq!(
+            e("k 10 1000 TOKEN_BUCKET"),
+            "ERR argument 2 (algorithm): expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG; got a number: is limit before the algorithm? a spec is: algorithm limit period [BURST n] [COST n]"
+        );
+        assert_eq!(
+            e("k GCRA 10 1000 BURST 1 BURST 2"),
+            "ERR argument 7 (BURST): given more than once"
+        );
+        assert!(e("k GCRA 10 0").starts_with("ERR argument 4 (period): expected a duration"));
+        for line in [
+            "ZZk ZZalgo 1 1",
+            "k GCRA ZZl 1",
+            "k GCRA 1 ZZp",
+            "k GCRA 1 1 ZZo 1",
+        ] {
+            assert!(!e(line).contains("ZZ"), "{line}");
+        }
+        let m = parse_mcheck(&split("1 k:a k:b GCRA 1 1000"), &LIMITS).unwrap_err();
+        assert_eq!(
+            m.to_string(),
+            "ERR numkeys is 1 but 2 keys and 1 spec follow; RL.MCHECK takes numkeys, then that many keys, then one spec per key"
+        );
         assert!(Error::WrongType.to_string().starts_with("WRONGTYPE "));
     }
 }

@@ -5,23 +5,40 @@
 
 use libfuzzer_sys::fuzz_target;
 use redis_ratelimit::algorithms::Algorithm;
-use redis_ratelimit::args::{parse_check, parse_mcheck, parse_throttle, Limits};
+use redis_ratelimit::args::{
+    parse_check, parse_duration, parse_mcheck, parse_throttle, Form, Limits,
+};
+use redis_ratelimit::error::{Error, Field};
 
 fuzz_target!(|data: &[u8]| {
     let args: Vec<&[u8]> = data.split(|&b| b == 0).collect();
     let limits = Limits {
         sliding_log_max_limit: 1000,
     };
-    if let Ok(req) = parse_check(&args, &limits) {
-        check_request(&req, &limits);
+    for form in [Form::Check, Form::Peek] {
+        match parse_check(&args, form, &limits) {
+            Ok(req) => {
+                check_request(&req, &limits);
+                assert!(req.cost >= 1 || form == Form::Peek);
+            }
+            Err(e) => check_error(e),
+        }
     }
-    if let Ok((n, reqs)) = parse_mcheck(&args, &limits) {
-        assert_eq!(n, reqs.len());
-        assert!(n >= 1 && args.len() > n);
-        reqs.iter().for_each(|r| check_request(r, &limits));
+    match parse_mcheck(&args, &limits) {
+        Ok((n, reqs)) => {
+            assert_eq!(n, reqs.len());
+            assert!(n >= 1 && args.len() > n);
+            reqs.iter().for_each(|r| check_request(r, &limits));
+            assert!(reqs.iter().all(|r| r.cost >= 1));
+        }
+        Err(e) => check_error(e),
     }
-    if let Ok((req, _report_only)) = parse_throttle(&args) {
-        assert_eq!(req.algorithm, Algorithm::Gcra);
+    match parse_throttle(&args) {
+        Ok((req, _report_only)) => assert_eq!(req.algorithm, Algorithm::Gcra),
+        Err(e) => check_error(e),
+    }
+    if let Ok(ms) = parse_duration(data, Field::Period) {
+        assert!(ms >= 1 && ms <= i64::MAX as u64 && data.first() != Some(&b'@'));
     }
 });
 
@@ -31,4 +48,11 @@ fn check_request(req: &redis_ratelimit::args::CheckRequest, limits: &Limits) {
     if req.algorithm == Algorithm::SlidingLog {
         assert!(q.limit() <= limits.sliding_log_max_limit);
     }
+}
+
+/// An error's reply is a code word and fits its buffer whole.
+fn check_error(e: Error) {
+    let text = e.to_string();
+    assert!(text.starts_with("ERR ") || text.starts_with("WRONGTYPE "));
+    assert_eq!(e.message().as_str(), text);
 }

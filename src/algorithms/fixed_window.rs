@@ -63,7 +63,8 @@ pub fn check(
         limit: q.limit(),
         remaining: q.limit() - after.count,
         retry_after_ms: -1,
-        reset_after_ms: until_end,
+        // An empty window (only after a cost-0 preview) is already rested.
+        reset_after_ms: if after.count > 0 { until_end } else { 0 },
     };
     (d, Some(after))
 }

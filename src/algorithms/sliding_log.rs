@@ -147,7 +147,8 @@ pub fn check(log: &SlidingLog, q: &Quota, now_ms: u64, cost: u64) -> (Decision, 
         limit: q.limit(),
         remaining: q.limit() - live - cost,
         retry_after_ms: -1,
-        reset_after_ms: until(at_ms),
+        // A cost-0 preview adds nothing: the log rests when its newest unit leaves.
+        reset_after_ms: if cost == 0 { reset } else { until(at_ms) },
     };
     let append = Append {
         expired: expired as u64,

@@ -1,7 +1,7 @@
-//! `RL.CHECK key algorithm limit period_ms [BURST n] [COST n]`.
+//! `RL.CHECK key algorithm limit period [BURST n] [COST n]`.
 
 use super::{Call, Command, Done};
-use crate::args::parse_check;
+use crate::args::{parse_check, Form};
 use crate::charge::{charge_one, when};
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
@@ -12,7 +12,7 @@ use crate::{config, stats};
 /// pipeline (`charge.rs`), and replies the decision.
 pub fn check(call: &Call) -> Result<Done, Error> {
     let (args, when) = when(call)?;
-    let req = parse_check(args, &when.limits())?;
+    let req = parse_check(args, Form::Check, &when.limits())?;
     let replay = when.is_replay();
     let decision = charge_one(call.ctx, &args[0], &req, when).inspect_err(|_| {
         if !replay {

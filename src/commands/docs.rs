@@ -149,11 +149,12 @@ const ALGORITHMS: [ArgDoc; 5] = [
     token(c"sliding_log", c"SLIDING_LOG"),
 ];
 
-/// `algorithm limit period_ms [BURST burst] [COST cost]`, shared by the checks.
+/// `algorithm limit period [BURST burst] [COST cost]`, shared by the checks. `period`
+/// is a duration (`60000`, `60s`, `1m`), so a string.
 const SPEC_ARGS: [ArgDoc; 5] = [
     group(c"algorithm", Kind::OneOf, &ALGORITHMS),
     arg(c"limit", Kind::Int),
-    arg(c"period_ms", Kind::Int),
+    arg(c"period", Kind::Str),
     optional(arg(c"burst", Kind::Int), c"BURST"),
     optional(arg(c"cost", Kind::Int), c"COST"),
 ];

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::{Call, Done};
+use crate::args::format_duration;
 use crate::error::Error;
 use crate::reply::{Reply, Value};
 use crate::types::key::Key;
@@ -23,6 +24,7 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
         ("algorithm", Value::text(l.algorithm().keyword())),
         ("limit", int(l.quota.limit())),
         ("period_ms", int(l.quota.period_ms())),
+        ("period", Value::text(format_duration(l.quota.period_ms()))),
         ("burst", int(l.quota.burst())),
         ("remaining", int(now_status.remaining)),
         ("reset_after_ms", Value::Int(now_status.reset_after_ms)),

@@ -247,7 +247,7 @@ pub const TABLE: [Row; 14] = [
         arity: -5,
         keys: Keys::One(RO_ACCESS),
         acl: Acl::App,
-        summary: c"Replies what RL.CHECK would, changing nothing.",
+        summary: c"Replies what RL.CHECK would, changing nothing; COST 0 shows the remaining quota now.",
         complexity: c"O(1); SLIDING_LOG: O(log N), N the units in the log",
         nondeterministic: true,
         args: &docs::CHECK_ARGS,
@@ -643,8 +643,8 @@ unsafe fn run(
             }
         }
         (None, Some(Error::WrongArity)) => ctx.reply_wrong_arity(),
-        (None, Some(e)) => ctx.reply_error(e.message()),
-        (None, None) => ctx.reply_error(Error::Internal.message()),
+        (None, Some(e)) => ctx.reply_error(e.message().as_c_str()),
+        (None, None) => ctx.reply_error(Error::Internal.message().as_c_str()),
     }
     raw::REDISMODULE_OK as c_int
 }

@@ -1,20 +1,21 @@
-//! `RL.PEEK key algorithm limit period_ms [BURST n] [COST n]`: RL.CHECK's reply as if
-//! the request were made, changing nothing. Read-only, so replicas serve it.
+//! `RL.PEEK key algorithm limit period [BURST n] [COST n]`: RL.CHECK's reply as if the
+//! request were made, changing nothing; `COST 0` shows what the key has now. Read-only,
+//! so replicas serve it.
 
 use super::{Call, Command, Done};
-use crate::args::parse_check;
+use crate::args::{parse_check, Form};
 use crate::config;
 use crate::error::Error;
 use crate::reply::Reply;
 use crate::types::key::Key;
-use crate::types::limiter::evaluate;
+use crate::types::limiter::preview;
 
 /// Evaluates without committing and replies the decision.
 pub fn peek(call: &Call) -> Result<Done, Error> {
-    let req = parse_check(call.args, &config::limits())?;
+    let req = parse_check(call.args, Form::Peek, &config::limits())?;
     let now = call.clock.now_ms();
     let mut key = Key::open_read(call.ctx, &call.args[0]);
-    let outcome = evaluate(key.current()?, &req, now)?;
-    crate::stats::record_decision(Command::Peek, outcome.decision.allowed);
-    Ok(Reply::Decision(outcome.decision).into())
+    let decision = preview(key.current()?, &req, now)?;
+    crate::stats::record_decision(Command::Peek, decision.allowed);
+    Ok(Reply::Decision(decision).into())
 }

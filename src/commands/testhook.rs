@@ -21,7 +21,7 @@ pub fn testhook(call: &Call) -> Result<Done, Error> {
             Ok(Reply::ThenPanic(Box::new(Reply::Ok)).into())
         }
         [what, n] if word(what, b"FAILCREATE") => {
-            let n = parse_int(n.as_ref(), 0, u64::MAX, Field::Cost)?;
+            let n = parse_int(n.as_ref(), 0, u64::MAX, Field::Cost).map_err(|e| e.at(2))?;
             crate::types::key::fault::fail_nth_create(n);
             Ok(Reply::Ok.into())
         }
@@ -30,7 +30,8 @@ pub fn testhook(call: &Call) -> Result<Done, Error> {
             Ok(Reply::Ok.into())
         }
         [what, ms] if word(what, b"CLOCK") => {
-            let ms = parse_int(ms.as_ref(), 0, i64::MAX as u64, Field::Period)?;
+            let ms =
+                parse_int(ms.as_ref(), 0, i64::MAX as u64, Field::Period).map_err(|e| e.at(2))?;
             crate::clock::set_manual(Some(ms));
             Ok(Reply::Ok.into())
         }

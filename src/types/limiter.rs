@@ -9,14 +9,14 @@ use crate::algorithms::{
 };
 use crate::error::Error;
 
-/// One request against a limit: `algorithm limit period_ms [BURST n] [COST n]`.
+/// One request against a limit: `algorithm limit period [BURST n] [COST n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckRequest {
     /// The algorithm asked for.
     pub algorithm: Algorithm,
     /// limit, period and burst (window algorithms: burst = limit).
     pub quota: Quota,
-    /// Units this request takes.
+    /// Units this request takes (0 only from RL.PEEK: nothing asked).
     pub cost: u64,
 }
 
@@ -138,6 +138,26 @@ pub struct Outcome {
     pub decision: Decision,
     /// What to apply to the key if the request is committed.
     pub change: Change,
+}
+
+/// RL.PEEK: the decision `req` would get at `now_ms`, changing nothing. With `cost` 0
+/// nothing is asked: it is allowed, waits for nothing, and `remaining` is what the key
+/// admits right now (the number of cost-1 checks that would be admitted in a row).
+pub fn preview(
+    current: Option<&Limiter>,
+    req: &CheckRequest,
+    now_ms: u64,
+) -> Result<Decision, Error> {
+    let d = evaluate(current, req, now_ms)?.decision;
+    Ok(if req.cost == 0 {
+        Decision {
+            allowed: true,
+            retry_after_ms: -1,
+            ..d
+        }
+    } else {
+        d
+    })
 }
 
 /// Evaluates `req` at `now_ms` against the key's current value (`None`: no key),
