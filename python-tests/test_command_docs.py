@@ -20,7 +20,7 @@ from helpers import GCRA, check
 # name: (arity, key spec flags or None, top-level argument names)
 EXPECTED = {
     "rl.check": (-5, ["RW", "access", "update"],
-                 ["key", "algorithm", "limit", "period", "burst", "cost"]),
+                 ["key", "algorithm", "limit", "period", "burst", "cost", "at_most"]),
     "rl.peek": (-5, ["RO", "access"],
                 ["key", "algorithm", "limit", "period", "burst", "cost"]),
     "rl.inspect": (2, ["RO", "access"], ["key"]),
@@ -158,6 +158,6 @@ def redis_cli_hint(port, typed):
 def test_redis_cli_shows_argument_hints_from_the_docs(server):
     assert redis_cli_hint(server.port, "RL.CHECK ") == (
         "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG limit period "
-        "[BURST burst] [COST cost]")
+        "[BURST burst] [COST cost] [AT_MOST]")
     assert redis_cli_hint(server.port, "RL.INSPECT ") == "key"
     assert redis_cli_hint(server.port, "RL.STATS ") == "[RESET]"

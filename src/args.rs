@@ -148,7 +148,7 @@ pub fn parse_spec<A: AsRef<[u8]>>(
     pos: usize,
     form: Form,
     limits: &Limits,
-) -> Result<(CheckRequest, usize), Error> {
+) -> Result<(CheckRequest, usize, bool), Error> {
     let at = |i: usize| move |e: ArgError| e.at(pos + i);
     let arg = |i: usize, field: Field| {
         args.get(i)
@@ -164,8 +164,21 @@ pub fn parse_spec<A: AsRef<[u8]>>(
     let limit = parse_count(arg(1, Field::Limit)?, Field::Limit).map_err(at(1))?;
     let period = parse_duration(arg(2, Field::Period)?, Field::Period).map_err(at(2))?;
     let mut values = [None; OPTIONS.len()];
+    let mut at_most = false;
     let mut used = 3;
     while let Some(option) = args.get(used).map(AsRef::as_ref) {
+        // AT_MOST: a flag with no value (RL.CHECK, TOKEN_BUCKET and GCRA).
+        if option.eq_ignore_ascii_case(AT_MOST) {
+            if form != Form::Check || !algorithm.has_burst() {
+                return Err(ArgError::AtMostNotSupported.at(pos + used));
+            }
+            if at_most {
+                return Err(ArgError::Repeated(Field::AtMost).at(pos + used));
+            }
+            at_most = true;
+            used += 1;
+            continue;
+        }
         let Some(slot) = OPTIONS
             .iter()
             .position(|o| o.field.name().as_bytes().eq_ignore_ascii_case(option))
@@ -206,8 +219,11 @@ pub fn parse_spec<A: AsRef<[u8]>>(
         quota,
         cost: cost.unwrap_or(1),
     };
-    Ok((req, used))
+    Ok((req, used, at_most))
 }
+
+/// The partial-grant flag of RL.CHECK.
+const AT_MOST: &[u8] = b"AT_MOST";
 
 /// Parses the arguments of RL.CHECK / RL.PEEK after the command name: `args[0]` is the
 /// key, the spec starts at argument 2.
@@ -216,11 +232,21 @@ pub fn parse_check<A: AsRef<[u8]>>(
     form: Form,
     limits: &Limits,
 ) -> Result<CheckRequest, Error> {
-    if args.len() < 4 || args.len() > 8 {
+    parse_check_at_most(args, form, limits).map(|(req, _)| req)
+}
+
+/// Parses RL.CHECK's arguments as [`parse_check`] does, and whether `AT_MOST` was given
+/// (a partial grant: admit what is available now, up to COST).
+pub fn parse_check_at_most<A: AsRef<[u8]>>(
+    args: &[A],
+    form: Form,
+    limits: &Limits,
+) -> Result<(CheckRequest, bool), Error> {
+    if args.len() < 4 || args.len() > 9 {
         return Err(Error::WrongArity);
     }
-    let (req, _) = parse_spec(&args[1..], 2, form, limits)?;
-    Ok(req)
+    let (req, _, at_most) = parse_spec(&args[1..], 2, form, limits)?;
+    Ok((req, at_most))
 }
 
 /// Parses `numkeys key [key ...] spec [spec ...]` (after the command name): the number
@@ -260,7 +286,7 @@ fn parse_mcheck_specs<A: AsRef<[u8]>>(
     let mut reqs = Vec::with_capacity(n);
     let mut next = 1 + n;
     while next < args.len() {
-        let (req, used) = parse_spec(&args[next..], next + 1, Form::Mcheck, limits)?;
+        let (req, used, _) = parse_spec(&args[next..], next + 1, Form::Mcheck, limits)?;
         reqs.push(req);
         next += used;
     }
@@ -600,7 +626,7 @@ mod tests {
     #[test]
     fn errors_name_the_argument_and_what_was_expected_there() {
         let table: &[(&str, Error)] = &[
-            ("k GCRA 10 1000 BURST 1 COST 1 X", Error::WrongArity),
+            ("k GCRA 10 1000 BURST 1 COST 1 AT_MOST X", Error::WrongArity),
             ("k LEAKY 10 1000", Invalid(Field::Algorithm).at(2)),
             ("k 10 1000 TOKEN_BUCKET", NumberForAlgorithm.at(2)),
             ("k 10 GCRA 1000", NumberForAlgorithm.at(2)),
@@ -765,5 +791,34 @@ mod tests {
             "ERR numkeys is 1 but 2 keys and 1 spec follow; RL.MCHECK takes numkeys, then that many keys, then one spec per key"
         );
         assert!(Error::WrongType.to_string().starts_with("WRONGTYPE "));
+    }
+
+    #[test]
+    fn at_most_is_a_flag_of_rl_check_on_the_bucket_algorithms() {
+        let parse = |line: &str, form| parse_check_at_most(&split(line), form, &LIMITS);
+        let (r, at_most) = parse("k GCRA 10 1m COST 5 AT_MOST", Form::Check).unwrap();
+        assert!(at_most && r.cost == 5);
+        assert!(
+            parse("k token_bucket 10 1m at_most COST 2", Form::Check)
+                .unwrap()
+                .1
+        );
+        assert!(!parse("k GCRA 10 1m COST 5", Form::Check).unwrap().1);
+        let table: &[(&str, Form, Error)] = &[
+            (
+                "k FIXED_WINDOW 10 1m AT_MOST",
+                Form::Check,
+                AtMostNotSupported.at(5),
+            ),
+            ("k GCRA 10 1m AT_MOST", Form::Peek, AtMostNotSupported.at(5)),
+            (
+                "k GCRA 10 1m AT_MOST AT_MOST",
+                Form::Check,
+                Repeated(Field::AtMost).at(6),
+            ),
+        ];
+        for (line, form, want) in table {
+            assert_eq!(parse(line, *form).map(|r| r.1), Err(*want), "{line}");
+        }
     }
 }

@@ -18,7 +18,9 @@ use crate::replicate::{pack_append, pack_deny, pack_lease, pack_replace};
 use crate::stamp;
 use crate::types::encoding::Bytes;
 use crate::types::key::{Key, Slot};
-use crate::types::limiter::{apply, evaluate, Change, CheckRequest, Limiter};
+use crate::types::limiter::{
+    apply, evaluate, evaluate_at_most, Change, CheckRequest, Limiter, Outcome,
+};
 
 /// The instant a charging command evaluates at, and so how its effect propagates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,13 +158,18 @@ pub fn prepare<'a>(
 ) -> Result<(Pending<'a>, Decision), Error> {
     let mut key = Key::open(ctx, name);
     let outcome = evaluate(key.current()?, req, now)?;
+    Ok(pending_for(name, key, outcome, now))
+}
+
+/// The pending write of an evaluated outcome on an open key.
+fn pending_for(name: &Arg, key: Key, outcome: Outcome, now: u64) -> (Pending<'_>, Decision) {
     // A charge moves the expiry to when the limiter is fully rested.
     let expire_at = outcome
         .change
         .charges()
         .then(|| outcome.decision.rested_at_ms(now));
     let pending = Pending::new(name, key, Write::Change(outcome.change), expire_at);
-    Ok((pending, outcome.decision))
+    (pending, outcome.decision)
 }
 
 /// Makes every pending write, or none, then propagates what changed once.
@@ -246,6 +253,21 @@ fn payload(p: &mut Pending) -> Result<Bytes, Error> {
             Slot::Empty => return Err(Error::Internal),
         },
     })
+}
+
+/// RL.CHECK with `AT_MOST`: evaluates a partial grant (the whole units available now, up
+/// to COST), commits it and propagates it; returns the decision and the units granted.
+pub fn charge_at_most(
+    ctx: Ctx,
+    name: &Arg,
+    req: &CheckRequest,
+    when: When,
+) -> Result<(Decision, u64), Error> {
+    let mut key = Key::open(ctx, name);
+    let (outcome, granted) = evaluate_at_most(key.current()?, req, when.now())?;
+    let (mut pending, decision) = pending_for(name, key, outcome, when.now());
+    commit(ctx, std::slice::from_mut(&mut pending), when.propagation())?;
+    Ok((decision, granted))
 }
 
 /// Evaluates one request on one key, commits it and propagates the effect: RL.CHECK's

@@ -36,6 +36,8 @@ pub enum Field {
     Quantity,
     /// RL.ACQUIRE / RL.RENEW `lease_ms`.
     LeaseMs,
+    /// RL.CHECK's `AT_MOST` flag.
+    AtMost,
 }
 
 impl Field {
@@ -54,6 +56,7 @@ impl Field {
             Field::PeriodSeconds => "period_seconds",
             Field::Quantity => "quantity",
             Field::LeaseMs => "lease_ms",
+            Field::AtMost => "AT_MOST",
         }
     }
 
@@ -68,6 +71,7 @@ impl Field {
             }
             Field::Period => DURATION,
             Field::Option => "expected BURST n or COST n",
+            Field::AtMost => "a flag with no value",
             Field::NumKeys => "expected an integer between 1 and 1024",
             Field::MaxBurst => "expected an integer between 0 and 9223372036854775806",
             Field::PeriodSeconds => "expected an integer between 1 and 9223372036854775",
@@ -102,6 +106,8 @@ pub enum ArgError {
     LogLimitTooHigh,
     /// RL.ACQUIRE and RL.REFUND take only `COST n` here.
     OnlyCost,
+    /// `AT_MOST` outside RL.CHECK with TOKEN_BUCKET or GCRA.
+    AtMostNotSupported,
 }
 
 impl ArgError {
@@ -111,6 +117,7 @@ impl ArgError {
             ArgError::Invalid(f) | ArgError::Missing(f) | ArgError::Repeated(f) => f,
             ArgError::NumberForAlgorithm => Field::Algorithm,
             ArgError::OptionOrSpec | ArgError::OnlyCost => Field::Option,
+            ArgError::AtMostNotSupported => Field::AtMost,
             ArgError::BurstNotSupported => Field::Burst,
             ArgError::LogPeriodTooLong => Field::Period,
             ArgError::LogLimitTooHigh => Field::Limit,
@@ -146,6 +153,9 @@ impl ArgError {
                 w.write_str("a SLIDING_LOG limit is at most ratelimit.sliding-log-max-limit")
             }
             ArgError::OnlyCost => w.write_str("expected COST n"),
+            ArgError::AtMostNotSupported => {
+                w.write_str("applies only to RL.CHECK with TOKEN_BUCKET or GCRA")
+            }
         }
     }
 }
@@ -334,7 +344,8 @@ mod tests {
             };
             match a {
                 Invalid(_) | NumberForAlgorithm | OptionOrSpec | Missing(_) | Repeated(_)
-                | BurstNotSupported | LogPeriodTooLong | LogLimitTooHigh | OnlyCost => 0,
+                | BurstNotSupported | LogPeriodTooLong | LogLimitTooHigh | OnlyCost
+                | AtMostNotSupported => 0,
             }
         };
         let fields = [
@@ -360,6 +371,8 @@ mod tests {
             LogPeriodTooLong,
             LogLimitTooHigh,
             OnlyCost,
+            AtMostNotSupported,
+            Repeated(AtMost),
         ]);
         let mut all: Vec<Error> = args.into_iter().map(|a| a.at(3)).collect();
         all.extend([

@@ -52,6 +52,9 @@ pub enum Reply {
     Null,
     /// A decision: a five-integer array on RESP2, a map on RESP3.
     Decision(Decision),
+    /// A partial grant's decision (RL.CHECK AT_MOST): the five fields and `granted`, a
+    /// sixth integer on RESP2, a sixth map entry on RESP3.
+    Granted(Decision, u64),
     /// RL.MCHECK's: the overall decision, the largest wait and each key's decision.
     Decisions {
         /// Whether every key admitted.
@@ -95,7 +98,8 @@ impl Reply {
             Reply::Ok => ctx.reply_simple(c"OK"),
             Reply::Int(v) => ctx.reply_i64(*v),
             Reply::Null => ctx.reply_null(),
-            Reply::Decision(d) => write_decision(ctx, d, resp3),
+            Reply::Decision(d) => write_decision(ctx, d, resp3, None),
+            Reply::Granted(d, granted) => write_decision(ctx, d, resp3, Some(*granted)),
             Reply::Decisions {
                 allowed,
                 retry_after_ms,
@@ -116,7 +120,8 @@ impl Reply {
                 if resp3 {
                     ctx.reply_array(each.len());
                 }
-                each.iter().for_each(|d| write_decision(ctx, d, resp3));
+                each.iter()
+                    .for_each(|d| write_decision(ctx, d, resp3, None));
             }
             Reply::Ints(v) => {
                 ctx.reply_array(v.len());
@@ -143,17 +148,26 @@ impl Reply {
     }
 }
 
-fn write_decision(ctx: Ctx, d: &Decision, resp3: bool) {
+fn write_decision(ctx: Ctx, d: &Decision, resp3: bool, granted: Option<u64>) {
     let values = decision_values(d);
+    let granted = granted.map(|g| g.min(i64::MAX as u64) as i64);
+    let n = values.len() + usize::from(granted.is_some());
     if resp3 {
-        ctx.reply_map(values.len());
+        ctx.reply_map(n);
         for (name, v) in DECISION_FIELDS.iter().zip(values) {
             ctx.reply_bulk(name.as_bytes());
             ctx.reply_i64(v);
         }
+        if let Some(g) = granted {
+            ctx.reply_bulk(b"granted");
+            ctx.reply_i64(g);
+        }
     } else {
-        ctx.reply_array(values.len());
+        ctx.reply_array(n);
         values.into_iter().for_each(|v| ctx.reply_i64(v));
+        if let Some(g) = granted {
+            ctx.reply_i64(g);
+        }
     }
 }
 

@@ -1,8 +1,8 @@
-//! `RL.CHECK key algorithm limit period [BURST n] [COST n]`.
+//! `RL.CHECK key algorithm limit period [BURST n] [COST n] [AT_MOST]`.
 
 use super::{Call, Command, Done};
-use crate::args::{parse_check, Form};
-use crate::charge::{charge_one, when};
+use crate::args::{parse_check_at_most, Form};
+use crate::charge::{charge_at_most, charge_one, when};
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::reply::Reply;
@@ -12,9 +12,14 @@ use crate::{config, stats};
 /// pipeline (`charge.rs`), and replies the decision.
 pub fn check(call: &Call) -> Result<Done, Error> {
     let (args, when) = when(call)?;
-    let req = parse_check(args, Form::Check, &when.limits())?;
+    let (req, at_most) = parse_check_at_most(args, Form::Check, &when.limits())?;
     let replay = when.is_replay();
-    let decision = charge_one(call.ctx, &args[0], &req, when).inspect_err(|_| {
+    let charged = if at_most {
+        charge_at_most(call.ctx, &args[0], &req, when).map(|(d, g)| (d, Some(g)))
+    } else {
+        charge_one(call.ctx, &args[0], &req, when).map(|d| (d, None))
+    };
+    let (decision, granted) = charged.inspect_err(|_| {
         if !replay {
             stats::record_algorithm_error(req.algorithm);
         }
@@ -26,10 +31,12 @@ pub fn check(call: &Call) -> Result<Done, Error> {
             notify_denied(call.ctx, &args[0]);
         }
     }
-    Ok(Done {
-        reply: Reply::Decision(decision),
-        replay,
-    })
+    // The sixth field only when AT_MOST was given: existing callers see no change.
+    let reply = match granted {
+        Some(g) => Reply::Granted(decision, g),
+        None => Reply::Decision(decision),
+    };
+    Ok(Done { reply, replay })
 }
 
 /// Counts a denial in the most-denied-keys sketch and publishes `rl.denied` on the key

@@ -169,8 +169,22 @@ const fn with_key<const N: usize>(rest: [ArgDoc; N]) -> [ArgDoc; 6] {
     out
 }
 
-/// Arguments of a table row.
+/// RL.PEEK's arguments: the key and one spec.
 pub const CHECK_ARGS: [ArgDoc; 6] = with_key(SPEC_ARGS);
+/// RL.CHECK's: RL.PEEK's and the `AT_MOST` flag (a partial grant).
+pub const CHECK_AT_MOST_ARGS: [ArgDoc; 7] = {
+    let mut out = [arg(c"key", Kind::Key(0)); 7];
+    let mut i = 0;
+    while i < CHECK_ARGS.len() {
+        out[i] = CHECK_ARGS[i];
+        i += 1;
+    }
+    out[6] = ArgDoc {
+        flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
+        ..token(c"at_most", c"AT_MOST")
+    };
+    out
+};
 /// Arguments of a table row.
 pub const MCHECK_ARGS: [ArgDoc; 3] = [
     arg(c"numkeys", Kind::Int),

@@ -233,7 +233,7 @@ pub const TABLE: [Row; 14] = [
         summary: c"Checks one request against a key's limit and charges it when allowed.",
         complexity: c"O(1); SLIDING_LOG: O(log N + E + COST) amortized, N the units in the log, E those that left the window",
         nondeterministic: true,
-        args: &docs::CHECK_ARGS,
+        args: &docs::CHECK_AT_MOST_ARGS,
         stamp: Some(5),
         decides: true,
         register: Register::Always,
