@@ -59,7 +59,8 @@ BAD = [
     ((K,), ARITY),
     ((K, GCRA), ARITY),
     ((K, GCRA, 10), ARITY),
-    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "X"), ARITY),
+    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "AT_MOST", "X"), ARITY),
+    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "X"), option_error(9)),
     ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "BURST", 2), ARITY),
     # algorithm (argument 2)
     ((K, "LEAKY_BUCKET", 10, 1000), ALGO),
@@ -133,7 +134,7 @@ BAD = [
     ((K, GCRA, 10, 1000, "BURST", 1, "BURST", 2), BURST_TWICE),
     ((K, GCRA, 10, 1000, "burst", 1, "BuRsT", 1), BURST_TWICE),
     ((K, TB, 10, 1000, "COST", 1, "COST", 2), COST_TWICE),
-    ((K, TB, 10, 1000, "COST", 1, "BURST", 5, "COST"), ARITY),
+    ((K, TB, 10, 1000, "COST", 1, "BURST", 5, "COST"), twice_error("COST", 9)),
     # unknown options
     ((K, GCRA, 10, 1000, "SPEED", 2), OPTION),
     ((K, GCRA, 10, 1000, "BURSTY", 2), OPTION),
