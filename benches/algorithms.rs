@@ -3,7 +3,6 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use redis_ratelimit::algorithms::{Algorithm, Quota};
-use redis_ratelimit::args::CheckRequest;
 use redis_ratelimit::clock::{Clock, ManualClock};
 #[path = "../tests/support/core.rs"]
 mod limiter;
@@ -12,11 +11,7 @@ fn decisions(c: &mut Criterion) {
     // Limit 100 per second: the sliding log holds at most 100 units.
     let quota = Quota::new(100, 1000, 100).unwrap();
     for algorithm in Algorithm::CHECKS {
-        let req = CheckRequest {
-            algorithm,
-            quota,
-            cost: 1,
-        };
+        let req = limiter::req(algorithm, quota, 1);
         let clock = ManualClock::new(1_700_000_000_000);
         let mut state = None;
         c.bench_function(&format!("check/{}", algorithm.keyword()), |b| {

@@ -830,3 +830,18 @@ def attach(primary, replica):
 
     wait_until(linked, timeout=20, what=f"{replica.name} to sync")
     return rc
+
+
+def raw_reply(c, *args):
+    """A reply as the server sent it (redis-py reshapes COMMAND replies)."""
+    conn = c.connection_pool.get_connection()
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    finally:
+        c.connection_pool.release(conn)
+
+
+def flat_dict(flat):
+    """A RESP2 flat [name, value, ...] list as a dict with str keys."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}

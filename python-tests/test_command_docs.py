@@ -16,6 +16,8 @@ import pytest
 import redis
 
 from helpers import GCRA, check
+from helpers import flat_dict as as_dict
+from helpers import raw_reply as raw
 
 # name: (arity, key spec flags or None, top-level argument names)
 EXPECTED = {
@@ -35,19 +37,6 @@ EXPECTED = {
 }
 
 
-def raw(c, *args):
-    """A reply as the server sent it (redis-py reshapes COMMAND replies)."""
-    conn = c.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        c.connection_pool.release(conn)
-
-
-def as_dict(flat):
-    """A RESP2 flat [name, value, ...] list as a dict with str keys."""
-    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 @pytest.fixture

@@ -15,24 +15,14 @@ import time
 import pytest
 
 from helpers import CELL_COMPAT, REPO, read_reply
+from helpers import flat_dict as as_dict
+from helpers import raw_reply as raw
 
 COMMANDS_MD = os.path.join(REPO, "docs", "commands.md")
 REPLICATION_MD = os.path.join(REPO, "docs", "replication.md")
 LEAVE_OUT = {"rl.testhook"}  # the test-hooks build's command, not part of the module's API
 
 
-def raw(c, *args):
-    """A reply as the server sent it (redis-py reshapes COMMAND replies)."""
-    conn = c.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        c.connection_pool.release(conn)
-
-
-def as_dict(flat):
-    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 @pytest.fixture

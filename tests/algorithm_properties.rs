@@ -4,7 +4,6 @@
 
 use proptest::prelude::*;
 use redis_ratelimit::algorithms::{token_bucket, Algorithm, Decision, Quota};
-use redis_ratelimit::args::CheckRequest;
 #[path = "support/core.rs"]
 mod limiter;
 use redis_ratelimit::types::limiter::Limiter;
@@ -82,13 +81,7 @@ fn any_quota() -> impl Strategy<Value = Quota> {
     (v.clone(), v.clone(), v).prop_map(|(l, p, b)| Quota::new(l, p, b).unwrap())
 }
 
-fn req(algorithm: Algorithm, quota: Quota, cost: u64) -> CheckRequest {
-    CheckRequest {
-        algorithm,
-        quota,
-        cost,
-    }
-}
+use limiter::req;
 
 proptest! {
     #[test]

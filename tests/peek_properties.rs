@@ -10,13 +10,7 @@ use redis_ratelimit::types::limiter::{preview, status, Limiter};
 #[path = "support/core.rs"]
 mod limiter;
 
-fn req(algorithm: Algorithm, quota: Quota, cost: u64) -> CheckRequest {
-    CheckRequest {
-        algorithm,
-        quota,
-        cost,
-    }
-}
+use limiter::req;
 
 /// A small quota; the window algorithms take no burst (burst = limit).
 fn quota_for(algorithm: Algorithm, limit: u64, period: u64, burst: u64) -> Quota {

@@ -4,18 +4,11 @@
 
 use proptest::prelude::*;
 use redis_ratelimit::algorithms::{Algorithm, Quota};
-use redis_ratelimit::args::CheckRequest;
 use redis_ratelimit::types::limiter::{refund, Limiter};
 #[path = "support/core.rs"]
 mod limiter;
 
-fn req(algorithm: Algorithm, quota: Quota, cost: u64) -> CheckRequest {
-    CheckRequest {
-        algorithm,
-        quota,
-        cost,
-    }
-}
+use limiter::req;
 
 /// Cost-1 checks admitted back to back at `now` (charging them).
 fn admitted_now(slot: &mut Option<Limiter>, algorithm: Algorithm, q: Quota, now: u64) -> u64 {

@@ -3,7 +3,6 @@
 
 use proptest::prelude::*;
 use redis_ratelimit::algorithms::{Algorithm, Decision, Quota};
-use redis_ratelimit::args::CheckRequest;
 #[path = "support/core.rs"]
 mod limiter;
 use redis_ratelimit::types::limiter::Limiter;
@@ -18,13 +17,7 @@ fn quota(limit: u64, period: u64) -> Quota {
     Quota::new(limit, period, limit).unwrap()
 }
 
-fn req(algorithm: Algorithm, q: Quota, cost: u64) -> CheckRequest {
-    CheckRequest {
-        algorithm,
-        quota: q,
-        cost,
-    }
-}
+use limiter::req;
 
 /// Runs `(advance, cost)` steps from `start` and returns each step's time and decision.
 fn run(

@@ -1,7 +1,7 @@
 //! A one-call form of the pure core for tests and benchmarks: evaluate a request and
 //! commit it to an in-memory slot, as a command does to a key.
 
-use redis_ratelimit::algorithms::Decision;
+use redis_ratelimit::algorithms::{Algorithm, Decision, Quota};
 use redis_ratelimit::error::Error;
 use redis_ratelimit::types::limiter::{apply, evaluate, CheckRequest, Limiter};
 
@@ -16,4 +16,13 @@ pub fn check(
         *slot = Some(new);
     }
     Ok(outcome.decision)
+}
+
+/// A request of `cost` units under `quota`.
+pub fn req(algorithm: Algorithm, quota: Quota, cost: u64) -> CheckRequest {
+    CheckRequest {
+        algorithm,
+        quota,
+        cost,
+    }
 }
