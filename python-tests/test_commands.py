@@ -316,9 +316,13 @@ def test_both_algorithms_give_identical_decisions(r):
         p = r.pipeline(transaction=True)
         check(p, "tb", TB, limit, limit * per_unit, burst, cost)
         check(p, "gcra", GCRA, limit, limit * per_unit, burst, cost)
+        started = time.monotonic()
         a, b = p.execute()
+        # Redis 7.0 reads the clock per command, even inside MULTI: 2 ms, or as long as
+        # the transaction took on a loaded machine.
+        tol = 2 + int((time.monotonic() - started) * 1000)
         assert a[:3] == b[:3], (i, limit, per_unit, burst, cost, a, b)
-        assert abs(a[3] - b[3]) <= 2 and abs(a[4] - b[4]) <= 2, (i, a, b)
+        assert abs(a[3] - b[3]) <= tol and abs(a[4] - b[4]) <= tol, (i, a, b)
         if rng.random() < 0.03:
             present = r.exists("tb", "gcra")
             assert present in (0, 2), "one algorithm admitted what the other did not"

@@ -64,7 +64,14 @@ def denied_total(c, key):
     return None if info is None else info["denied"]
 
 
+def since_ms(start):
+    """A tolerance for times from separate commands: 2 ms, plus as long as the test has
+    run (a loaded 2-core machine can stall between two commands)."""
+    return 2 + int((time.monotonic() - start) * 1000)
+
+
 def test_all_keys_admitted_are_all_charged(r):
+    start = time.monotonic()
     specs = [("a", GCRA, 5, 5 * HOUR), ("b", TB, 3, 3 * HOUR, None, 2), ("c", SL, 4, 10 * HOUR)]
     reply = mcheck(r, specs)
     assert reply[:2] == [1, -1]
@@ -74,11 +81,12 @@ def test_all_keys_admitted_are_all_charged(r):
     # Each key ends as if it had been checked alone.
     for (key, *spec), inner in zip(specs, reply[2:]):
         solo = check(r, f"solo:{key}", *spec)
-        assert near(inner, solo), (key, inner, solo)
+        assert near(inner, solo, since_ms(start)), (key, inner, solo)
         assert abs(r.pexpiretime(key) - r.pexpiretime(f"solo:{key}")) <= 50, key
 
 
 def test_one_denying_key_charges_none_and_counts_denied_on_existing_keys(r):
+    start = time.monotonic()
     for _ in range(2):
         check(r, "full", GCRA, 2, 2 * HOUR)
     check(r, "used", TB, 5, 5 * HOUR)
@@ -90,8 +98,9 @@ def test_one_denying_key_charges_none_and_counts_denied_on_existing_keys(r):
                        ("new", FW, 3, 10 * HOUR)])
     assert reply[0] == 0
     # Each inner reply is that key's own decision.
-    assert reply[2][0] == 1 and near(reply[2], expected_used)
-    assert reply[3][0] == 0 and near(reply[3], expected_full)
+    tol = since_ms(start)
+    assert reply[2][0] == 1 and near(reply[2], expected_used, tol)
+    assert reply[3][0] == 0 and near(reply[3], expected_full, tol)
     assert reply[4][:4] == [1, 3, 2, -1]
     # Overall retry: the only denying key's.
     assert reply[1] == reply[3][3] > 0
@@ -161,7 +170,7 @@ def test_single_key_mcheck_matches_check(r):
     for _ in range(4):
         a = mcheck(r, [("m", GCRA, 3, 3 * HOUR, 5, 2)])
         b = check(r, "c", GCRA, 3, 3 * HOUR, 5, 2)
-        tol = 2 + int((time.monotonic() - start) * 1000)
+        tol = since_ms(start)
         assert a[0] == b[0] and near(a[2], b, tol)
         assert a[1] == -1 if b[0] else abs(a[1] - b[3]) <= tol
 
