@@ -16,6 +16,7 @@ use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::replicate::{pack_append, pack_deny, pack_lease, pack_replace};
 use crate::stamp;
+use crate::types::callbacks::Stored;
 use crate::types::encoding::Bytes;
 use crate::types::key::{Key, Slot};
 use crate::types::limiter::{
@@ -120,6 +121,8 @@ pub struct Pending<'a> {
     expire_at: Option<i64>,
     /// Set by `commit`: a value was created for this key.
     created: bool,
+    /// Set by `commit`: the key's write was made (created, or changed in place).
+    written: bool,
     /// Set by `commit`: the key changed (so its effect propagates).
     changed: bool,
 }
@@ -133,6 +136,7 @@ impl<'a> Pending<'a> {
             write,
             expire_at,
             created: false,
+            written: false,
             changed: false,
         }
     }
@@ -174,11 +178,20 @@ fn pending_for(name: &Arg, key: Key, outcome: Outcome, now: u64) -> (Pending<'_>
 
 /// Makes every pending write, or none, then propagates what changed once.
 pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), Error> {
+    // A lone key has nothing to undo: it is written in this first pass, with the one
+    // value lookup RL.CHECK's hot path pays.
+    let alone = pending.len() == 1;
     // 1. Values for missing keys: the only step Redis can refuse. Undo on failure.
     for i in 0..pending.len() {
         let p = &mut pending[i];
-        if !matches!(p.key.slot()?, Slot::Empty) {
-            continue;
+        match p.key.slot()? {
+            Slot::Empty => {}
+            Slot::Limiter(stored) if alone => {
+                p.changed = update(stored, &p.write);
+                p.written = true;
+                continue;
+            }
+            Slot::Limiter(_) => continue,
         }
         let value = match &p.write {
             Write::Change(c) => apply(None, c.clone()),
@@ -194,23 +207,14 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
             return Err(e);
         }
         p.created = true;
+        p.written = true;
         p.changed = true;
     }
     // 2. Existing values change in place (cannot fail), 3. then the expiries.
     for p in pending.iter_mut() {
-        if !p.created {
+        if !p.written {
             if let Slot::Limiter(stored) = p.key.slot()? {
-                p.changed = match &p.write {
-                    Write::Change(Change::Nothing) => false,
-                    Write::Change(c) => {
-                        apply(Some(stored.limiter_mut()), c.clone());
-                        true
-                    }
-                    Write::Replace(l) => {
-                        stored.replace(l.clone());
-                        true
-                    }
-                };
+                p.changed = update(stored, &p.write);
             }
         }
         if p.changed {
@@ -239,6 +243,21 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
         }
     }
     Ok(())
+}
+
+/// Changes an existing value in place; whether anything changed.
+fn update(stored: &mut Stored, write: &Write) -> bool {
+    match write {
+        Write::Change(Change::Nothing) => false,
+        Write::Change(c) => {
+            apply(Some(stored.limiter_mut()), c.clone());
+            true
+        }
+        Write::Replace(l) => {
+            stored.replace(l.clone());
+            true
+        }
+    }
 }
 
 /// The `RL.APPLY` payload that reproduces a committed write.
