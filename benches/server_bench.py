@@ -447,13 +447,15 @@ def write(args, shas, results, mem_rows, log100, started, counted):
         add("|---|---|")
         lines.extend(criterion)
     path = os.path.join(args.out, "benchmarks.md")
-    # Keep the sections other scripts wrote: `make soak`'s and filter_cost.py's.
+    # Keep the sections other scripts wrote: `make soak`'s, filter_cost.py's and each
+    # client package's benchmark ("## Client: <language>").
     old = open(path).read() if os.path.exists(path) else ""
-    for title in ("## Soak", "## Command filter cost"):
+    for title in ("## Soak", "## Command filter cost", "## Client: "):
         start = old.find(title)
-        if start >= 0:
+        while start >= 0:
             end = old.find("\n## ", start + 1)
             lines += ["", old[start:end if end >= 0 else None].rstrip("\n")]
+            start = old.find(title, end + 1) if end >= 0 and title.endswith(": ") else -1
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     chart(args, names, med)
