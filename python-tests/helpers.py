@@ -706,6 +706,7 @@ def snapshot(c, keys):
 RDB_TYPE_MODULE_2 = 7
 RDB_MODULE_OPCODE_EOF = 0
 RDB_MODULE_OPCODE_UINT = 2
+RDB_MODULE_OPCODE_STRING = 5
 
 
 def _crc64_table():
@@ -754,40 +755,186 @@ def rdb_decode_len(buf, pos):
     raise ValueError(f"unsupported length encoding byte {first:#x}")
 
 
-class ModuleDump:
-    """A parsed DUMP of a module value: header (type byte + module id), the words
-    saved with SaveUnsigned, the RDB version bytes and the CRC."""
+def lzf_decompress(data, size):
+    """LZF, as RDB compresses strings longer than 20 bytes."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:
+            out += data[i:i + ctrl + 1]
+            i += ctrl + 1
+            continue
+        length = ctrl >> 5
+        if length == 7:
+            length += data[i]
+            i += 1
+        ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
+        i += 1
+        for _ in range(length + 2):
+            out.append(out[ref])
+            ref += 1
+    assert len(out) == size, (len(out), size)
+    return bytes(out)
 
-    def __init__(self, header, words, version, crc):
-        self.header, self.words, self.version, self.crc = header, words, version, crc
+
+def rdb_load_string(buf, pos):
+    """Returns (bytes, new position) for an RDB string: raw, integer-encoded (what RDB
+    makes of a short string that reads as a decimal integer) or LZF-compressed."""
+    first = buf[pos]
+    if first >> 6 != 3:
+        n, pos = rdb_decode_len(buf, pos)
+        return buf[pos:pos + n], pos + n
+    kind = first & 0x3F
+    if kind in (0, 1, 2):
+        size = 1 << kind
+        v = int.from_bytes(buf[pos + 1:pos + 1 + size], "little", signed=True)
+        return str(v).encode(), pos + 1 + size
+    assert kind == 3, f"string encoding {first:#x}"
+    clen, pos = rdb_decode_len(buf, pos + 1)
+    size, pos = rdb_decode_len(buf, pos)
+    return lzf_decompress(buf[pos:pos + clen], size), pos + clen
+
+
+class ModuleDump:
+    """A parsed DUMP of a module value (`build` writes strings uncompressed: `build()`
+    reproduces the payload only when the server did too): header (type byte + module id, whose low 10
+    bits are the type encoding version), what the value saved (type encoding 2: one
+    string, `body`; type encoding 1, 0.1.0: words saved with SaveUnsigned), the RDB
+    version bytes and the CRC. `words` are the value's version 2 words either way (a
+    body is translated), which `build(words)` saves as 0.1.0 did."""
+
+    def __init__(self, header, words, body, version, crc):
+        self.header, self.words, self.body = header, words, body
+        self.version, self.crc = version, crc
+
+    @property
+    def encver(self):
+        return rdb_decode_len(self.header, 1)[0] & 1023
 
     @classmethod
     def parse(cls, payload):
         assert payload[0] == RDB_TYPE_MODULE_2, payload[:1]
         _module_id, pos = rdb_decode_len(payload, 1)
         header = payload[:pos]
-        words = []
+        words, body = [], None
         while True:
             opcode, pos = rdb_decode_len(payload, pos)
             if opcode == RDB_MODULE_OPCODE_EOF:
                 break
-            assert opcode == RDB_MODULE_OPCODE_UINT, opcode
+            if opcode == RDB_MODULE_OPCODE_STRING:
+                assert body is None and not words, "one string per value"
+                body, pos = rdb_load_string(payload, pos)
+                continue
+            assert opcode == RDB_MODULE_OPCODE_UINT and body is None, opcode
             value, pos = rdb_decode_len(payload, pos)
             words.append(value)
         version = payload[pos : pos + 2]
         crc = int.from_bytes(payload[pos + 2 : pos + 10], "little")
         assert pos + 10 == len(payload), "trailing bytes after the CRC"
-        return cls(header, words, version, crc)
+        if body is not None:
+            words = v3_to_words(body)
+        return cls(header, words, body, version, crc)
 
-    def build(self, words=None, opcodes=None):
-        """A payload with these words (or raw opcode bytes) and a valid CRC."""
+    def with_encver(self, encver):
+        """The header with another type encoding version in the module id."""
+        module_id = rdb_decode_len(self.header, 1)[0]
+        return self.header[:1] + rdb_encode_len(module_id & ~1023 | encver)
+
+    def build(self, words=None, opcodes=None, body=None):
+        """A payload with a valid CRC holding: these words (type encoding 1, as 0.1.0
+        saved them), this body (type encoding 2), or raw opcode bytes; by default what
+        was parsed."""
+        header = self.header
         if opcodes is None:
-            words = self.words if words is None else words
-            opcodes = b"".join(
-                rdb_encode_len(RDB_MODULE_OPCODE_UINT) + rdb_encode_len(w) for w in words
-            )
-        body = self.header + opcodes + rdb_encode_len(RDB_MODULE_OPCODE_EOF) + self.version
+            if words is None and body is None:
+                words, body = (None, self.body) if self.body is not None else (self.words, None)
+            if body is not None:
+                header = self.with_encver(2)
+                opcodes = (rdb_encode_len(RDB_MODULE_OPCODE_STRING) + rdb_encode_len(len(body))
+                           + body)
+            else:
+                header = self.with_encver(1)
+                opcodes = b"".join(
+                    rdb_encode_len(RDB_MODULE_OPCODE_UINT) + rdb_encode_len(w) for w in words
+                )
+        body = header + opcodes + rdb_encode_len(RDB_MODULE_OPCODE_EOF) + self.version
         return body + crc64(body).to_bytes(8, "little")
+
+
+# -- Encoding version 3 (src/types/encoding.rs): varints in one buffer --------------
+
+V3_UNITS = [1, 1000, 60_000, 3_600_000]
+V3_BURST_IS_LIMIT = 32
+V3_NO_DENIED = 64
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        low, v = v & 0x7F, v >> 7
+        out.append(low | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def varints(b):
+    """Every varint in `b`, in order."""
+    out, v, shift = [], 0, 0
+    for byte in b:
+        v |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            out.append(v)
+            v, shift = 0, 0
+    assert shift == 0, "truncated varint"
+    return out
+
+
+def v3_fields(body):
+    """A version 3 body as (algorithm id, limit, period_ms, burst, admitted, denied,
+    state varints as stored)."""
+    f = varints(body)
+    header, f = f[0], f[1:]
+    algorithm, unit = header & 7, V3_UNITS[header >> 3 & 3]
+    limit, period, f = f[0], f[1] * unit, f[2:]
+    if header & V3_BURST_IS_LIMIT:
+        burst = limit
+    else:
+        burst, f = f[0], f[1:]
+    admitted, f = f[0], f[1:]
+    if header & V3_NO_DENIED:
+        denied = 0
+    else:
+        denied, f = f[0], f[1:]
+    return algorithm, limit, period, burst, admitted, denied, f
+
+
+def v3_to_words(body):
+    """The version 2 words (what 0.1.0 saved) of the value a version 3 body holds."""
+    algorithm, limit, period, burst, admitted, denied, st = v3_fields(body)
+    words = [2 | algorithm << 8, limit, period, burst, admitted, denied]
+    mask = 2**64 - 1
+    if algorithm == 1:
+        tokens = (burst * period - st[0]) & (2**128 - 1)
+        words += [tokens & mask, tokens >> 64, st[1]]
+    elif algorithm == 2:
+        words += [st[0] & mask, st[0] >> 64]
+    elif algorithm == 3:
+        words += [st[0] * period, st[1]]
+    elif algorithm == 4:
+        words += [st[0] * period, st[1], st[2]]
+    elif algorithm == 5:
+        n, base, offsets, last = st[0], st[1], [], 0
+        for gap in st[2:2 + n]:
+            last += gap
+            offsets.append(last)
+        offsets += [0] * (len(offsets) % 2)
+        words += [base, n] + [offsets[i] | offsets[i + 1] << 32
+                              for i in range(0, len(offsets), 2)]
+    else:
+        words += st
+    return words
 
 
 # -- RL.APPLY payloads (encoding v1 + 8-byte LE absolute expiry) -------------------

@@ -26,6 +26,9 @@ from helpers import (
     read_reply,
     snapshot,
     stats,
+    v3_fields,
+    varint,
+    varints,
     wait_until,
 )
 
@@ -150,40 +153,48 @@ def make_source(c, key, algorithm, cost=2):
 
 @pytest.mark.parametrize("algorithm", [TB, GCRA, FW, SW, SL])
 def test_dump_layout_and_crc64_match_the_documented_format(r, algorithm):
-    """Encoding version 2 (src/types/encoding.rs, docs/replication.md): a header word,
-    limit, period_ms, burst, admitted, denied, then the algorithm's state."""
+    """Type encoding 2 (src/types/encoding.rs, docs/replication.md): one string, the
+    encoding version 3 body: varints of a header, limit, period (in the header's unit),
+    [burst], admitted, [denied], then the algorithm's state."""
     make_source(r, "k", algorithm)
     assert check(r, "k", algorithm, 3, BIG, 5 if algorithm in (TB, GCRA) else None, 9)[0] == 0
     payload = r.dump("k")
     assert crc64(payload[:-8]) == int.from_bytes(payload[-8:], "little"), "crc64 helper"
     md = ModuleDump.parse(payload)
-    w = md.words
-    assert w[0] == 2 | ALGORITHM_IDS[algorithm] << 8
-    burst = 5 if algorithm in (TB, GCRA) else 3
-    assert w[1:6] == [3, BIG, burst, 2, 9], "limit, period_ms, burst, admitted, denied"
-    state = w[6:]
+    assert md.encver == 2 and md.body is not None
+    header = varints(md.body)[0]
+    burst_capable = algorithm in (TB, GCRA)
+    # BIG is a whole number of hours: unit code 3; the denied total is stored (9).
+    assert header == ALGORITHM_IDS[algorithm] | 3 << 3 | (0 if burst_capable else 32)
+    alg, limit, period, burst, admitted, denied, state = v3_fields(md.body)
+    assert (alg, limit, period, admitted, denied) == (ALGORITHM_IDS[algorithm], 3, BIG, 2, 9)
+    assert burst == (5 if burst_capable else 3)
     if algorithm == TB:
-        assert len(state) == 3
-        assert (state[0] | state[1] << 64) == (5 - 2) * BIG  # 3 units left, scaled by period_ms
-        assert abs(state[2] - r.pexpiretime("k") + 2 * BIG // 3) <= 1
+        # Capacity minus tokens (2 units used, scaled by period_ms), then updated_ms.
+        assert len(state) == 2 and state[0] == 2 * BIG
+        assert abs(state[1] - r.pexpiretime("k") + 2 * BIG // 3) <= 1
     elif algorithm == GCRA:
-        assert len(state) == 2
         # TAT in units of 1/limit ms: 2 units of T = BIG/3 past the rested instant.
-        tat = state[0] | state[1] << 64
-        assert abs(tat - 3 * r.pexpiretime("k")) <= 3
+        assert len(state) == 1 and abs(state[0] - 3 * r.pexpiretime("k")) <= 3
     elif algorithm == FW:
-        assert len(state) == 2 and state[0] % BIG == 0 and state[1] == 2
-        assert r.pexpiretime("k") == state[0] + BIG
+        # The window's start in periods, then the count.
+        assert len(state) == 2 and state[1] == 2
+        assert r.pexpiretime("k") == (state[0] + 1) * BIG
     elif algorithm == SW:
-        assert len(state) == 3 and state[0] % BIG == 0 and state[1:] == [0, 2]
+        assert len(state) == 3 and state[1:] == [0, 2]
     else:
-        # base_ms, n, then n u32 offsets two per word: 2 units at one instant.
-        assert len(state) == 3 and state[1] == 2 and state[2] == 0
-        assert r.pexpiretime("k") == state[0] + BIG
+        # n, base_ms, then each offset as the gap from the one before: 2 units at once.
+        assert state[0] == 2 and state[2:] == [0, 0]
+        assert r.pexpiretime("k") == state[1] + BIG
+    # What 0.1.0 saved for the same value (type encoding 1, one word each) still loads.
+    assert len(md.body) < 8 * len(md.words) // 3
     assert md.build() == payload, "rebuilding the payload reproduces the real DUMP"
     expiry = r.pexpiretime("k")
     assert r.restore("k2", expiry, md.build(), absttl=True) == b"OK"
     assert (r.pexpiretime("k2"), digest_value(r, "k2")) == (expiry, digest_value(r, "k"))
+    assert r.restore("k3", expiry, md.build(words=md.words), absttl=True) == b"OK"
+    assert digest_value(r, "k3") == digest_value(r, "k")
+    assert r.dump("k3") == payload, "an old value is saved in the new encoding"
 
 
 @pytest.mark.parametrize("algorithm", [TB, GCRA])
@@ -279,10 +290,93 @@ def test_corrupt_restore_payload_is_refused_and_server_stays_up(server, r, case)
     assert check(r, "good", algorithm, 3, BIG, burst)[:3] == expected
 
 
+def _corrupt_v3_cases():
+    def enc(fields):
+        return b"".join(varint(f) for f in fields)
+
+    def sl_body(limit, units, gap=0):
+        """A version 3 SLIDING_LOG body: `units` units `gap` ms apart from a base."""
+        head = 5 | 3 << 3 | 32 | 64
+        return (varint(head) + varint(limit) + varint(1000) + varint(units)
+                + varint(units) + varint(1_700_000_000_000) + varint(0)
+                + varint(gap) * (units - 1))
+
+    return {
+        # name: (source algorithm, function of the real body -> corrupt body)
+        "empty": (TB, lambda b: b""),
+        "truncated": (TB, lambda b: b[:-1]),
+        "trailing-byte": (GCRA, lambda b: b + b"\x00"),
+        "unknown-header-bit": (TB, lambda b: varint(varints(b)[0] | 128) + b[1:]),
+        "algorithm-0": (TB, lambda b: bytes([b[0] & ~7]) + b[1:]),
+        "algorithm-7": (TB, lambda b: bytes([b[0] | 7]) + b[1:]),
+        "overlong-varint": (GCRA, lambda b: b[:1] + bytes([b[1] | 0x80, 0]) + b[2:]),
+        "limit-0": (TB, lambda b: b[:1] + b"\x00" + b[2:]),
+        "period-times-unit-above-i64": (
+            TB, lambda b: b[:2] + varint(2**62) + b[2 + len(varint(varints(b)[2])):]),
+        # Fields of make_source's values: header, 3, 1000 (hours), [5], 2, state.
+        "gcra-tat-above-max": (GCRA, lambda b: enc(varints(b)[:-1] + [2**127 + 1])),
+        "token-bucket-deficit-below-the-debt-floor": (
+            TB, lambda b: enc(varints(b)[:5] + [2**127, 1])),
+        "token-bucket-updated-above-i64": (TB, lambda b: enc(varints(b)[:6] + [2**63])),
+        "fixed-window-start-above-i64": (FW, lambda b: enc(varints(b)[:4] + [2**62, 2])),
+        "sliding-log-count-above-its-offsets": (SL, lambda b: sl_body(100, 2)[:-1]),
+        "sliding-log-offset-above-u32": (SL, lambda b: sl_body(5, 2, 2**32)),
+        # A genuinely oversized log: limit 5, seven units (what no check leaves).
+        "sliding-log-more-units-than-its-limit": (SL, lambda b: sl_body(5, 7)),
+    }
+
+
+CORRUPT_V3 = _corrupt_v3_cases()
+
+
+@pytest.mark.parametrize("case", list(CORRUPT_V3))
+def test_corrupt_compact_payload_is_refused_and_server_stays_up(server, r, case):
+    algorithm, corrupt = CORRUPT_V3[case]
+    make_source(r, "src", algorithm)
+    md = ModuleDump.parse(r.dump("src"))
+    with pytest.raises(redis.ResponseError):
+        r.restore("bad", 0, md.build(body=corrupt(md.body)))
+    assert r.exists("bad") == 0
+    server.assert_healthy()
+    assert r.restore("good", 0, md.build()) == b"OK"
+
+
+@pytest.mark.parametrize("encoding", ["compact", "0.1.0 words"])
+def test_a_sliding_log_holding_more_units_than_its_limit_never_loads(server, r, encoding):
+    """RL.APPLY refuses to grow a log beyond its limit; RESTORE and RDB loading (the
+    same loader) refuse such a log too, in either encoding, and RL.APPLY's replace
+    payload (the AOF's) as well."""
+    assert check(r, "src", SL, 10, HOUR, None, 7)[0] == 1
+    md = ModuleDump.parse(r.dump("src"))
+    w = md.words
+    assert w[7] == 7
+    # The same seven units under limit 5, then under limit 7 (which is valid).
+    over = w[:1] + [5, w[2], 5] + w[4:]
+    exact = w[:1] + [7, w[2], 7] + w[4:]
+    if encoding == "compact":
+        body = md.body
+        over_p = md.build(body=body[:1] + varint(5) + body[2:])
+        exact_p = md.build(body=body[:1] + varint(7) + body[2:])
+    else:
+        over_p, exact_p = md.build(words=over), md.build(words=exact)
+    with pytest.raises(redis.ResponseError):
+        r.restore("over", 0, over_p)
+    assert r.exists("over") == 0
+    assert r.restore("exact", 0, exact_p) == b"OK"
+    assert inspect(r, "exact")["entries"] == 7
+    replace = b"".join(x.to_bytes(8, "little") for x in over) + (2**41).to_bytes(8, "little")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("RL.APPLY", "over", replace)
+    assert r.exists("over") == 0
+    server.assert_healthy()
+
+
 def test_restore_with_a_non_uint_opcode_is_refused(server, r):
     check(r, "src", TB, 3, HOUR)
     md = ModuleDump.parse(r.dump("src"))
-    # Same words, but the limit saved as a string opcode (5) instead of UINT (2).
+    md.header = md.with_encver(1)
+    # Same words (type encoding 1), but the limit saved as a string opcode (5) instead
+    # of UINT (2).
     ops = b""
     for i, w in enumerate(md.words):
         if i == 1:

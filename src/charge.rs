@@ -161,7 +161,7 @@ pub fn prepare<'a>(
     now: u64,
 ) -> Result<(Pending<'a>, Decision), Error> {
     let mut key = Key::open(ctx, name);
-    let outcome = evaluate(key.current()?, req, now)?;
+    let outcome = evaluate(key.current()?.as_deref(), req, now)?;
     Ok(pending_for(name, key, outcome, now))
 }
 
@@ -250,7 +250,7 @@ fn update(stored: &mut Stored, write: &Write) -> bool {
     match write {
         Write::Change(Change::Nothing) => false,
         Write::Change(c) => {
-            apply(Some(stored.limiter_mut()), c.clone());
+            stored.update(|l| apply(Some(l), c.clone()));
             true
         }
         Write::Replace(l) => {
@@ -268,7 +268,7 @@ fn payload(p: &mut Pending) -> Result<Bytes, Error> {
         Write::Change(Change::Append { quota, append }) => pack_append(quota, append, expire_at),
         Write::Change(Change::Lease { quota, step }) => pack_lease(quota.as_ref(), step, expire_at),
         _ => match p.key.slot()? {
-            Slot::Limiter(stored) => pack_replace(stored.limiter(), expire_at),
+            Slot::Limiter(stored) => pack_replace(&stored.limiter(), expire_at),
             Slot::Empty => return Err(Error::Internal),
         },
     })
@@ -283,7 +283,7 @@ pub fn charge_at_most(
     when: When,
 ) -> Result<(Decision, u64), Error> {
     let mut key = Key::open(ctx, name);
-    let (outcome, granted) = evaluate_at_most(key.current()?, req, when.now())?;
+    let (outcome, granted) = evaluate_at_most(key.current()?.as_deref(), req, when.now())?;
     let (mut pending, decision) = pending_for(name, key, outcome, when.now());
     commit(ctx, std::slice::from_mut(&mut pending), when.propagation())?;
     Ok((decision, granted))

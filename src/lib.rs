@@ -140,6 +140,7 @@ mod entry {
             // Replaces the handler the module macro registered before `init`.
             raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(crate::info::info));
             crate::stopwatch::calibrate(std::time::Duration::from_millis(2));
+            crate::types::callbacks::detect_keyspace(ctx.ctx);
             if !crate::filter::register(ctx.ctx) {
                 log_warning("ratelimit: could not register the command filter");
                 return Status::Err;

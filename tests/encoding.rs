@@ -1,12 +1,18 @@
-//! The versioned encoding and the RL.APPLY payload: round trips, a golden v1 payload,
-//! and rejection of every kind of corruption without panicking.
+//! The versioned encodings and the RL.APPLY payload: round trips of every algorithm,
+//! golden v1 and v2 payloads, the compact sizes, and rejection of every kind of
+//! corruption without panicking.
 
 use proptest::prelude::*;
+use std::collections::VecDeque;
+
+use redis_ratelimit::algorithms::fixed_window::FixedWindow;
 use redis_ratelimit::algorithms::gcra::{Gcra, MAX_TAT};
+use redis_ratelimit::algorithms::sliding_log::SlidingLog;
+use redis_ratelimit::algorithms::sliding_window::SlidingWindow;
 use redis_ratelimit::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use redis_ratelimit::algorithms::Quota;
 use redis_ratelimit::replicate::{pack_replace, unpack, Effect};
-use redis_ratelimit::types::encoding::{decode, encode, DecodeError};
+use redis_ratelimit::types::encoding::{decode, decode_body, encode, encode_words, DecodeError};
 use redis_ratelimit::types::{Limiter, State, Totals};
 
 fn limiter() -> impl Strategy<Value = Limiter> {
@@ -36,7 +42,77 @@ fn limiter() -> impl Strategy<Value = Limiter> {
     })
 }
 
+/// Limiters of the window algorithms and logs, with narrow and wide fields.
+fn window_or_log() -> impl Strategy<Value = Limiter> {
+    let v = prop_oneof![1u64..200, 1u64..=i64::MAX as u64];
+    let offsets = prop::collection::vec(0u32..5000, 0..40);
+    (0u8..3, v.clone(), v, any::<u64>(), any::<u64>(), offsets).prop_map(
+        |(kind, limit, period, a, b, mut offs)| {
+            let small = |x: u64| x >> 1;
+            let (quota, state) = match kind {
+                0 | 1 => {
+                    let q = Quota::new(limit, period, limit).unwrap();
+                    let start = (small(a) / period) * period;
+                    let state = if kind == 0 {
+                        State::FixedWindow(FixedWindow {
+                            start_ms: start,
+                            count: small(b),
+                        })
+                    } else {
+                        State::SlidingWindow(SlidingWindow {
+                            start_ms: start,
+                            previous: small(b),
+                            current: small(b.rotate_left(7)),
+                        })
+                    };
+                    (q, state)
+                }
+                _ => {
+                    offs.sort_unstable();
+                    offs.truncate(limit.min(40) as usize);
+                    let q = Quota::new(
+                        limit.min(10_000_000),
+                        period.min(u64::from(u32::MAX)),
+                        limit.min(10_000_000),
+                    )
+                    .unwrap();
+                    let log = SlidingLog::from_parts(a >> 2, VecDeque::from(offs)).unwrap();
+                    (q, State::SlidingLog(log))
+                }
+            };
+            Limiter {
+                quota,
+                totals: Totals {
+                    admitted: a,
+                    denied: b % 3,
+                },
+                state,
+            }
+        },
+    )
+}
+
 proptest! {
+    #[test]
+    fn windows_and_logs_round_trip_and_the_legacy_words_agree(l in window_or_log()) {
+        prop_assert_eq!(decode(encode(&l).as_bytes()), Ok(l.clone()));
+        let mut words = Vec::new();
+        encode_words(&l, |w| words.push(w));
+        let mut it = words.iter().copied();
+        let old = redis_ratelimit::types::encoding::decode_words(|| it.next());
+        prop_assert_eq!(old, Ok(l));
+    }
+
+    #[test]
+    fn arbitrary_compact_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        let _ = decode_body(&bytes);
+        let mut versioned = vec![3u8];
+        versioned.extend(&bytes);
+        if let Ok(l) = decode(&versioned) {
+            prop_assert_eq!(decode(encode(&l).as_bytes()), Ok(l));
+        }
+    }
+
     #[test]
     fn every_valid_limiter_round_trips(l in limiter(), at in 0i64..=i64::MAX) {
         prop_assert_eq!(decode(encode(&l).as_bytes()), Ok(l.clone()));
@@ -95,7 +171,7 @@ fn decode_words_from(w: &[u64]) -> Result<Limiter, DecodeError> {
 }
 
 #[test]
-fn golden_v2_payloads_decode_and_reencode_identically() {
+fn golden_v2_payloads_decode_and_reencode_in_version_3() {
     let cases: &[&[u64]] = &[
         &[2 | 3 << 8, 5, 1000, 5, 7, 1, 4000, 3],
         &[2 | 4 << 8, 5, 1000, 5, 7, 1, 4000, 2, 3],
@@ -105,7 +181,13 @@ fn golden_v2_payloads_decode_and_reencode_identically() {
     for w in cases {
         let bytes = words(w);
         let l = decode(&bytes).unwrap();
-        assert_eq!(encode(&l).as_bytes(), &bytes[..]);
+        let mut again = Vec::new();
+        encode_words(&l, |w| again.push(w));
+        assert_eq!(&again[..], *w);
+        let compact = encode(&l);
+        assert_eq!(compact.as_bytes()[0], 3);
+        assert!(compact.as_bytes().len() < bytes.len() / 4);
+        assert_eq!(decode(compact.as_bytes()), Ok(l));
     }
 }
 
@@ -118,7 +200,7 @@ fn corrupt_fields_are_rejected_with_the_reason() {
     };
     assert!(tb(&|_| {}).is_ok());
     assert_eq!(decode(&[]), Err(DecodeError::Length));
-    assert_eq!(tb(&|w| w[0] = 3 | 1 << 8), Err(DecodeError::Version(3)));
+    assert_eq!(tb(&|w| w[0] = 4 | 1 << 8), Err(DecodeError::Version(4)));
     assert_eq!(tb(&|w| w[0] = 2 | 9 << 8), Err(DecodeError::Algorithm));
     assert_eq!(tb(&|w| w[1] = 0), Err(DecodeError::Quota));
     assert_eq!(tb(&|w| w[2] = u64::MAX), Err(DecodeError::Quota));
@@ -181,11 +263,67 @@ fn corrupt_fields_are_rejected_with_the_reason() {
 }
 
 #[test]
-fn a_fixed_size_limiter_value_fits_in_72_bytes() {
-    // MEMORY USAGE adds Redis's own per-key overhead to this.
-    assert!(
-        std::mem::size_of::<Limiter>() <= 72,
-        "{}",
-        std::mem::size_of::<Limiter>()
+fn typical_keys_take_a_few_bytes_in_version_3() {
+    let hour = 3_600_000;
+    let q = Quota::new(100, hour, 100).unwrap();
+    let now = 1_764_633_600_000; // 2025-12-02
+    let totals = Totals {
+        admitted: 1,
+        denied: 0,
+    };
+    let tb = Limiter {
+        quota: q,
+        totals,
+        state: State::TokenBucket(TokenBucket {
+            tokens: 99 * i128::from(hour),
+            updated_ms: now,
+        }),
+    };
+    let gcra = Limiter {
+        state: State::Gcra(Gcra {
+            tat: u128::from(now) * 100 + u128::from(hour),
+        }),
+        ..tb.clone()
+    };
+    let fw = Limiter {
+        state: State::FixedWindow(FixedWindow {
+            start_ms: now / hour * hour,
+            count: 1,
+        }),
+        ..tb.clone()
+    };
+    // The body RDB saves: the byte form less its version byte.
+    for (l, size) in [(&tb, 14), (&gcra, 11), (&fw, 8)] {
+        assert_eq!(encode(l).as_bytes().len() - 1, size, "{l:?}");
+    }
+}
+
+#[test]
+fn a_log_holding_more_units_than_its_limit_is_refused_in_every_encoding() {
+    let log = |limit: u64, n: usize| Limiter {
+        quota: Quota::new(limit, 1000, limit).unwrap(),
+        totals: Totals::default(),
+        state: State::SlidingLog(
+            SlidingLog::from_parts(5000, VecDeque::from(vec![3u32; n])).unwrap(),
+        ),
+    };
+    let over = log(5, 7);
+    let mut w = Vec::new();
+    encode_words(&over, |x| w.push(x));
+    assert_eq!(decode(&words(&w)), Err(DecodeError::State));
+    assert_eq!(decode(encode(&over).as_bytes()), Err(DecodeError::State));
+    let full = log(7, 7);
+    assert_eq!(decode(encode(&full).as_bytes()), Ok(full.clone()));
+    let at = 1i64 << 41;
+    assert_eq!(
+        unpack(pack_replace(&over, at).as_bytes()),
+        Err(DecodeError::State)
     );
+}
+
+#[test]
+fn a_stored_value_takes_the_allocators_32_byte_class() {
+    // MEMORY USAGE adds Redis's own per-key overhead to this (types::callbacks).
+    let size = std::mem::size_of::<redis_ratelimit::types::packed::Packed>();
+    assert!(size <= 32, "{size}");
 }

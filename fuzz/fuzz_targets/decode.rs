@@ -1,15 +1,19 @@
-//! What RDB loading, RESTORE and RL.APPLY decode: the value encoding (from bytes and
-//! from a word stream, as the RDB callback reads it) and the replication payloads.
+//! What RDB loading, RESTORE and RL.APPLY decode: the value encoding (the compact body
+//! RDB saves, the byte form, and the 0.1.0 word stream) and the replication payloads.
 //! Nothing may panic or allocate beyond what the input holds; what decodes must
 //! encode back to an equal value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use redis_ratelimit::replicate::unpack;
-use redis_ratelimit::types::encoding::{decode, decode_words, encode, encode_words};
+use redis_ratelimit::types::encoding::{decode, decode_body, decode_words, encode, encode_words};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(l) = decode(data) {
+        let again = decode(encode(&l).as_bytes()).expect("an encoded value decodes");
+        assert_eq!(again, l);
+    }
+    if let Ok(l) = decode_body(data) {
         let again = decode(encode(&l).as_bytes()).expect("an encoded value decodes");
         assert_eq!(again, l);
     }

@@ -43,6 +43,7 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
         }
         let mut key = Key::open(ctx, &pair[0]);
         let current = key.current()?;
+        let current = current.as_deref();
         let (write, expire_at) = match effect {
             Effect::Append { .. }
                 if current.is_some_and(|l| l.algorithm() != Algorithm::SlidingLog) =>

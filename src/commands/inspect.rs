@@ -15,7 +15,8 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
     let now = call.clock.now_ms();
     let mut key = Key::open_read(call.ctx, &call.args[0]);
     let ttl = key.ttl_ms(now);
-    let Some(l) = key.current()? else {
+    let current = key.current()?;
+    let Some(l) = current.as_deref() else {
         return Ok(Reply::Null.into());
     };
     let now_status = status(l, now);

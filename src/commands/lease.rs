@@ -78,6 +78,7 @@ pub fn acquire(call: &Call) -> Result<Done, Error> {
         let empty = Leases::default();
         let (reply, change, expire_at) = {
             let current = key.current()?;
+            let current = current.as_deref();
             let leases = leases_of(current, &empty)?;
             let cap = config::max_leases_per_key();
             let (reply, step) = leases
@@ -121,7 +122,8 @@ pub fn release(call: &Call) -> Result<Done, Error> {
     let mut key = Key::open(ctx, name);
     let empty = Leases::default();
     let (freed, step, expire_at) = {
-        let leases = leases_of(key.current()?, &empty)?;
+        let current = key.current()?;
+        let leases = leases_of(current.as_deref(), &empty)?;
         let (freed, step) = leases.release(id, now);
         let at = step.as_ref().map(|s| expiry_after(leases, s));
         (freed, step, at)
@@ -147,7 +149,8 @@ pub fn renew(call: &Call) -> Result<Done, Error> {
     let mut key = Key::open(ctx, name);
     let empty = Leases::default();
     let (step, expire_at) = {
-        let leases = leases_of(key.current()?, &empty)?;
+        let current = key.current()?;
+        let leases = leases_of(current.as_deref(), &empty)?;
         let step = leases.renew(id, lease_ms, now);
         let at = step.as_ref().map(|s| expiry_after(leases, s));
         (step, at)

@@ -15,7 +15,7 @@ pub fn peek(call: &Call) -> Result<Done, Error> {
     let req = parse_check(call.args, Form::Peek, &config::limits())?;
     let now = call.clock.now_ms();
     let mut key = Key::open_read(call.ctx, &call.args[0]);
-    let decision = preview(key.current()?, &req, now)?;
+    let decision = preview(key.current()?.as_deref(), &req, now)?;
     crate::stats::record_decision(Command::Peek, decision.allowed);
     Ok(Reply::Decision(decision).into())
 }

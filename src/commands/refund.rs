@@ -17,7 +17,7 @@ pub fn refund(call: &Call) -> Result<Done, Error> {
     let now = call.clock.now_ms();
     let name = &call.args[0];
     let mut key = Key::open(call.ctx, name);
-    let (changed, given) = match key.current()? {
+    let (changed, given) = match key.current()?.as_deref() {
         None => (None, 0),
         Some(l) => give_back(l, units, now)?,
     };

@@ -29,7 +29,7 @@ pub fn throttle(call: &Call) -> Result<Done, Error> {
     let now = call.clock.now_ms();
     let d = if report_only {
         let mut key = Key::open_read(call.ctx, &args[0]);
-        match key.current()? {
+        match key.current()?.as_deref() {
             Some(l) if l.algorithm() != req.algorithm => return Err(Error::AlgorithmMismatch),
             Some(l) => Decision {
                 allowed: true,

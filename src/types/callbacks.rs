@@ -1,22 +1,30 @@
 //! The Redis data type `ratelimit` and its callbacks: RDB, AOF rewrite, digest,
 //! memory usage, copy and free. Each runs behind a panic guard.
 //!
-//! RDB layout (type encoding version 1): the words of the value's versioned
-//! [`encoding`](crate::types::encoding), each saved as an unsigned integer. Only
-//! fixed-size integers are read, so a corrupt payload cannot make Redis allocate.
+//! RDB layout (type encoding version 2): the body of the value's compact
+//! [`encoding`](crate::types::encoding) (version 3) as one string. Type encoding
+//! version 1 (0.1.0: the version 2 words, each saved as an unsigned integer) still
+//! loads. The module's own allocations are bounded by the bytes it was given; the
+//! string's length is read and allocated by the server, as for any string value.
 
+use std::borrow::Cow;
 use std::os::raw::{c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::panic::{guard, log_warning};
 use crate::replicate::pack_replace;
-use crate::types::encoding::{decode_words, encode, encode_words};
+use crate::types::encoding::DecodeError;
+use crate::types::encoding::{decode_body, decode_words, encode, encode_body, Bytes};
+use crate::types::packed::Packed;
 use crate::types::Limiter;
 
-/// The type's RDB encoding version.
-pub const TYPE_ENCVER: i32 = 1;
+/// The type's RDB encoding version written: the compact body as one string.
+pub const TYPE_ENCVER: i32 = 2;
+/// The type encoding of 0.1.0 (one unsigned integer per word): still loads.
+pub const TYPE_ENCVER_WORDS: i32 = 1;
 
 /// The `ratelimit` data type (`TYPE key` replies its name).
 pub static LIMITER_TYPE: RedisType = RedisType::new(
@@ -45,37 +53,86 @@ pub static LIMITER_TYPE: RedisType = RedisType::new(
     },
 );
 
-/// A limiter owned by Redis, as a key's value. Creating one and dropping one are the
-/// only two places the live-key gauge (RL.STATS `<algorithm>_keys`) moves, so every
-/// path that hands Redis a value (a check, RL.APPLY, RDB load, COPY) and every path
-/// that frees one (expiry, DEL, FLUSHALL, a failed create) keeps it right.
+/// A limiter owned by Redis, as a key's value, [packed](crate::types::packed) in 32
+/// bytes when it fits. Creating one and dropping one are the only two places the
+/// live-key gauge (RL.STATS `<algorithm>_keys`) moves, so every path that hands Redis a
+/// value (a check, RL.APPLY, RDB load, COPY) and every path that frees one (expiry,
+/// DEL, FLUSHALL, a failed create) keeps it right.
 #[derive(Debug)]
-pub struct Stored(Limiter);
+pub struct Stored(Packed);
 
 impl Stored {
     /// Boxes `l` for Redis and counts it live.
     pub fn new(l: Limiter) -> Box<Self> {
         crate::stats::record_live(l.algorithm(), 1);
-        Box::new(Stored(l))
+        Box::new(Stored(Packed::new(l)))
     }
 
-    /// The limiter.
-    pub fn limiter(&self) -> &Limiter {
-        &self.0
+    /// The limiter (a copy of a packed value).
+    pub fn limiter(&self) -> Cow<'_, Limiter> {
+        self.0.limiter()
     }
 
-    /// The limiter, to change its state in place. Its algorithm never changes this
-    /// way (evaluation refuses another algorithm's request); [`Stored::replace`] does.
-    pub fn limiter_mut(&mut self) -> &mut Limiter {
-        &mut self.0
+    /// Changes the limiter in place. Its algorithm never changes this way (evaluation
+    /// refuses another algorithm's request); [`Stored::replace`] does.
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut Limiter) -> R) -> R {
+        self.0.update(f)
     }
 
     /// Replaces the whole value, which may be of another algorithm.
     pub fn replace(&mut self, l: Limiter) {
         crate::stats::record_live(self.0.algorithm(), -1);
         crate::stats::record_live(l.algorithm(), 1);
-        self.0 = l;
+        self.0 = Packed::new(l);
     }
+
+    /// What the key costs beyond what MEMORY USAGE adds itself (the key's name and
+    /// keyspace entry): see [`OBJECT_BYTES`] and [`detect_keyspace`].
+    pub fn mem_usage(&self) -> usize {
+        OBJECT_BYTES + KEYSPACE_EXTRA.load(Relaxed) + self.0.heap_bytes()
+    }
+}
+
+/// What the server allocates for every module value besides the module's own
+/// allocation: the value's object (16 bytes) and its module-value wrapper (16 bytes),
+/// plus the key's entry in the expiry table, which every limiter key has (32 bytes)
+/// and MEMORY USAGE would otherwise leave out.
+pub const OBJECT_BYTES: usize = 16 + 16 + 32;
+
+/// What MEMORY USAGE leaves out of a key in a dictionary keyspace (Redis): it counts
+/// the 24-byte entry the allocator rounds to 32, and none of the key's bucket slots
+/// in the keyspace and expiry tables (8 bytes each at a load factor of 1). Valkey's
+/// keyspace (keys embedded in their objects) it counts whole.
+const DICT_KEYSPACE_EXTRA: usize = 8 + 2 * 8;
+
+static KEYSPACE_EXTRA: AtomicUsize = AtomicUsize::new(DICT_KEYSPACE_EXTRA);
+
+/// Reads which keyspace the server has (INFO's `server_name` is `valkey` on Valkey),
+/// so MEMORY USAGE matches what a key really costs on either (checked in
+/// python-tests/test_memory.py against `used_memory`).
+pub fn detect_keyspace(ctx: *mut raw::RedisModuleCtx) {
+    let (Some(get), Some(field), Some(free)) = (
+        // SAFETY: reading function pointers RedisModule_Init filled.
+        unsafe { raw::RedisModule_GetServerInfo },
+        unsafe { raw::RedisModule_ServerInfoGetFieldC },
+        unsafe { raw::RedisModule_FreeServerInfo },
+    ) else {
+        return;
+    };
+    // SAFETY: ctx is the load context; the info data is freed once, after the field
+    // (owned by the data) was read.
+    let valkey = unsafe {
+        let info = get(ctx, c"server".as_ptr());
+        if info.is_null() {
+            return;
+        }
+        let name = field(info, c"server_name".as_ptr());
+        let valkey = !name.is_null() && std::ffi::CStr::from_ptr(name).to_bytes() == b"valkey";
+        free(ctx, info);
+        valkey
+    };
+    let extra = if valkey { 0 } else { DICT_KEYSPACE_EXTRA };
+    KEYSPACE_EXTRA.store(extra, Relaxed);
 }
 
 impl Drop for Stored {
@@ -97,7 +154,16 @@ pub fn limiter_type() -> *mut raw::RedisModuleType {
 unsafe fn with_limiter<R>(value: *const c_void, f: impl FnOnce(&Limiter) -> R) -> R {
     // SAFETY: the caller's contract; the reference lives only inside this call.
     let stored = unsafe { &*(value as *const Stored) };
-    f(stored.limiter())
+    f(&stored.limiter())
+}
+
+/// Runs `f` on the [`Stored`] behind a value pointer Redis passed to a callback.
+///
+/// # Safety
+/// As [`with_limiter`].
+unsafe fn with_stored<R>(value: *const c_void, f: impl FnOnce(&Stored) -> R) -> R {
+    // SAFETY: the caller's contract; the reference lives only inside this call.
+    f(unsafe { &*(value as *const Stored) })
 }
 
 /// A required API function, or a panic (caught by the callback's guard) if the server
@@ -112,27 +178,43 @@ macro_rules! api {
 
 unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
     guard((), || {
-        let save = api!(RedisModule_SaveUnsigned);
-        // SAFETY: Redis passes a live value of our type and a live RDB handle.
-        unsafe { with_limiter(value, |l| encode_words(l, |w| save(rdb, w))) };
+        let save = api!(RedisModule_SaveStringBuffer);
+        // SAFETY: Redis passes a live value of our type.
+        let body = unsafe {
+            with_limiter(value, |l| {
+                let mut b = Bytes::default();
+                encode_body(l, &mut b);
+                b
+            })
+        };
+        let b = body.as_bytes();
+        // SAFETY: a live RDB handle; Redis copies the buffer before returning.
+        unsafe { save(rdb, b.as_ptr().cast(), b.len()) };
     })
 }
 
 unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
-        if encver != TYPE_ENCVER {
-            log_warning(&format!(
-                "ratelimit: unknown type encoding version {encver}"
-            ));
-            return std::ptr::null_mut();
-        }
-        let (load, io_error) = (api!(RedisModule_LoadUnsigned), api!(RedisModule_IsIOError));
-        let next = || {
-            // SAFETY: rdb is the live RDB handle Redis passed; both only read from it.
-            let (w, failed) = unsafe { (load(rdb), io_error(rdb)) };
-            (failed == 0).then_some(w)
+        let decoded = match encver {
+            TYPE_ENCVER => load_body(rdb),
+            TYPE_ENCVER_WORDS => {
+                let (load, io_error) =
+                    (api!(RedisModule_LoadUnsigned), api!(RedisModule_IsIOError));
+                let next = || {
+                    // SAFETY: rdb is the live RDB handle Redis passed; both only read.
+                    let (w, failed) = unsafe { (load(rdb), io_error(rdb)) };
+                    (failed == 0).then_some(w)
+                };
+                decode_words(next)
+            }
+            _ => {
+                log_warning(&format!(
+                    "ratelimit: unknown type encoding version {encver}"
+                ));
+                return std::ptr::null_mut();
+            }
         };
-        match decode_words(next) {
+        match decoded {
             Ok(l) => Box::into_raw(Stored::new(l)).cast(),
             Err(why) => {
                 log_warning(&format!("ratelimit: refusing to load a limiter: {why:?}"));
@@ -140,6 +222,30 @@ unsafe extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *m
             }
         }
     })
+}
+
+/// Reads the one string of a type encoding 2 value and decodes it.
+fn load_body(rdb: *mut raw::RedisModuleIO) -> Result<Limiter, DecodeError> {
+    let (load, io_error, free) = (
+        api!(RedisModule_LoadStringBuffer),
+        api!(RedisModule_IsIOError),
+        api!(RedisModule_Free),
+    );
+    let mut len: usize = 0;
+    // SAFETY: rdb is the live RDB handle Redis passed; the buffer (null on an error)
+    // is Redis's allocation of `len` bytes, read here and freed once below.
+    unsafe {
+        let p = load(rdb, &mut len);
+        if p.is_null() || io_error(rdb) != 0 {
+            if !p.is_null() {
+                free(p.cast());
+            }
+            return Err(DecodeError::Length);
+        }
+        let decoded = decode_body(std::slice::from_raw_parts(p.cast::<u8>(), len));
+        free(p.cast());
+        decoded
+    }
 }
 
 unsafe extern "C" fn aof_rewrite(
@@ -170,7 +276,7 @@ unsafe extern "C" fn aof_rewrite(
 
 unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
     // SAFETY: Redis passes a live value of our type.
-    guard(0, || unsafe { with_limiter(value, Limiter::mem_usage) })
+    guard(0, || unsafe { with_stored(value, Stored::mem_usage) })
 }
 
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
@@ -204,7 +310,8 @@ unsafe extern "C" fn copy(
 ) -> *mut c_void {
     guard(std::ptr::null_mut(), || {
         // SAFETY: Redis passes a live value of our type.
-        let copy = unsafe { with_limiter(value, Limiter::clone) };
-        Box::into_raw(Stored::new(copy)).cast()
+        let copy = unsafe { with_stored(value, |s| s.0.duplicate()) };
+        crate::stats::record_live(copy.algorithm(), 1);
+        Box::into_raw(Box::new(Stored(copy))).cast()
     })
 }

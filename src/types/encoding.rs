@@ -1,21 +1,39 @@
-//! The versioned encoding of a [`Limiter`]: a sequence of u64 words. RDB stores the
-//! words one by one; DUMP/RESTORE, the digest and the `RL.APPLY` payload use the same
-//! words as little-endian bytes.
+//! The versioned encodings of a [`Limiter`].
 //!
 //! Every field read back is validated before it is trusted: a corrupt payload is an
 //! error, never a panic, a giant allocation, or a state the algorithms cannot compute.
+//! Every path that loads a value (RDB, RESTORE, RL.APPLY, AOF) goes through the same
+//! checks, among them: a SLIDING_LOG never holds more units than its own limit (what
+//! the commands keep, and what RL.APPLY refuses to create).
 //!
-//! Version 2 (written by this build):
+//! Version 3 (written by this build): one buffer of LEB128 varints (7 bits a byte, low
+//! first). RDB saves it as one string (type encoding version 2, the body without its
+//! version byte); its byte form (DUMP's string, `RL.APPLY`, the digest) starts with
+//! the version byte `3`. The body:
+//! `header`, limit, period (in the header's unit), [burst], admitted, [denied], state;
+//! `header` = algorithm (bits 0-2) | period unit << 3 (0 ms, 1 s, 2 min, 3 h) |
+//! 32 when burst = limit (not stored) | 64 when denied = 0 (not stored); any higher
+//! bit is refused (room for later fields). States:
+//! TOKEN_BUCKET: capacity - tokens (u128, never negative), updated_ms;
+//! GCRA: tat (u128);
+//! FIXED_WINDOW: window_start_ms / period_ms, count;
+//! SLIDING_WINDOW: window_start_ms / period_ms, previous, current;
+//! SLIDING_LOG: n, base_ms, then n offsets, each as the gap from the one before
+//! (the first from 0);
+//! LEASES: n, then per lease id, expires_at_ms, units (sorted by expiry then id).
+//! A token bucket of 100 per hour takes 14 bytes, a GCRA key 11, a fixed window 8.
+//!
+//! Version 2 (0.1.0; read only): a sequence of u64 words, saved one by one in RDB
+//! (type encoding version 1) and as little-endian bytes elsewhere:
 //! `w0 = 2 | algorithm << 8`, limit, period_ms, burst, admitted, denied, then
 //! TOKEN_BUCKET: tokens (i128, low word first), updated_ms;
 //! GCRA: tat (u128, low word first);
 //! FIXED_WINDOW: window_start_ms, count;
 //! SLIDING_WINDOW: window_start_ms, previous, current;
 //! SLIDING_LOG: base_ms, n, then n u32 offsets packed two per word (low half first);
-//! LEASES (algorithm 6, added in 0.2.0 without a version bump: no older layout changes,
-//! and an older build refuses the unknown algorithm byte): n, then per lease id,
-//! expires_at_ms, units (sorted by expiry then id); limit is the quota's limit,
-//! period_ms the last acquire's lease_ms, burst = limit.
+//! LEASES (algorithm 6): n, then per lease id, expires_at_ms, units (sorted by expiry
+//! then id); limit is the quota's limit, period_ms the last acquire's lease_ms,
+//! burst = limit.
 //!
 //! Version 1 (0.1.0 development builds; read only): TOKEN_BUCKET or GCRA without the
 //! totals; its byte form (`RL.APPLY` payloads) had a 2-byte header.
@@ -31,10 +49,14 @@ use crate::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use crate::algorithms::{Algorithm, Quota};
 use crate::types::limiter::{Limiter, State, Totals};
 
+pub use crate::types::encoding_v3::{decode_body, encode_body};
+
 /// Encoding version 1 (read only).
 pub const ENC_V1: u8 = 1;
-/// Encoding version 2, written by this build.
+/// Encoding version 2 (0.1.0; read only).
 pub const ENC_V2: u8 = 2;
+/// Encoding version 3, written by this build.
+pub const ENC_V3: u8 = 3;
 
 /// Why a payload was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +75,7 @@ pub enum DecodeError {
 
 /// Bytes with room for any fixed-size encoding inline; only logs spill to the heap.
 pub struct Bytes {
-    inline: [u8; 96],
+    inline: [u8; 104],
     len: usize,
     heap: Vec<u8>,
 }
@@ -61,7 +83,7 @@ pub struct Bytes {
 impl Default for Bytes {
     fn default() -> Self {
         Self {
-            inline: [0; 96],
+            inline: [0; 104],
             len: 0,
             heap: Vec::new(),
         }
@@ -97,7 +119,8 @@ impl Bytes {
     }
 }
 
-/// Emits the latest encoding of `l`, word by word.
+/// Emits the version 2 word form of `l` (what 0.1.0 saved; kept to test the loader
+/// of old payloads).
 pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
     out(u64::from(ENC_V2) | (l.algorithm() as u64) << 8);
     for w in [
@@ -149,10 +172,11 @@ pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
     }
 }
 
-/// The latest encoding of `l` as bytes.
+/// The latest encoding of `l` as bytes: the version byte, then the body.
 pub fn encode(l: &Limiter) -> Bytes {
     let mut b = Bytes::default();
-    encode_words(l, |w| b.push_word(w));
+    b.extend(&[ENC_V3]);
+    encode_body(l, &mut b);
     b
 }
 
@@ -241,7 +265,7 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
                 }
             }
             let log = SlidingLog::from_parts(base, offsets).ok_or(DecodeError::State)?;
-            State::SlidingLog(Box::new(log))
+            State::SlidingLog(within_limit(log, &quota)?)
         }
         Algorithm::Leases => {
             let n = word()?;
@@ -273,11 +297,20 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
     })
 }
 
-/// Decodes one value from bytes: the word form, or the version 1 byte form (whose
-/// header is two bytes, `1, algorithm`, instead of a word).
+/// A log holding at most its limit's units (what every check and RL.APPLY keeps).
+fn within_limit(log: SlidingLog, quota: &Quota) -> Result<SlidingLog, DecodeError> {
+    if log.len() as u64 > quota.limit() {
+        return Err(DecodeError::State);
+    }
+    Ok(log)
+}
+
+/// Decodes one value from bytes: version 3 (version byte, body), the version 2 word
+/// form, or the version 1 byte form (whose header is two bytes, `1, algorithm`).
 pub fn decode(b: &[u8]) -> Result<Limiter, DecodeError> {
     let (head, body) = match b.first() {
         None => return Err(DecodeError::Length),
+        Some(&ENC_V3) => return decode_body(&b[1..]),
         Some(&ENC_V1) if b.len() >= 2 => (u64::from(b[0]) | u64::from(b[1]) << 8, &b[2..]),
         Some(_) if b.len() >= 8 => (le_word(&b[..8]), &b[8..]),
         Some(_) => return Err(DecodeError::Length),

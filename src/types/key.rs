@@ -2,6 +2,7 @@
 //! storage only: it neither evaluates nor counts (the live-key gauge moves with the
 //! [`Stored`] value itself).
 
+use std::borrow::Cow;
 use std::os::raw::{c_int, c_void};
 
 use redis_module::raw;
@@ -62,8 +63,9 @@ impl Key {
         }
     }
 
-    /// The limiter the key holds, `None` when there is no key, `WrongType` otherwise.
-    pub fn current(&mut self) -> Result<Option<&Limiter>, Error> {
+    /// The limiter the key holds (a copy of a packed value), `None` when there is no
+    /// key, `WrongType` otherwise.
+    pub fn current(&mut self) -> Result<Option<Cow<'_, Limiter>>, Error> {
         Ok(match self.slot()? {
             Slot::Empty => None,
             Slot::Limiter(l) => Some(l.limiter()),

@@ -31,8 +31,8 @@ pub enum State {
     FixedWindow(fixed_window::FixedWindow),
     /// State of a two-window sliding counter.
     SlidingWindow(sliding_window::SlidingWindow),
-    /// An exact log (boxed: it owns a buffer, the others are a few words).
-    SlidingLog(Box<SlidingLog>),
+    /// An exact log (inline: a log's value is boxed whole, see `types::packed`).
+    SlidingLog(SlidingLog),
     /// Concurrency leases (a buffer of 24-byte leases).
     Leases(Leases),
 }
@@ -77,14 +77,13 @@ impl Limiter {
         self.state.algorithm()
     }
 
-    /// Bytes this value occupies, for MEMORY USAGE.
-    pub fn mem_usage(&self) -> usize {
-        let log = match &self.state {
-            State::SlidingLog(l) => std::mem::size_of::<SlidingLog>() + l.heap_bytes(),
+    /// Bytes its log or leases have allocated (0 for the fixed-size algorithms).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.state {
+            State::SlidingLog(l) => l.heap_bytes(),
             State::Leases(l) => l.heap_bytes(),
             _ => 0,
-        };
-        std::mem::size_of::<Limiter>() + log
+        }
     }
 }
 
@@ -315,7 +314,7 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
                     admitted: append.cost,
                     denied: 0,
                 },
-                state: State::SlidingLog(Box::new(log)),
+                state: State::SlidingLog(log),
             })
         }
     }

@@ -2,7 +2,11 @@
 //! `module` feature) the Redis type callbacks.
 
 pub mod encoding;
+mod encoding_v3;
 pub mod limiter;
+pub mod packed;
+pub mod quotas;
+pub mod varint;
 
 #[cfg(feature = "module")]
 pub mod callbacks;

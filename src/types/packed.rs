@@ -1,0 +1,280 @@
+//! How a limiter lives in memory as a key's value: in 32 bytes, the allocator's
+//! 32-byte class (the state in two words, the quota as an interned id, the totals
+//! in 32 bits each), or boxed whole when a field does not fit that (logs, leases,
+//! totals above 4 billion, a token count beyond i64). Packing is exact: a value
+//! unpacks to the very [`Limiter`] it was packed from, so the algorithms never see
+//! the difference.
+
+use std::borrow::Cow;
+
+use crate::algorithms::fixed_window::FixedWindow;
+use crate::algorithms::gcra::Gcra;
+use crate::algorithms::sliding_window::SlidingWindow;
+use crate::algorithms::token_bucket::TokenBucket;
+use crate::algorithms::Algorithm;
+use crate::types::limiter::{Limiter, State, Totals};
+use crate::types::quotas::{intern, QuotaId};
+
+/// A fixed-size algorithm's value in 29 bytes.
+#[derive(Debug)]
+pub struct Fixed {
+    state: [u64; 2],
+    quota: QuotaId,
+    admitted: u32,
+    denied: u32,
+    algorithm: Algorithm,
+}
+
+/// A limiter value as stored.
+#[derive(Debug)]
+pub enum Packed {
+    /// Packed in 32 bytes.
+    Fixed(Fixed),
+    /// Everything else.
+    Wide(Box<Limiter>),
+}
+
+// The value's own allocation: 32 bytes (the allocator's 32-byte class).
+const _: () = assert!(std::mem::size_of::<Packed>() <= 32);
+
+/// The state words of `s`, when they fit.
+fn state_words(s: &State) -> Option<[u64; 2]> {
+    Some(match s {
+        State::TokenBucket(s) => [i64::try_from(s.tokens).ok()? as u64, s.updated_ms],
+        State::Gcra(s) => [s.tat as u64, (s.tat >> 64) as u64],
+        State::FixedWindow(s) => [s.start_ms, s.count],
+        State::SlidingWindow(s) => [
+            s.start_ms,
+            u64::from(u32::try_from(s.previous).ok()?)
+                | u64::from(u32::try_from(s.current).ok()?) << 32,
+        ],
+        State::SlidingLog(_) | State::Leases(_) => return None,
+    })
+}
+
+fn totals_words(t: &Totals) -> Option<(u32, u32)> {
+    Some((
+        u32::try_from(t.admitted).ok()?,
+        u32::try_from(t.denied).ok()?,
+    ))
+}
+
+impl Fixed {
+    /// Packs `l`, reusing `quota` (which must hold `l.quota`) or interning it.
+    fn pack(l: &Limiter, quota: Option<QuotaId>) -> Option<Self> {
+        let state = state_words(&l.state)?;
+        let (admitted, denied) = totals_words(&l.totals)?;
+        let quota = match quota {
+            Some(q) => q,
+            None => intern(l.quota)?,
+        };
+        Some(Self {
+            state,
+            quota,
+            admitted,
+            denied,
+            algorithm: l.algorithm(),
+        })
+    }
+
+    fn unpack(&self) -> Limiter {
+        let [a, b] = self.state;
+        let state = match self.algorithm {
+            Algorithm::TokenBucket => State::TokenBucket(TokenBucket {
+                tokens: i128::from(a as i64),
+                updated_ms: b,
+            }),
+            Algorithm::Gcra => State::Gcra(Gcra {
+                tat: u128::from(a) | u128::from(b) << 64,
+            }),
+            Algorithm::FixedWindow => State::FixedWindow(FixedWindow {
+                start_ms: a,
+                count: b,
+            }),
+            // Only the four algorithms above are ever packed.
+            _ => State::SlidingWindow(SlidingWindow {
+                start_ms: a,
+                previous: b & 0xffff_ffff,
+                current: b >> 32,
+            }),
+        };
+        Limiter {
+            quota: self.quota.get(),
+            totals: Totals {
+                admitted: u64::from(self.admitted),
+                denied: u64::from(self.denied),
+            },
+            state,
+        }
+    }
+
+    /// Stores `l`'s state and totals in place (its quota is this value's); whether
+    /// they fit.
+    fn store(&mut self, l: &Limiter) -> bool {
+        match (state_words(&l.state), totals_words(&l.totals)) {
+            (Some(state), Some((admitted, denied))) => {
+                self.state = state;
+                self.admitted = admitted;
+                self.denied = denied;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Packed {
+    /// Packs `l`: in 32 bytes when it fits, boxed otherwise.
+    pub fn new(l: Limiter) -> Self {
+        match Fixed::pack(&l, None) {
+            Some(f) => Packed::Fixed(f),
+            None => Packed::Wide(Box::new(l)),
+        }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Packed::Fixed(f) => f.algorithm,
+            Packed::Wide(l) => l.algorithm(),
+        }
+    }
+
+    /// The limiter (a copy when packed, a borrow when boxed).
+    pub fn limiter(&self) -> Cow<'_, Limiter> {
+        match self {
+            Packed::Fixed(f) => Cow::Owned(f.unpack()),
+            Packed::Wide(l) => Cow::Borrowed(l),
+        }
+    }
+
+    /// Runs `f` on the limiter and stores what it leaves. `f` must not change the
+    /// algorithm ([`Packed::new`] makes a value of another).
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut Limiter) -> R) -> R {
+        match self {
+            Packed::Wide(l) => {
+                let r = f(l);
+                if state_words(&l.state).is_some() {
+                    if let Some(fixed) = Fixed::pack(l, None) {
+                        *self = Packed::Fixed(fixed);
+                    }
+                }
+                r
+            }
+            Packed::Fixed(fixed) => {
+                let mut l = fixed.unpack();
+                let quota = l.quota;
+                let r = f(&mut l);
+                if l.quota != quota || !fixed.store(&l) {
+                    // A new quota, or a field that no longer fits: the old id is
+                    // released when the old value is dropped here.
+                    *self = Packed::new(l);
+                }
+                r
+            }
+        }
+    }
+
+    /// A copy with its own reference to the quota.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Packed::Fixed(f) => match f.quota.share() {
+                Some(quota) => Packed::Fixed(Fixed {
+                    state: f.state,
+                    quota,
+                    admitted: f.admitted,
+                    denied: f.denied,
+                    algorithm: f.algorithm,
+                }),
+                None => Packed::Wide(Box::new(f.unpack())),
+            },
+            Packed::Wide(l) => Packed::Wide(l.clone()),
+        }
+    }
+
+    /// Whether the value is packed in 32 bytes.
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, Packed::Fixed(_))
+    }
+
+    /// Bytes the allocator gives this value and what it owns (rounded up to the
+    /// allocator's size classes), for MEMORY USAGE.
+    pub fn heap_bytes(&self) -> usize {
+        let own = size_class(std::mem::size_of::<Packed>());
+        match self {
+            Packed::Fixed(_) => own,
+            Packed::Wide(l) => own + size_class(std::mem::size_of::<Limiter>()) + l.heap_bytes(),
+        }
+    }
+}
+
+/// The size jemalloc (Redis's allocator) hands out for a request of `n` bytes: 8,
+/// then multiples of 16 to 128, then four classes per doubling.
+pub fn size_class(n: usize) -> usize {
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => n.div_ceil(16) * 16,
+        _ => {
+            let step = n.next_power_of_two() / 8;
+            n.div_ceil(step) * step
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::Quota;
+
+    fn tb(tokens: i128, admitted: u64) -> Limiter {
+        Limiter {
+            quota: Quota::new(100, 3_600_000, 100).unwrap(),
+            totals: Totals {
+                admitted,
+                denied: 3,
+            },
+            state: State::TokenBucket(TokenBucket {
+                tokens,
+                updated_ms: 1_764_633_600_000,
+            }),
+        }
+    }
+
+    #[test]
+    fn packs_exactly_and_goes_wide_only_when_a_field_does_not_fit() {
+        let l = tb(-5, 7);
+        let p = Packed::new(l.clone());
+        assert!(p.is_fixed());
+        assert_eq!(*p.limiter(), l);
+        for wide in [tb(i128::from(i64::MAX) + 1, 7), tb(0, 1 << 32)] {
+            let p = Packed::new(wide.clone());
+            assert!(!p.is_fixed());
+            assert_eq!(*p.limiter(), wide);
+        }
+    }
+
+    #[test]
+    fn updates_repack_and_a_copy_is_independent() {
+        let mut p = Packed::new(tb(10, 1));
+        p.update(|l| l.totals.admitted = u64::from(u32::MAX) + 1);
+        assert!(!p.is_fixed());
+        p.update(|l| l.totals.admitted = 2);
+        assert!(p.is_fixed());
+        let q = Quota::new(5, 1000, 5).unwrap();
+        let copy = p.duplicate();
+        p.update(|l| l.quota = q);
+        assert_eq!(p.limiter().quota, q);
+        assert_eq!(copy.limiter().quota.limit(), 100);
+        assert_eq!(copy.limiter().totals.admitted, 2);
+    }
+
+    #[test]
+    fn size_classes() {
+        let got: Vec<usize> = [1, 8, 9, 24, 32, 72, 88, 129, 200, 4000]
+            .iter()
+            .map(|&n| size_class(n))
+            .collect();
+        assert_eq!(got, [8, 8, 16, 32, 32, 80, 96, 160, 224, 4096]);
+    }
+}
