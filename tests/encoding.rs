@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use std::collections::VecDeque;
 
+use redis_ratelimit::algorithms::calendar::{Calendar, CalendarWindow, Unit};
 use redis_ratelimit::algorithms::fixed_window::FixedWindow;
 use redis_ratelimit::algorithms::gcra::{Gcra, MAX_TAT};
 use redis_ratelimit::algorithms::sliding_log::SlidingLog;
@@ -16,6 +17,42 @@ use redis_ratelimit::types::encoding::{decode, decode_body, encode, encode_words
 use redis_ratelimit::types::{Limiter, State, Totals};
 
 fn limiter() -> impl Strategy<Value = Limiter> {
+    prop_oneof![
+        3 => bucket_or_gcra(),
+        1 => calendar(),
+        1 => (any::<u64>(), any::<u64>(), 0u64..=i64::MAX as u64).prop_map(|(a, d, until)| {
+            Limiter::blocked_only(until, Totals { admitted: a, denied: d })
+        }),
+    ]
+}
+
+fn calendar() -> impl Strategy<Value = Limiter> {
+    let units = prop::sample::select(Unit::ALL.to_vec());
+    let v = 1u64..=i64::MAX as u64;
+    (
+        units,
+        -1080i16..=1080,
+        v,
+        0u64..=(i64::MAX as u64) / 2,
+        any::<u64>(),
+        0u64..=u32::MAX as u64,
+    )
+        .prop_map(|(unit, offset_min, limit, now, count, until)| {
+            let calendar = Calendar { unit, offset_min };
+            Limiter {
+                quota: Quota::new(limit, calendar.nominal_ms(), limit).unwrap(),
+                totals: Totals::default(),
+                state: State::Calendar(CalendarWindow {
+                    calendar,
+                    start_ms: calendar.window(now).0,
+                    count: count >> 1,
+                }),
+                blocked_until_ms: until,
+            }
+        })
+}
+
+fn bucket_or_gcra() -> impl Strategy<Value = Limiter> {
     let v = 1u64..=i64::MAX as u64;
     let quota = (v.clone(), v.clone(), v).prop_map(|(l, p, b)| Quota::new(l, p, b).unwrap());
     (quota, any::<bool>(), any::<u128>(), 0u64..=i64::MAX as u64).prop_map(|(q, tb, x, at)| {
@@ -38,6 +75,7 @@ fn limiter() -> impl Strategy<Value = Limiter> {
                 denied: (x >> 64) as u64,
             },
             state,
+            blocked_until_ms: if x % 3 == 0 { at } else { 0 },
         }
     })
 }
@@ -87,6 +125,7 @@ fn window_or_log() -> impl Strategy<Value = Limiter> {
                     denied: b % 3,
                 },
                 state,
+                blocked_until_ms: if b % 5 == 0 { b >> 2 } else { 0 },
             }
         },
     )
@@ -278,6 +317,7 @@ fn typical_keys_take_a_few_bytes_in_version_3() {
             tokens: 99 * i128::from(hour),
             updated_ms: now,
         }),
+        blocked_until_ms: 0,
     };
     let gcra = Limiter {
         state: State::Gcra(Gcra {
@@ -306,6 +346,7 @@ fn a_log_holding_more_units_than_its_limit_is_refused_in_every_encoding() {
         state: State::SlidingLog(
             SlidingLog::from_parts(5000, VecDeque::from(vec![3u32; n])).unwrap(),
         ),
+        blocked_until_ms: 0,
     };
     let over = log(5, 7);
     let mut w = Vec::new();

@@ -46,7 +46,9 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
         let current = current.as_deref();
         let (write, expire_at) = match effect {
             Effect::Append { .. }
-                if current.is_some_and(|l| l.algorithm() != Algorithm::SlidingLog) =>
+                if current
+                    .and_then(|l| l.algorithm())
+                    .is_some_and(|a| a != Algorithm::SlidingLog) =>
             {
                 return Err(Error::AlgorithmMismatch)
             }
@@ -68,7 +70,11 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
                 Write::Change(Change::Append { quota, append }),
                 expire_at_ms,
             ),
-            Effect::Lease { .. } if current.is_some_and(|l| l.algorithm() != Algorithm::Leases) => {
+            Effect::Lease { .. }
+                if current
+                    .and_then(|l| l.algorithm())
+                    .is_some_and(|a| a != Algorithm::Leases) =>
+            {
                 return Err(Error::AlgorithmMismatch)
             }
             // A lease step is held to what the commands keep: a fresh non-zero id,
@@ -97,6 +103,14 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
             }
             Effect::Replace(limiter, at) => (Write::Replace(limiter), at),
             Effect::Deny(cost) => (Write::Change(Change::Deny { cost }), 0),
+            Effect::Block {
+                cost,
+                until_ms,
+                expire_at_ms,
+            } => (
+                Write::Change(Change::Block { cost, until_ms }),
+                expire_at_ms,
+            ),
         };
         pending.push(Pending::new(&pair[0], key, write, Some(expire_at)));
     }

@@ -73,10 +73,17 @@ impl Stored {
         self.0.limiter()
     }
 
-    /// Changes the limiter in place. Its algorithm never changes this way (evaluation
-    /// refuses another algorithm's request); [`Stored::replace`] does.
+    /// Changes the limiter in place with `f`. Its algorithm changes this way only when a
+    /// key holding just a block (no algorithm) gets its first state; the gauge follows.
     pub fn update<R>(&mut self, f: impl FnOnce(&mut Limiter) -> R) -> R {
-        self.0.update(f)
+        let before = self.0.algorithm();
+        let r = self.0.update(f);
+        let after = self.0.algorithm();
+        if before != after {
+            crate::stats::record_live(before, -1);
+            crate::stats::record_live(after, 1);
+        }
+        r
     }
 
     /// Replaces the whole value, which may be of another algorithm.
@@ -110,13 +117,19 @@ static KEYSPACE_EXTRA: AtomicUsize = AtomicUsize::new(DICT_KEYSPACE_EXTRA);
 /// Reads which keyspace the server has (INFO's `server_name` is `valkey` on Valkey),
 /// so MEMORY USAGE matches what a key really costs on either (checked in
 /// python-tests/test_memory.py against `used_memory`).
-pub fn detect_keyspace(ctx: *mut raw::RedisModuleCtx) {
-    let (Some(get), Some(field), Some(free)) = (
-        // SAFETY: reading function pointers RedisModule_Init filled.
-        unsafe { raw::RedisModule_GetServerInfo },
-        unsafe { raw::RedisModule_ServerInfoGetFieldC },
-        unsafe { raw::RedisModule_FreeServerInfo },
-    ) else {
+///
+/// # Safety
+/// `ctx` must be the module's load context.
+pub unsafe fn detect_keyspace(ctx: *mut raw::RedisModuleCtx) {
+    // SAFETY: reading function pointers RedisModule_Init filled, once, at load.
+    let api = unsafe {
+        (
+            raw::RedisModule_GetServerInfo,
+            raw::RedisModule_ServerInfoGetFieldC,
+            raw::RedisModule_FreeServerInfo,
+        )
+    };
+    let (Some(get), Some(field), Some(free)) = api else {
         return;
     };
     // SAFETY: ctx is the load context; the info data is freed once, after the field

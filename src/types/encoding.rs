@@ -12,15 +12,18 @@
 //! the version byte `3`. The body:
 //! `header`, limit, period (in the header's unit), [burst], admitted, [denied], state;
 //! `header` = algorithm (bits 0-2) | period unit << 3 (0 ms, 1 s, 2 min, 3 h) |
-//! 32 when burst = limit (not stored) | 64 when denied = 0 (not stored); any higher
-//! bit is refused (room for later fields). States:
+//! 32 when burst = limit (not stored) | 64 when denied = 0 (not stored) | 128 when
+//! blocked_until_ms follows the totals (BLOCK; algorithm 0 only with it: a key holding
+//! just a block, quota 1, 1, 1 and no state); any higher bit is refused (room for later
+//! fields). States:
 //! TOKEN_BUCKET: capacity - tokens (u128, never negative), updated_ms;
 //! GCRA: tat (u128);
 //! FIXED_WINDOW: window_start_ms / period_ms, count;
 //! SLIDING_WINDOW: window_start_ms / period_ms, previous, current;
 //! SLIDING_LOG: n, base_ms, then n offsets, each as the gap from the one before
 //! (the first from 0);
-//! LEASES: n, then per lease id, expires_at_ms, units (sorted by expiry then id).
+//! LEASES: n, then per lease id, expires_at_ms, units (sorted by expiry then id);
+//! CALENDAR: the window's spec (`Calendar::pack`), window_start_ms, count.
 //! A token bucket of 100 per hour takes 14 bytes, a GCRA key 11, a fixed window 8.
 //!
 //! Version 2 (0.1.0; read only): a sequence of u64 words, saved one by one in RDB
@@ -35,11 +38,18 @@
 //! then id); limit is the quota's limit, period_ms the last acquire's lease_ms,
 //! burst = limit.
 //!
+//! CALENDAR (algorithm 7, development builds of 0.2.0): the window's spec
+//! (`Calendar::pack`: unit | (offset_min + 1080) << 8), window_start_ms, count; period_ms
+//! is the unit's nominal length. BLOCK (development builds of 0.2.0): bit 16 of w0 set means one more word,
+//! blocked_until_ms, right after the totals; algorithm byte 0 (only with that bit) is a
+//! key holding just a block: quota words 1, 1, 1 and no state words.
+//!
 //! Version 1 (0.1.0 development builds; read only): TOKEN_BUCKET or GCRA without the
 //! totals; its byte form (`RL.APPLY` payloads) had a 2-byte header.
 
 use std::collections::VecDeque;
 
+use crate::algorithms::calendar::{Calendar, CalendarWindow};
 use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::{Gcra, MAX_TAT};
 use crate::algorithms::leases::{Lease, Leases, MAX_LEASES};
@@ -57,6 +67,8 @@ pub const ENC_V1: u8 = 1;
 pub const ENC_V2: u8 = 2;
 /// Encoding version 3, written by this build.
 pub const ENC_V3: u8 = 3;
+/// Bit of a version 2 header word: a blocked_until_ms word follows the totals.
+const FLAG_BLOCKED: u64 = 1 << 16;
 
 /// Why a payload was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +134,9 @@ impl Bytes {
 /// Emits the version 2 word form of `l` (what 0.1.0 saved; kept to test the loader
 /// of old payloads).
 pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
-    out(u64::from(ENC_V2) | (l.algorithm() as u64) << 8);
+    let algorithm = l.algorithm().map_or(0, |a| a as u64);
+    let blocked = l.blocked_until_ms != 0 || l.algorithm().is_none();
+    out(u64::from(ENC_V2) | algorithm << 8 | (u64::from(blocked) * FLAG_BLOCKED));
     for w in [
         l.quota.limit(),
         l.quota.period_ms(),
@@ -132,7 +146,16 @@ pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
     ] {
         out(w);
     }
+    if blocked {
+        out(l.blocked_until_ms);
+    }
     match &l.state {
+        State::Blocked => {}
+        State::Calendar(s) => {
+            out(s.calendar.pack());
+            out(s.start_ms);
+            out(s.count);
+        }
         State::TokenBucket(s) => {
             out(s.tokens as u64);
             out((s.tokens >> 64) as u64);
@@ -185,15 +208,23 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
     let mut word = || next().ok_or(DecodeError::Length);
     let head = word()?;
     let (version, algo) = ((head & 0xff) as u8, (head >> 8) & 0xff);
-    if head >> 16 != 0 || !(version == ENC_V1 || version == ENC_V2) {
+    let blocked = version == ENC_V2 && head & FLAG_BLOCKED != 0;
+    if head >> 16 & !(FLAG_BLOCKED >> 16) != 0
+        || (head & FLAG_BLOCKED != 0 && !blocked)
+        || !(version == ENC_V1 || version == ENC_V2)
+    {
         return Err(DecodeError::Version(version));
     }
-    let algorithm = Algorithm::from_u8(algo as u8).ok_or(DecodeError::Algorithm)?;
-    if version == ENC_V1 && !algorithm.has_burst() {
+    let algorithm = match Algorithm::from_u8(algo as u8) {
+        Some(a) => Some(a),
+        None if algo == 0 && blocked => None,
+        None => return Err(DecodeError::Algorithm),
+    };
+    if version == ENC_V1 && !algorithm.is_some_and(Algorithm::has_burst) {
         return Err(DecodeError::Algorithm);
     }
     let quota = Quota::new(word()?, word()?, word()?).ok_or(DecodeError::Quota)?;
-    if !algorithm.has_burst() && quota.burst() != quota.limit() {
+    if !algorithm.is_some_and(Algorithm::has_burst) && quota.burst() != quota.limit() {
         return Err(DecodeError::Quota);
     }
     let totals = if version == ENC_V1 {
@@ -203,6 +234,16 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
             admitted: word()?,
             denied: word()?,
         }
+    };
+    let blocked_until_ms = if blocked { word()? } else { 0 };
+    if blocked_until_ms > i64::MAX as u64 {
+        return Err(DecodeError::State);
+    }
+    let Some(algorithm) = algorithm else {
+        if quota != Quota::new(1, 1, 1).ok_or(DecodeError::Quota)? {
+            return Err(DecodeError::Quota);
+        }
+        return Ok(Limiter::blocked_only(blocked_until_ms, totals));
     };
     let small = |v: u64| {
         if v <= i64::MAX as u64 {
@@ -219,6 +260,21 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
         }
     };
     let state = match algorithm {
+        Algorithm::Calendar => {
+            let calendar = Calendar::unpack(word()?).ok_or(DecodeError::State)?;
+            if quota.period_ms() != calendar.nominal_ms() {
+                return Err(DecodeError::Quota);
+            }
+            let start_ms = small(word()?)?;
+            if calendar.window(start_ms).0 != start_ms {
+                return Err(DecodeError::State);
+            }
+            State::Calendar(CalendarWindow {
+                calendar,
+                start_ms,
+                count: small(word()?)?,
+            })
+        }
         Algorithm::TokenBucket => {
             let tokens = (u128::from(word()?) | u128::from(word()?) << 64) as i128;
             let updated_ms = small(word()?)?;
@@ -294,6 +350,7 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
         quota,
         totals,
         state,
+        blocked_until_ms,
     })
 }
 

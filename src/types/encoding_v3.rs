@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use crate::algorithms::calendar::{Calendar, CalendarWindow};
 use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::{Gcra, MAX_TAT};
 use crate::algorithms::leases::{Lease, Leases, MAX_LEASES};
@@ -18,8 +19,9 @@ use crate::types::varint::{put, Reader};
 const UNITS: [u64; 4] = [1, 1000, 60_000, 3_600_000];
 const BURST_IS_LIMIT: u64 = 1 << 5;
 const NO_DENIED: u64 = 1 << 6;
+const BLOCKED: u64 = 1 << 7;
 /// Header bits this version knows.
-const KNOWN: u64 = (1 << 7) - 1;
+const KNOWN: u64 = (1 << 8) - 1;
 
 fn capacity(q: &Quota) -> i128 {
     i128::from(q.burst()) * i128::from(q.period_ms())
@@ -32,7 +34,11 @@ pub fn encode_body(l: &Limiter, out: &mut Bytes) {
         .rev()
         .find(|&u| q.period_ms().is_multiple_of(UNITS[u]))
         .unwrap_or(0);
-    let mut header = l.algorithm() as u64 | (unit as u64) << 3;
+    let blocked = l.blocked_until_ms != 0 || l.algorithm().is_none();
+    let mut header = l.algorithm().map_or(0, |a| a as u64) | (unit as u64) << 3;
+    if blocked {
+        header |= BLOCKED;
+    }
     if q.burst() == q.limit() {
         header |= BURST_IS_LIMIT;
     }
@@ -50,7 +56,16 @@ pub fn encode_body(l: &Limiter, out: &mut Bytes) {
     if l.totals.denied != 0 {
         w(l.totals.denied);
     }
+    if blocked {
+        w(l.blocked_until_ms);
+    }
     match &l.state {
+        State::Blocked => {}
+        State::Calendar(s) => {
+            for v in [s.calendar.pack(), s.start_ms, s.count] {
+                put(out, u128::from(v));
+            }
+        }
         State::TokenBucket(s) => {
             // Decoding refuses tokens above capacity, so the deficit is never negative.
             put(out, capacity(q).abs_diff(s.tokens));
@@ -94,7 +109,12 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
     if header & !KNOWN != 0 {
         return Err(DecodeError::Version(3));
     }
-    let algorithm = Algorithm::from_u8((header & 7) as u8).ok_or(DecodeError::Algorithm)?;
+    let blocked = header & BLOCKED != 0;
+    let algorithm = match Algorithm::from_u8((header & 7) as u8) {
+        Some(a) => Some(a),
+        None if header & 7 == 0 && blocked => None,
+        None => return Err(DecodeError::Algorithm),
+    };
     let unit = UNITS[(header >> 3 & 3) as usize];
     let limit = r.u64()?;
     let period = r.u64()?.checked_mul(unit).ok_or(DecodeError::Quota)?;
@@ -104,12 +124,22 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
         r.u64()?
     };
     let quota = Quota::new(limit, period, burst).ok_or(DecodeError::Quota)?;
-    if !algorithm.has_burst() && quota.burst() != quota.limit() {
+    if !algorithm.is_some_and(Algorithm::has_burst) && quota.burst() != quota.limit() {
         return Err(DecodeError::Quota);
     }
     let totals = Totals {
         admitted: r.u64()?,
         denied: if header & NO_DENIED != 0 { 0 } else { r.u64()? },
+    };
+    let blocked_until_ms = if blocked { r.small()? } else { 0 };
+    let Some(algorithm) = algorithm else {
+        if quota != Quota::new(1, 1, 1).ok_or(DecodeError::Quota)? {
+            return Err(DecodeError::Quota);
+        }
+        if !r.is_empty() {
+            return Err(DecodeError::Length);
+        }
+        return Ok(Limiter::blocked_only(blocked_until_ms, totals));
     };
     // A window's start as stored (in periods): it must stay within i64 milliseconds.
     let start = |r: &mut Reader| {
@@ -119,6 +149,21 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
             .ok_or(DecodeError::State)
     };
     let state = match algorithm {
+        Algorithm::Calendar => {
+            let calendar = Calendar::unpack(r.u64()?).ok_or(DecodeError::State)?;
+            if quota.period_ms() != calendar.nominal_ms() {
+                return Err(DecodeError::Quota);
+            }
+            let start_ms = r.small()?;
+            if calendar.window(start_ms).0 != start_ms {
+                return Err(DecodeError::State);
+            }
+            State::Calendar(CalendarWindow {
+                calendar,
+                start_ms,
+                count: r.small()?,
+            })
+        }
         Algorithm::TokenBucket => {
             let deficit = r.u128()?;
             let tokens = i128::try_from(deficit)
@@ -194,5 +239,6 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
         quota,
         totals,
         state,
+        blocked_until_ms,
     })
 }

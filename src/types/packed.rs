@@ -1,12 +1,13 @@
 //! How a limiter lives in memory as a key's value: in 32 bytes, the allocator's
 //! 32-byte class (the state in two words, the quota as an interned id, the totals
 //! in 32 bits each), or boxed whole when a field does not fit that (logs, leases,
-//! totals above 4 billion, a token count beyond i64). Packing is exact: a value
+//! totals above 4 billion, a token count beyond i64, a block). Packing is exact: a value
 //! unpacks to the very [`Limiter`] it was packed from, so the algorithms never see
 //! the difference.
 
 use std::borrow::Cow;
 
+use crate::algorithms::calendar::{Calendar, CalendarWindow};
 use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::Gcra;
 use crate::algorithms::sliding_window::SlidingWindow;
@@ -48,7 +49,12 @@ fn state_words(s: &State) -> Option<[u64; 2]> {
             u64::from(u32::try_from(s.previous).ok()?)
                 | u64::from(u32::try_from(s.current).ok()?) << 32,
         ],
-        State::SlidingLog(_) | State::Leases(_) => return None,
+        State::Calendar(s) => [
+            s.start_ms,
+            u64::from(u32::try_from(s.count).ok()?)
+                | u64::from(u32::try_from(s.calendar.pack()).ok()?) << 32,
+        ],
+        State::SlidingLog(_) | State::Leases(_) | State::Blocked => return None,
     })
 }
 
@@ -62,6 +68,10 @@ fn totals_words(t: &Totals) -> Option<(u32, u32)> {
 impl Fixed {
     /// Packs `l`, reusing `quota` (which must hold `l.quota`) or interning it.
     fn pack(l: &Limiter, quota: Option<QuotaId>) -> Option<Self> {
+        if l.blocked_until_ms != 0 {
+            return None;
+        }
+        let algorithm = l.algorithm()?;
         let state = state_words(&l.state)?;
         let (admitted, denied) = totals_words(&l.totals)?;
         let quota = match quota {
@@ -73,7 +83,7 @@ impl Fixed {
             quota,
             admitted,
             denied,
-            algorithm: l.algorithm(),
+            algorithm,
         })
     }
 
@@ -91,6 +101,12 @@ impl Fixed {
                 start_ms: a,
                 count: b,
             }),
+            Algorithm::Calendar => State::Calendar(CalendarWindow {
+                // Packed from a valid spec (state_words).
+                calendar: Calendar::unpack(b >> 32).expect("a packed calendar spec"),
+                start_ms: a,
+                count: b & 0xffff_ffff,
+            }),
             // Only the four algorithms above are ever packed.
             _ => State::SlidingWindow(SlidingWindow {
                 start_ms: a,
@@ -105,12 +121,16 @@ impl Fixed {
                 denied: u64::from(self.denied),
             },
             state,
+            blocked_until_ms: 0,
         }
     }
 
     /// Stores `l`'s state and totals in place (its quota is this value's); whether
     /// they fit.
     fn store(&mut self, l: &Limiter) -> bool {
+        if l.blocked_until_ms != 0 || l.algorithm() != Some(self.algorithm) {
+            return false;
+        }
         match (state_words(&l.state), totals_words(&l.totals)) {
             (Some(state), Some((admitted, denied))) => {
                 self.state = state;
@@ -132,10 +152,10 @@ impl Packed {
         }
     }
 
-    /// The algorithm.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm (`None`: a key holding just a block).
+    pub fn algorithm(&self) -> Option<Algorithm> {
         match self {
-            Packed::Fixed(f) => f.algorithm,
+            Packed::Fixed(f) => Some(f.algorithm),
             Packed::Wide(l) => l.algorithm(),
         }
     }
@@ -148,13 +168,13 @@ impl Packed {
         }
     }
 
-    /// Runs `f` on the limiter and stores what it leaves. `f` must not change the
-    /// algorithm ([`Packed::new`] makes a value of another).
+    /// Runs `f` on the limiter and stores what it leaves (in 32 bytes again when it
+    /// fits).
     pub fn update<R>(&mut self, f: impl FnOnce(&mut Limiter) -> R) -> R {
         match self {
             Packed::Wide(l) => {
                 let r = f(l);
-                if state_words(&l.state).is_some() {
+                if l.blocked_until_ms == 0 && state_words(&l.state).is_some() {
                     if let Some(fixed) = Fixed::pack(l, None) {
                         *self = Packed::Fixed(fixed);
                     }
@@ -238,6 +258,7 @@ mod tests {
                 tokens,
                 updated_ms: 1_764_633_600_000,
             }),
+            blocked_until_ms: 0,
         }
     }
 
@@ -247,7 +268,17 @@ mod tests {
         let p = Packed::new(l.clone());
         assert!(p.is_fixed());
         assert_eq!(*p.limiter(), l);
-        for wide in [tb(i128::from(i64::MAX) + 1, 7), tb(0, 1 << 32)] {
+        let blocked = Limiter {
+            blocked_until_ms: 5,
+            ..tb(0, 1)
+        };
+        let block_only = Limiter::blocked_only(9, Totals::default());
+        for wide in [
+            tb(i128::from(i64::MAX) + 1, 7),
+            tb(0, 1 << 32),
+            blocked,
+            block_only,
+        ] {
             let p = Packed::new(wide.clone());
             assert!(!p.is_fixed());
             assert_eq!(*p.limiter(), wide);
@@ -260,6 +291,11 @@ mod tests {
         p.update(|l| l.totals.admitted = u64::from(u32::MAX) + 1);
         assert!(!p.is_fixed());
         p.update(|l| l.totals.admitted = 2);
+        assert!(p.is_fixed());
+        p.update(|l| l.blocked_until_ms = 10);
+        assert!(!p.is_fixed());
+        assert_eq!(p.limiter().blocked_until_ms, 10);
+        p.update(|l| l.blocked_until_ms = 0);
         assert!(p.is_fixed());
         let q = Quota::new(5, 1000, 5).unwrap();
         let copy = p.duplicate();
