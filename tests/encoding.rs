@@ -14,6 +14,7 @@ use redis_ratelimit::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use redis_ratelimit::algorithms::Quota;
 use redis_ratelimit::replicate::{pack_replace, unpack, Effect};
 use redis_ratelimit::types::encoding::{decode, decode_body, encode, encode_words, DecodeError};
+use redis_ratelimit::types::packed::Packed;
 use redis_ratelimit::types::{Limiter, State, Totals};
 
 fn limiter() -> impl Strategy<Value = Limiter> {
@@ -140,6 +141,21 @@ proptest! {
         let mut it = words.iter().copied();
         let old = redis_ratelimit::types::encoding::decode_words(|| it.next());
         prop_assert_eq!(old, Ok(l));
+    }
+
+    #[test]
+    fn a_value_unpacks_to_exactly_what_was_packed(l in limiter(), w in window_or_log()) {
+        for l in [l, w] {
+            let p = Packed::new(l.clone());
+            prop_assert_eq!(&*p.limiter(), &l);
+            let copy = p.duplicate();
+            prop_assert_eq!(&*copy.limiter(), &l);
+            let mut q = Packed::new(l.clone());
+            q.update(|x| x.totals.denied = x.totals.denied.wrapping_add(1) >> 1);
+            let mut expected = l.clone();
+            expected.totals.denied = expected.totals.denied.wrapping_add(1) >> 1;
+            prop_assert_eq!(&*q.limiter(), &expected);
+        }
     }
 
     #[test]
@@ -365,6 +381,6 @@ fn a_log_holding_more_units_than_its_limit_is_refused_in_every_encoding() {
 #[test]
 fn a_stored_value_takes_the_allocators_32_byte_class() {
     // MEMORY USAGE adds Redis's own per-key overhead to this (types::callbacks).
-    let size = std::mem::size_of::<redis_ratelimit::types::packed::Packed>();
+    let size = std::mem::size_of::<Packed>();
     assert!(size <= 32, "{size}");
 }
