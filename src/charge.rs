@@ -142,13 +142,16 @@ impl<'a> Pending<'a> {
     }
 
     /// Turns an admitted change into the denial that charges nothing (an RL.MCHECK
-    /// another key denied): existing keys count the denied units.
+    /// another key denied): existing keys count the denied units. A policy key's
+    /// admitted value (a whole replacement) is dropped the same way.
     pub fn deny_instead(&mut self, cost: u64) {
-        if let Write::Change(c) = &self.write {
-            if !matches!(c, Change::Nothing | Change::Deny { .. }) {
-                self.write = Write::Change(Change::Deny { cost });
-                self.expire_at = None;
-            }
+        let admitted = match &self.write {
+            Write::Change(c) => !matches!(c, Change::Nothing | Change::Deny { .. }),
+            Write::Replace(_) => true,
+        };
+        if admitted {
+            self.write = Write::Change(Change::Deny { cost });
+            self.expire_at = None;
         }
     }
 }

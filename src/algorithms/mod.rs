@@ -124,17 +124,20 @@ pub enum Algorithm {
     SlidingLog = 5,
     /// Concurrency leases ([`leases`]): RL.ACQUIRE / RL.RELEASE / RL.RENEW, never RL.CHECK.
     Leases = 6,
+    /// A policy's limits in one key (`RL.CHECK key POLICY name`, `crate::policy`).
+    Policy = 7,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order stats report them.
-    pub const ALL: [Algorithm; 6] = [
+    pub const ALL: [Algorithm; 7] = [
         Algorithm::TokenBucket,
         Algorithm::Gcra,
         Algorithm::FixedWindow,
         Algorithm::SlidingWindow,
         Algorithm::SlidingLog,
         Algorithm::Leases,
+        Algorithm::Policy,
     ];
 
     /// The algorithms RL.CHECK (and RL.PEEK, RL.MCHECK) take by keyword: all but leases.
@@ -155,6 +158,7 @@ impl Algorithm {
             Algorithm::SlidingWindow => "SLIDING_WINDOW",
             Algorithm::SlidingLog => "SLIDING_LOG",
             Algorithm::Leases => "LEASES",
+            Algorithm::Policy => "POLICY",
         }
     }
 

@@ -8,6 +8,7 @@ use crate::algorithms::{
     fixed_window, gcra, sliding_window, token_bucket, Algorithm, Decision, Quota, MAX_ARG,
 };
 use crate::error::Error;
+use crate::types::multi::Multi;
 
 /// One request against a limit: `algorithm limit period [BURST n] [COST n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum State {
     SlidingLog(Box<SlidingLog>),
     /// Concurrency leases (a buffer of 24-byte leases).
     Leases(Leases),
+    /// A policy's limits, each a limiter of its own (`types/multi.rs`).
+    Policy(Box<Multi>),
 }
 
 impl State {
@@ -47,6 +50,7 @@ impl State {
             State::SlidingWindow(_) => Algorithm::SlidingWindow,
             State::SlidingLog(_) => Algorithm::SlidingLog,
             State::Leases(_) => Algorithm::Leases,
+            State::Policy(_) => Algorithm::Policy,
         }
     }
 }
@@ -82,6 +86,7 @@ impl Limiter {
         let log = match &self.state {
             State::SlidingLog(l) => std::mem::size_of::<SlidingLog>() + l.heap_bytes(),
             State::Leases(l) => l.heap_bytes(),
+            State::Policy(m) => std::mem::size_of::<Multi>() + m.heap_bytes(),
             _ => 0,
         };
         std::mem::size_of::<Limiter>() + log
@@ -196,8 +201,9 @@ pub fn evaluate(
         Algorithm::Gcra => fixed!(gcra, Gcra),
         Algorithm::FixedWindow => fixed!(fixed_window, FixedWindow),
         Algorithm::SlidingWindow => fixed!(sliding_window, SlidingWindow),
-        // Leases are evaluated by their own commands (`commands/lease.rs`).
-        Algorithm::Leases => return Err(Error::AlgorithmMismatch),
+        // Leases are evaluated by their own commands (`commands/lease.rs`), policies by
+        // `types/multi.rs`.
+        Algorithm::Leases | Algorithm::Policy => return Err(Error::AlgorithmMismatch),
         Algorithm::SlidingLog => {
             let empty = SlidingLog::default();
             let log = match old {
@@ -218,6 +224,9 @@ pub fn evaluate(
 
 /// The key's capacity right now without a request: `remaining` and `reset_after_ms`.
 pub fn status(l: &Limiter, now_ms: u64) -> Decision {
+    if let State::Policy(m) = &l.state {
+        return crate::types::multi::multi_status(l, m, now_ms);
+    }
     if let State::Leases(s) = &l.state {
         let reset = s.latest_expiry(now_ms).map_or(0, |at| at - now_ms);
         return Decision {
@@ -350,7 +359,7 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> Result<(Option<Limiter>, 
             let n = log.refund(q, now_ms, units);
             (State::SlidingLog(log), n)
         }
-        State::Leases(_) => return Err(Error::AlgorithmMismatch),
+        State::Leases(_) | State::Policy(_) => return Err(Error::AlgorithmMismatch),
     };
     if given == 0 {
         return Ok((None, 0));
