@@ -23,6 +23,7 @@ from helpers import raw_reply as raw
 EXPECTED = {
     "rl.check": (-4, ["RW", "access", "update"], ["key", "request"]),
     "rl.peek": (-4, ["RO", "access"], ["key", "request"]),
+    "rl.block": (3, ["RW", "access", "update"], ["key", "ms"]),
     "rl.inspect": (2, ["RO", "access"], ["key"]),
     "rl.mcheck": (-5, ["RW", "access", "update"], ["numkeys", "key", "request"]),
     "rl.policy": (-2, None, ["subcommand"]),
@@ -80,13 +81,14 @@ def test_arguments_carry_types_tokens_and_flags(r):
     algorithms = [as_dict(a) for a in args["algorithm"]["arguments"]]
     assert args["algorithm"]["type"] == b"oneof"
     assert [a["token"] for a in algorithms] == [
-        b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG"]
+        b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG",
+        b"CALENDAR"]
     mdoc = as_dict(raw(r, "COMMAND", "DOCS", "rl.mcheck")[1])
     assert as_dict(mdoc["arguments"][2])["flags"] == [b"multiple"]
     spec = forms(mdoc, 2)["spec"]
     assert spec["type"] == b"block"
     assert [as_dict(a)["name"] for a in spec["arguments"]] == [
-        b"algorithm", b"limit", b"period", b"burst", b"cost"]
+        b"algorithm", b"limit", b"period", b"burst", b"cost", b"block", b"utc_offset"]
     assert [as_dict(a)["name"] for a in forms(mdoc, 2)["policy"]["arguments"]] == [
         b"policy", b"name", b"cost"]
 
@@ -163,7 +165,8 @@ def redis_cli_hint(port, typed):
 
 def test_redis_cli_shows_argument_hints_from_the_docs(server):
     assert redis_cli_hint(server.port, "RL.CHECK ") == (
-        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG limit period "
-        "[BURST burst] [COST cost] [AT_MOST]|POLICY name [COST cost] [SHADOW]")
+        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG|CALENDAR limit period "
+        "[BURST burst] [COST cost] [BLOCK block] [UTC_OFFSET utc_offset] [AT_MOST]|POLICY name "
+        "[COST cost] [SHADOW]")
     assert redis_cli_hint(server.port, "RL.INSPECT ") == "key"
     assert redis_cli_hint(server.port, "RL.STATS ") == "[RESET]"

@@ -95,8 +95,8 @@ def test_bad_policies_are_clear_errors_and_change_nothing(r):
         ('{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1w"}]}',
          f"ERR policy limit 1 (period): {EXPECTED_DURATION}"),
         ('{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1s", "cost": 1}]}',
-         "ERR policy limit 1 is not an object of algorithm, limit, period_ms or period, and"
-         " burst (TOKEN_BUCKET and GCRA)"),
+         "ERR policy limit 1 is not an object of algorithm, limit, period_ms or period, burst,"
+         " utc_offset, block_ms or block"),
         ('{"limits": [{"algorithm": "FIXED_WINDOW", "limit": 1, "period": "1s", "burst": 2}]}',
          "ERR policy limit 1 (BURST): applies only to TOKEN_BUCKET and GCRA"),
     ]

@@ -38,6 +38,12 @@ pub enum Field {
     LeaseMs,
     /// RL.CHECK's `AT_MOST` flag.
     AtMost,
+    /// `BLOCK ms` (RL.CHECK, RL.PEEK, RL.MCHECK) and RL.BLOCK's `ms`.
+    Block,
+    /// CALENDAR's `UTC_OFFSET minutes`.
+    UtcOffset,
+    /// CALENDAR's period: `DAY`, `WEEK` or `MONTH`.
+    CalendarUnit,
 }
 
 impl Field {
@@ -57,6 +63,9 @@ impl Field {
             Field::Quantity => "quantity",
             Field::LeaseMs => "lease_ms",
             Field::AtMost => "AT_MOST",
+            Field::Block => "BLOCK",
+            Field::UtcOffset => "UTC_OFFSET",
+            Field::CalendarUnit => "period",
         }
     }
 
@@ -69,8 +78,12 @@ impl Field {
             Field::Cost => {
                 "expected an integer between 1 and 9223372036854775807 (RL.PEEK also takes 0)"
             }
-            Field::Period => DURATION,
-            Field::Option => "expected BURST n or COST n",
+            Field::Period | Field::Block => DURATION,
+            Field::Option => {
+                "expected BURST n, COST n, BLOCK ms, UTC_OFFSET minutes (CALENDAR) or AT_MOST"
+            }
+            Field::UtcOffset => "expected whole minutes east of UTC between -1080 and 1080",
+            Field::CalendarUnit => "a CALENDAR period is DAY, WEEK or MONTH",
             Field::AtMost => "a flag with no value",
             Field::NumKeys => "expected an integer between 1 and 1024",
             Field::MaxBurst => "expected an integer between 0 and 9223372036854775806",
@@ -80,9 +93,10 @@ impl Field {
     }
 }
 
-const ALGORITHMS: &str = "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG";
+const ALGORITHMS: &str =
+    "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW, SLIDING_LOG or CALENDAR";
 const DURATION: &str = "expected a duration from 1ms to 9223372036854775807ms: digits, optionally followed by ms, s, m, h or d (no unit: milliseconds)";
-const SPEC: &str = "a spec is: algorithm limit period [BURST n] [COST n]";
+const SPEC: &str = "a spec is: algorithm limit period [BURST n] [COST n] [BLOCK ms]";
 
 /// What is wrong with one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +124,8 @@ pub enum ArgError {
     AtMostNotSupported,
     /// After `POLICY name`: only `COST n` (and RL.CHECK's `SHADOW`).
     PolicyOption,
+    /// `UTC_OFFSET` given to an algorithm other than CALENDAR.
+    UtcOffsetNotSupported,
 }
 
 impl ArgError {
@@ -120,6 +136,7 @@ impl ArgError {
             ArgError::NumberForAlgorithm => Field::Algorithm,
             ArgError::OptionOrSpec | ArgError::OnlyCost | ArgError::PolicyOption => Field::Option,
             ArgError::AtMostNotSupported => Field::AtMost,
+            ArgError::UtcOffsetNotSupported => Field::UtcOffset,
             ArgError::BurstNotSupported => Field::Burst,
             ArgError::LogPeriodTooLong => Field::Period,
             ArgError::LogLimitTooHigh => Field::Limit,
@@ -141,10 +158,12 @@ impl ArgError {
                 w,
                 "{ALGORITHMS}; got a number: is limit before the algorithm? {SPEC}"
             ),
-            ArgError::OptionOrSpec => {
-                w.write_str("expected BURST n, COST n or the next spec's algorithm")
+            ArgError::OptionOrSpec => w.write_str(
+                "expected BURST n, COST n, BLOCK ms, UTC_OFFSET minutes or the next spec's algorithm",
+            ),
+            ArgError::Missing(Field::Burst | Field::Cost | Field::Block | Field::UtcOffset) => {
+                w.write_str("needs a value")
             }
-            ArgError::Missing(Field::Burst | Field::Cost) => w.write_str("needs a value"),
             ArgError::Missing(f) => write!(w, "missing, {}; {SPEC}", f.accepted()),
             ArgError::Repeated(_) => w.write_str("given more than once"),
             ArgError::BurstNotSupported => w.write_str("applies only to TOKEN_BUCKET and GCRA"),
@@ -161,6 +180,7 @@ impl ArgError {
             ArgError::PolicyOption => {
                 w.write_str("after POLICY name: COST n, and on RL.CHECK also SHADOW")
             }
+            ArgError::UtcOffsetNotSupported => w.write_str("applies only to CALENDAR"),
         }
     }
 }
@@ -251,6 +271,8 @@ pub enum PolicyError {
     LimitField(u8),
     /// Limit n gives both period_ms and period.
     TwoPeriods(u8),
+    /// Limit n gives both block_ms and block.
+    TwoBlocks(u8),
     /// RL.POLICY LOAD's JSON (or the policy file) is not `{"policies": {...}}`.
     SetShape,
     /// A policy name that is empty, too long or has other bytes.
@@ -348,11 +370,15 @@ impl fmt::Display for Error {
             }
             Error::Policy(PolicyError::LimitField(n)) => write!(
                 f,
-                "ERR policy limit {n} is not an object of algorithm, limit, period_ms or period, and burst (TOKEN_BUCKET and GCRA)"
+                "ERR policy limit {n} is not an object of algorithm, limit, period_ms or period, burst, utc_offset, block_ms or block"
             ),
             Error::Policy(PolicyError::TwoPeriods(n)) => write!(
                 f,
                 "ERR policy limit {n} gives both period_ms and period: give one"
+            ),
+            Error::Policy(PolicyError::TwoBlocks(n)) => write!(
+                f,
+                "ERR policy limit {n} gives both block_ms and block: give one"
             ),
             _ => f.write_str(self.fixed().unwrap_or("ERR")),
         }
@@ -376,7 +402,9 @@ impl PolicyError {
             PolicyError::Replica => "READONLY RL.POLICY writes go to the primary, which replicates them",
             PolicyError::NoPreamble => "ERR RL.POLICY writes need aof-use-rdb-preamble yes while appendonly is on: an AOF without the RDB preamble has no place for policies",
             PolicyError::Subcommand => "ERR unknown subcommand; RL.POLICY takes SET, GET, DEL, LIST, LOAD, RELOAD or DIGEST",
-            PolicyError::LimitField(_) | PolicyError::TwoPeriods(_) => return None,
+            PolicyError::LimitField(_) | PolicyError::TwoPeriods(_) | PolicyError::TwoBlocks(_) => {
+                return None
+            }
         })
     }
 }
@@ -459,9 +487,18 @@ mod tests {
                 | Error::Policy(_) => 0,
             };
             match a {
-                Invalid(_) | NumberForAlgorithm | OptionOrSpec | Missing(_) | Repeated(_)
-                | BurstNotSupported | LogPeriodTooLong | LogLimitTooHigh | OnlyCost
-                | AtMostNotSupported | PolicyOption => 0,
+                Invalid(_)
+                | NumberForAlgorithm
+                | OptionOrSpec
+                | Missing(_)
+                | Repeated(_)
+                | BurstNotSupported
+                | LogPeriodTooLong
+                | LogLimitTooHigh
+                | OnlyCost
+                | AtMostNotSupported
+                | UtcOffsetNotSupported
+                | PolicyOption => 0,
             }
         };
         let fields = [
@@ -477,10 +514,13 @@ mod tests {
             PeriodSeconds,
             Quantity,
             LeaseMs,
+            Block,
+            UtcOffset,
+            CalendarUnit,
         ];
         let mut args: Vec<ArgError> = fields.into_iter().map(Invalid).collect();
         args.extend([NumberForAlgorithm, OptionOrSpec]);
-        args.extend([Limit, Period, Burst, Cost].map(Missing));
+        args.extend([Limit, Period, Burst, Cost, Block, UtcOffset, CalendarUnit].map(Missing));
         args.extend([Burst, Cost].map(Repeated));
         args.extend([
             BurstNotSupported,
@@ -490,6 +530,7 @@ mod tests {
             AtMostNotSupported,
             Repeated(AtMost),
             PolicyOption,
+            UtcOffsetNotSupported,
         ]);
         let mut all: Vec<Error> = args.into_iter().map(|a| a.at(3)).collect();
         all.extend([
@@ -536,6 +577,7 @@ mod tests {
                 PolicyError::LimitCount,
                 PolicyError::LimitField(1),
                 PolicyError::TwoPeriods(1),
+                PolicyError::TwoBlocks(1),
                 PolicyError::SetShape,
                 PolicyError::Name,
                 PolicyError::TooMany,

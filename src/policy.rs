@@ -6,7 +6,8 @@
 //!
 //! A policy is `{"limits": [limit, ...], "shadow": false}`, a limit
 //! `{"algorithm": "TOKEN_BUCKET", "limit": 10, "period_ms": 1000, "burst": 20}` (or
-//! `"period": "1s"` with a unit). Each limit is validated by RL.CHECK's own spec
+//! `"period": "1s"` with a unit; CALENDAR's `"period": "DAY"` and `"utc_offset"`;
+//! `"block_ms"` or `"block": "1m"`). Each limit is validated by RL.CHECK's own spec
 //! parser, so ranges and messages are the same.
 
 use std::sync::{Mutex, MutexGuard};
@@ -14,8 +15,9 @@ use std::sync::{Mutex, MutexGuard};
 use ahash::AHashMap;
 use serde_json::{Map, Value};
 
+use crate::algorithms::calendar::Calendar;
 use crate::algorithms::{Algorithm, Quota};
-use crate::args::{parse_spec, Form, Limits};
+use crate::args::{parse_spec, CheckRequest, Form, Limits};
 use crate::error::{ArgError, Error, Field, JsonError, PolicyError};
 
 /// The most limits one policy holds.
@@ -30,6 +32,23 @@ pub struct Limit {
     pub algorithm: Algorithm,
     /// limit, period and burst.
     pub quota: Quota,
+    /// CALENDAR's window (`Some` exactly for that algorithm).
+    pub calendar: Option<Calendar>,
+    /// `BLOCK ms`: when this limit denies, block it for this long (0: no block).
+    pub block_ms: u64,
+}
+
+impl Limit {
+    /// The RL.CHECK request this limit makes for `cost` units.
+    pub fn request(&self, cost: u64) -> CheckRequest {
+        CheckRequest {
+            algorithm: self.algorithm,
+            quota: self.quota,
+            cost,
+            calendar: self.calendar,
+            block_ms: self.block_ms,
+        }
+    }
 }
 
 /// A validated policy.
@@ -42,7 +61,16 @@ pub struct Policy {
 }
 
 /// The fields a limit object may hold.
-const LIMIT_FIELDS: [&str; 5] = ["algorithm", "limit", "period_ms", "period", "burst"];
+const LIMIT_FIELDS: [&str; 8] = [
+    "algorithm",
+    "limit",
+    "period_ms",
+    "period",
+    "burst",
+    "utc_offset",
+    "block_ms",
+    "block",
+];
 
 /// Whether `name` is a valid policy name: 1 to 128 bytes of letters, digits and `_-.:`.
 pub fn valid_name(name: &[u8]) -> bool {
@@ -111,9 +139,22 @@ impl Policy {
                 let mut m = Map::new();
                 m.insert("algorithm".into(), l.algorithm.keyword().into());
                 m.insert("limit".into(), l.quota.limit().into());
-                m.insert("period_ms".into(), l.quota.period_ms().into());
+                match l.calendar {
+                    Some(c) => {
+                        m.insert("period".into(), c.unit.keyword().into());
+                        if c.offset_min != 0 {
+                            m.insert("utc_offset".into(), c.offset_min.into());
+                        }
+                    }
+                    None => {
+                        m.insert("period_ms".into(), l.quota.period_ms().into());
+                    }
+                }
                 if l.algorithm.has_burst() {
                     m.insert("burst".into(), l.quota.burst().into());
+                }
+                if l.block_ms > 0 {
+                    m.insert("block_ms".into(), l.block_ms.into());
                 }
                 Value::Object(m)
             })
@@ -164,6 +205,16 @@ fn parse_limit(v: &Value, index: usize, limits: &Limits) -> Result<Limit, Error>
         args.push("BURST".into());
         args.push(text(b, false));
     }
+    if let Some(o) = obj.get("utc_offset") {
+        args.push("UTC_OFFSET".into());
+        args.push(text(o, false));
+    }
+    match (obj.get("block_ms"), obj.get("block")) {
+        (Some(_), Some(_)) => return Err(Error::Policy(PolicyError::TwoBlocks(index))),
+        (Some(b), None) => args.extend(["BLOCK".into(), text(b, false)]),
+        (None, Some(b)) => args.extend(["BLOCK".into(), text(b, true)]),
+        (None, None) => {}
+    }
     let at = |e: Error| match e {
         Error::Arg { what, .. } => Error::PolicyLimit { index, what },
         other => other,
@@ -172,6 +223,8 @@ fn parse_limit(v: &Value, index: usize, limits: &Limits) -> Result<Limit, Error>
     Ok(Limit {
         algorithm: req.algorithm,
         quota: req.quota,
+        calendar: req.calendar,
+        block_ms: req.block_ms,
     })
 }
 
@@ -373,6 +426,16 @@ mod tests {
             r#"{"limits":[{"algorithm":"TOKEN_BUCKET","burst":20,"limit":10,"period_ms":1000},{"algorithm":"FIXED_WINDOW","limit":1000,"period_ms":86400000}],"shadow":false,"version":3}"#
         );
         assert_eq!(Policy::parse(p.to_json(None).as_bytes(), &LIMITS), Ok(p));
+        let p = parse(r#"{"limits": [{"algorithm": "CALENDAR", "limit": 100, "period": "month", "utc_offset": -300},
+            {"algorithm": "GCRA", "limit": 5, "period": "1s", "block": "1m"}]}"#)
+        .unwrap();
+        let cal = p.limits[0].calendar.unwrap();
+        assert_eq!((cal.offset_min, p.limits[1].block_ms), (-300, 60_000));
+        assert_eq!(
+            p.to_json(None),
+            r#"{"limits":[{"algorithm":"CALENDAR","limit":100,"period":"MONTH","utc_offset":-300},{"algorithm":"GCRA","block_ms":60000,"burst":5,"limit":5,"period_ms":1000}],"shadow":false}"#
+        );
+        assert_eq!(Policy::parse(p.to_json(None).as_bytes(), &LIMITS), Ok(p));
     }
 
     #[test]
@@ -456,6 +519,18 @@ mod tests {
             (
                 r#"{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1s", "cost": 2}]}"#,
                 Error::Policy(PolicyError::LimitField(1)),
+            ),
+            (
+                r#"{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1s", "utc_offset": 60}]}"#,
+                pl(1, ArgError::UtcOffsetNotSupported),
+            ),
+            (
+                r#"{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1s", "block": "1s", "block_ms": 1}]}"#,
+                Error::Policy(PolicyError::TwoBlocks(1)),
+            ),
+            (
+                r#"{"limits": [{"algorithm": "CALENDAR", "limit": 1, "period": "1d"}]}"#,
+                pl(1, ArgError::Invalid(Field::CalendarUnit)),
             ),
         ];
         for (text, want) in table {

@@ -141,33 +141,39 @@ const fn token(name: &'static CStr, token: &'static CStr) -> ArgDoc {
     }
 }
 
-const ALGORITHMS: [ArgDoc; 5] = [
+const ALGORITHMS: [ArgDoc; 6] = [
     token(c"token_bucket", c"TOKEN_BUCKET"),
     token(c"gcra", c"GCRA"),
     token(c"fixed_window", c"FIXED_WINDOW"),
     token(c"sliding_window", c"SLIDING_WINDOW"),
     token(c"sliding_log", c"SLIDING_LOG"),
+    token(c"calendar", c"CALENDAR"),
 ];
 
-/// `algorithm limit period [BURST burst] [COST cost]`, shared by the checks. `period`
-/// is a duration (`60000`, `60s`, `1m`), so a string.
-const SPEC_ARGS: [ArgDoc; 5] = [
+/// `algorithm limit period [BURST burst] [COST cost] [BLOCK ms] [UTC_OFFSET minutes]`,
+/// shared by the checks. `period` is a duration (`60000`, `60s`, `1m`) or, for
+/// CALENDAR, `DAY`, `WEEK` or `MONTH`, so a string.
+const SPEC_ARGS: [ArgDoc; 7] = [
     group(c"algorithm", Kind::OneOf, &ALGORITHMS),
     arg(c"limit", Kind::Int),
     arg(c"period", Kind::Str),
     optional(arg(c"burst", Kind::Int), c"BURST"),
     optional(arg(c"cost", Kind::Int), c"COST"),
+    optional(arg(c"block", Kind::Str), c"BLOCK"),
+    optional(arg(c"utc_offset", Kind::Int), c"UTC_OFFSET"),
 ];
 
 /// RL.PEEK's spec form: one spec.
-const PEEK_SPEC: [ArgDoc; 5] = SPEC_ARGS;
+const PEEK_SPEC: [ArgDoc; 7] = SPEC_ARGS;
 /// RL.CHECK's spec form: a spec and the `AT_MOST` flag (a partial grant).
-const CHECK_SPEC: [ArgDoc; 6] = [
+const CHECK_SPEC: [ArgDoc; 8] = [
     SPEC_ARGS[0],
     SPEC_ARGS[1],
     SPEC_ARGS[2],
     SPEC_ARGS[3],
     SPEC_ARGS[4],
+    SPEC_ARGS[5],
+    SPEC_ARGS[6],
     ArgDoc {
         flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
         ..token(c"at_most", c"AT_MOST")
@@ -278,6 +284,9 @@ pub const REFUND_ARGS: [ArgDoc; 2] = [
         ..arg(c"cost", Kind::Int)
     },
 ];
+
+/// `RL.BLOCK key ms`.
+pub const BLOCK_ARGS: [ArgDoc; 2] = [arg(c"key", Kind::Key(0)), arg(c"ms", Kind::Str)];
 
 /// `RL.TESTHOOK what [value]`.
 pub const TESTHOOK_ARGS: [ArgDoc; 2] = [

@@ -7,7 +7,7 @@
 use crate::algorithms::{Algorithm, Decision, Quota};
 use crate::error::Error;
 use crate::policy::{Limit, MAX_LIMITS};
-use crate::types::limiter::{apply, evaluate, status, CheckRequest, Limiter, State, Totals};
+use crate::types::limiter::{apply, evaluate, status, Change, Limiter, State, Totals};
 
 /// The state of a policy key (`State::Policy`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,10 +64,11 @@ pub struct PolicyOutcome {
     pub expire_at: Option<i64>,
 }
 
-/// The key's policy state, or a mismatch for any other limiter.
+/// The key's policy state, or a mismatch for any other limiter (a key holding only
+/// a block, RL.BLOCK's on a missing key, has no state yet).
 fn multi(current: Option<&Limiter>) -> Result<Option<&Multi>, Error> {
     match current.map(|l| &l.state) {
-        None => Ok(None),
+        None | Some(State::Blocked) => Ok(None),
         Some(State::Policy(m)) => Ok(Some(m)),
         Some(_) => Err(Error::AlgorithmMismatch),
     }
@@ -82,8 +83,14 @@ fn pick<'a>(
     algorithm: Algorithm,
     claimed: &mut [bool; MAX_LIMITS],
 ) -> Option<&'a Limiter> {
-    let fits =
-        |j: usize| !claimed[j] && old[j].as_ref().is_some_and(|p| p.algorithm() == algorithm);
+    // A part holding only its block (it denied with BLOCK before it ever admitted)
+    // continues wherever its algorithm fits.
+    let fits = |j: usize| {
+        !claimed[j]
+            && old[j]
+                .as_ref()
+                .is_some_and(|p| p.algorithm().is_none_or(|a| a == algorithm))
+    };
     let j = if i < old.len() && fits(i) {
         Some(i)
     } else {
@@ -110,18 +117,19 @@ pub fn evaluate_policy(
     now_ms: u64,
 ) -> Result<PolicyOutcome, Error> {
     let m = multi(current)?;
+    if let Some(c) = current {
+        let left = c.blocked_for(now_ms);
+        if left > 0 && cost > 0 {
+            return Ok(blocked(c, p, cost, left));
+        }
+    }
     let old: &[Option<Limiter>] = m.map_or(&[], |m| &m.parts);
     let mut claimed = [false; MAX_LIMITS];
     let mut prev: Vec<Option<&Limiter>> = Vec::with_capacity(p.limits.len());
     let mut outcomes = Vec::with_capacity(p.limits.len());
     for (i, lim) in p.limits.iter().enumerate() {
         let part = pick(old, i, lim.algorithm, &mut claimed);
-        let req = CheckRequest {
-            algorithm: lim.algorithm,
-            quota: lim.quota,
-            cost: cost.max(1),
-        };
-        outcomes.push(evaluate(part, &req, now_ms)?);
+        outcomes.push(evaluate(part, &lim.request(cost.max(1)), now_ms)?);
         prev.push(part);
     }
     let allowed = cost == 0 || outcomes.iter().all(|o| o.decision.allowed);
@@ -187,7 +195,9 @@ pub fn evaluate_policy(
                 }
                 None => apply(None, o.change),
             };
-            debug_assert!(next.as_ref().is_none_or(|l| l.algorithm() == lim.algorithm));
+            debug_assert!(next
+                .as_ref()
+                .is_none_or(|l| l.algorithm() == Some(lim.algorithm)));
             parts.push(next);
         }
         let value = Limiter {
@@ -197,6 +207,7 @@ pub fn evaluate_policy(
                 denied: totals.denied,
             },
             state: State::Policy(Box::new(header(parts, shadow_so_far))),
+            blocked_until_ms: 0,
         };
         let expire_at = Decision {
             reset_after_ms: reset,
@@ -211,18 +222,30 @@ pub fn evaluate_policy(
             expire_at: Some(expire_at),
         });
     }
-    // Denied (or shadow-denied): no state moves; an existing key counts it.
-    let value = current.map(|l| {
+    // Denied (or shadow-denied): no state moves; an existing key counts it, the limits
+    // that denied count it too, and a denying limit with BLOCK is blocked (which
+    // creates the key: the block must hold).
+    let blocks = !p.shadow
+        && outcomes
+            .iter()
+            .any(|o| matches!(o.change, Change::Block { .. }));
+    let value = (current.is_some() || blocks).then(|| {
         let mut parts: Vec<Option<Limiter>> = prev.iter().map(|o| o.cloned()).collect();
-        let mut totals = l.totals;
+        let mut totals = current.map_or(Totals::default(), |l| l.totals);
         let mut shadow = shadow_so_far;
         if p.shadow {
             shadow = shadow.saturating_add(cost);
         } else {
             totals.denied = totals.denied.saturating_add(cost);
-            for (part, o) in parts.iter_mut().zip(&outcomes) {
-                if let (Some(part), false) = (part.as_mut(), o.decision.allowed) {
-                    part.totals.denied = part.totals.denied.saturating_add(cost);
+            for (part, o) in parts.iter_mut().zip(outcomes) {
+                if o.decision.allowed {
+                    continue;
+                }
+                match part.as_mut() {
+                    Some(l) => {
+                        apply(Some(l), o.change);
+                    }
+                    None => *part = apply(None, o.change),
                 }
             }
         }
@@ -230,6 +253,7 @@ pub fn evaluate_policy(
             quota: outer_quota(p.limits),
             totals,
             state: State::Policy(Box::new(header(parts, shadow))),
+            blocked_until_ms: current.map_or(0, |l| l.blocked_until_ms),
         }
     });
     if p.shadow {
@@ -243,6 +267,31 @@ pub fn evaluate_policy(
         value,
         expire_at: None,
     })
+}
+
+/// A check of a key RL.BLOCK blocked as a whole: denied for what is left of the block
+/// (a shadow check admits and counts it apart); the key counts it.
+fn blocked(c: &Limiter, p: &PolicyRef, cost: u64, left: u64) -> PolicyOutcome {
+    let left = left.min(i64::MAX as u64) as i64;
+    let mut value = c.clone();
+    match (&mut value.state, p.shadow) {
+        (State::Policy(m), true) => m.shadow_denied = m.shadow_denied.saturating_add(cost),
+        (_, true) => {}
+        (_, false) => value.totals.denied = value.totals.denied.saturating_add(cost),
+    }
+    PolicyOutcome {
+        decision: Decision {
+            allowed: p.shadow,
+            limit: p.limits[0].quota.limit(),
+            remaining: 0,
+            retry_after_ms: if p.shadow { -1 } else { left },
+            reset_after_ms: left,
+        },
+        decided_by: 0,
+        shadow_denied: p.shadow,
+        value: Some(value),
+        expire_at: None,
+    }
 }
 
 /// What a limit with no state yet admits now: its burst, rested.
@@ -282,6 +331,8 @@ mod tests {
         Limit {
             algorithm,
             quota: Quota::new(limit, period_ms, limit).unwrap(),
+            calendar: None,
+            block_ms: 0,
         }
     }
 
@@ -371,24 +422,37 @@ mod tests {
             .count();
         assert_eq!(admitted, 2, "6 counted of the new 8");
         // A key of another algorithm is a mismatch, not a reset.
-        let plain = apply(
-            None,
-            evaluate(
-                None,
-                &CheckRequest {
-                    algorithm: Algorithm::Gcra,
-                    quota: Quota::new(1, 1, 1).unwrap(),
-                    cost: 1,
-                },
-                0,
-            )
-            .unwrap()
-            .change,
-        );
+        let req = lim(Algorithm::Gcra, 1, 1).request(1);
+        let plain = apply(None, evaluate(None, &req, 0).unwrap().change);
         assert_eq!(
             evaluate_policy(plain.as_ref(), &pref(&new, false), 1, 0),
             Err(Error::AlgorithmMismatch)
         );
+    }
+
+    #[test]
+    fn a_limit_with_block_blocks_itself_when_it_denies() {
+        let limits = [
+            Limit {
+                block_ms: 5000,
+                ..lim(Algorithm::FixedWindow, 1, 1000)
+            },
+            lim(Algorithm::FixedWindow, 100, 60_000),
+        ];
+        let p = pref(&limits, false);
+        let mut key = None;
+        assert!(run(&mut key, &p, 1, 0).decision.allowed);
+        let o = run(&mut key, &p, 1, 10);
+        assert!(!o.decision.allowed);
+        assert_eq!(o.decision.retry_after_ms, 5000);
+        // The next window would admit, but the block holds.
+        let o = run(&mut key, &p, 1, 1000);
+        assert!(!o.decision.allowed && o.decided_by == 0);
+        assert!(run(&mut key, &p, 1, 5010).decision.allowed);
+        let l = key.unwrap();
+        let State::Policy(m) = &l.state else { panic!() };
+        let second = m.parts[1].as_ref().unwrap();
+        assert_eq!((second.totals.admitted, second.totals.denied), (2, 0));
     }
 
     #[test]
