@@ -80,10 +80,15 @@ class RateLimiter:
         core.succeeded(time.perf_counter() - t0)
         return reply
 
-    def _target(self, key: Key) -> dict[str, Any]:
+    def _target(self, keys: Sequence[Key]) -> dict[str, Any]:
         # RL.MCHECK's keys come from the getkeys API, which redis-py would ask the server
         # about (COMMAND GETKEYS) on every call: route by the first key ourselves.
-        return {"target_nodes": self._r.get_node_from_key(key)} if self._cluster else {}
+        if not self._cluster:
+            return {}
+        if len({self._r.keyslot(k) for k in keys}) > 1:
+            raise self._core.argument_error(ArgumentError(
+                "CROSSSLOT: in a cluster the keys of one mcheck must share a hash slot ({tag})"))
+        return {"target_nodes": self._r.get_node_from_key(keys[0])}
 
     # -- rate limits --------------------------------------------------------------------------
 
@@ -141,7 +146,7 @@ class RateLimiter:
         for lim, c in limits:
             args += core.spec(lim, c)
         try:
-            md = replies.multi(self._call(*args, **self._target(keys[0])))
+            md = replies.multi(self._call(*args, **self._target(keys)))
         except UnavailableError as err:
             return core.fallback_multi(keys, limits, err)
         if core.metrics is not None:

@@ -35,6 +35,8 @@ def classify(exc: BaseException) -> RateLimitError:
     """One of the three error classes for an exception from redis-py (or the socket layer)."""
     if isinstance(exc, RateLimitError):
         return exc
+    if isinstance(exc, rex.ClusterCrossSlotError):
+        return ArgumentError(f"CROSSSLOT {exc}: the keys must share a hash slot (use a {{hash tag}})")
     if isinstance(exc, (rex.AuthenticationError, rex.AuthorizationError)):
         return ServerError(str(exc))
     if isinstance(

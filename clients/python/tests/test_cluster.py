@@ -1,0 +1,43 @@
+"""RateLimiter and AsyncRateLimiter over a 3-master Redis Cluster."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio.cluster as acluster
+from redis.cluster import ClusterNode, RedisCluster
+from redis_ratelimit import ArgumentError, AsyncRateLimiter, Limit, RateLimiter
+from servers import Cluster
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_cluster_routes_every_command(cluster: Cluster, proto: int) -> None:
+    rc = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", cluster.port)], protocol=proto)
+    rl = RateLimiter(rc)
+    lim = Limit("GCRA", 2, "1h")
+    keys = [f"c{proto}:user:{i}" for i in range(30)]
+    slots = {rc.keyslot(k) for k in keys}
+    assert len({rc.get_node_from_key(k).name for k in keys}) == 3  # every master is used
+    for k in keys:
+        assert [rl.check(k, lim).allowed for _ in range(3)] == [True, True, False]
+    md = rl.mcheck([(f"{{c{proto}:u1}}:sec", lim), (f"{{c{proto}:u1}}:day", Limit("FIXED_WINDOW", 9, "1d"))])
+    assert md.allowed and [d.remaining for d in md.results] == [1, 8]
+    with pytest.raises(ArgumentError, match="CROSSSLOT"):
+        rl.mcheck([(f"c{proto}:a", lim), (f"c{proto}:b", lim)])
+    lease = rl.acquire(f"c{proto}:jobs", 1, 60_000)
+    assert lease.lease_id and rl.release(f"c{proto}:jobs", lease.lease_id) == 1
+    assert rl.reset(*keys) == len(keys)  # keys of every slot, one RL.RESET per slot
+    assert len(slots) > 1
+    rc.close()
+
+
+async def test_async_cluster(cluster: Cluster) -> None:
+    rc = acluster.RedisCluster(host="127.0.0.1", port=cluster.port)
+    rl = AsyncRateLimiter(rc)
+    lim = Limit("SLIDING_WINDOW", 2, "1h")
+    keys = [f"ac:user:{i}" for i in range(12)]
+    for k in keys:
+        assert [(await rl.check(k, lim)).allowed for _ in range(3)] == [True, True, False]
+    md = await rl.mcheck([("{ac:u}:a", lim), ("{ac:u}:b", lim)])
+    assert md.allowed
+    assert await rl.reset(*keys) == len(keys)
+    await rc.aclose()
