@@ -56,8 +56,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, kind: str = "redis", port: Optional[int] = None, *extra: str) -> None:
+    def __init__(self, kind: str = "redis", port: Optional[int] = None, *extra: str,
+                 module_args: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.module_args = list(module_args)
         self.port = port or free_port()
         self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix=f"rl-py-{kind}-")
@@ -67,7 +69,7 @@ class Server:
     def args(self) -> list[str]:
         return [
             binary(self.kind), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--loadmodule", module_path(), "--save", "", "--appendonly", "no",
+            "--loadmodule", module_path(), *self.module_args, "--save", "", "--appendonly", "no",
             "--dir", self.dir, "--enable-debug-command", "yes", *self.extra,
         ]
 
@@ -111,9 +113,10 @@ class Server:
 class Cluster:
     """Three masters, no replicas, slots spread by redis-cli --cluster create."""
 
-    def __init__(self, kind: str = "redis") -> None:
+    def __init__(self, kind: str = "redis", module_args: tuple[str, ...] = ()) -> None:
         self.nodes = [Server(kind, None, "--cluster-enabled", "yes", "--cluster-config-file",
-                             "nodes.conf", "--cluster-node-timeout", "5000") for _ in range(3)]
+                             "nodes.conf", "--cluster-node-timeout", "5000",
+                             module_args=module_args) for _ in range(3)]
         cli = shutil.which("redis-cli") or "redis-cli"
         subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
                         "--cluster-replicas", "0", "--cluster-yes"], check=True,

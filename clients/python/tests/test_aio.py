@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 import redis.asyncio as aredis
-from redis_ratelimit import ArgumentError, AsyncRateLimiter, Limit, ServerError
 from servers import Server
+
+from redis_ratelimit import ArgumentError, AsyncRateLimiter, Limit, ServerError
 
 
 @pytest.mark.parametrize("proto", [2, 3])

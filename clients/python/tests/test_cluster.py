@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import redis.asyncio.cluster as acluster
 from redis.cluster import ClusterNode, RedisCluster
-from redis_ratelimit import ArgumentError, AsyncRateLimiter, Limit, RateLimiter
 from servers import Cluster
+
+from redis_ratelimit import ArgumentError, AsyncRateLimiter, Limit, RateLimiter
 
 
 @pytest.mark.parametrize("proto", [2, 3])

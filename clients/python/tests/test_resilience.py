@@ -12,6 +12,8 @@ from typing import Callable
 import pytest
 import redis
 import redis.asyncio as aredis
+from servers import Server
+
 from redis_ratelimit import (
     AsyncRateLimiter,
     BreakerOptions,
@@ -20,7 +22,6 @@ from redis_ratelimit import (
     RateLimiter,
     UnavailableError,
 )
-from servers import Server
 
 FAST_BREAKER = BreakerOptions(failures=3, window=10, cooldown=0.6, probes=1)
 
