@@ -16,12 +16,13 @@ from limits import RateLimitItemPerMinute, parse
 from limits.aio import strategies as aio_strategies
 from limits.storage import storage_from_string
 from limits.strategies import STRATEGIES
-from redis_ratelimit import RateLimiter
-from redis_ratelimit.limits_storage import RateLimitClusterStorage, RateLimitStorage
 from servers import Cluster, Server
 from slowapi import Limiter, _rate_limit_exceeded_handler
 from slowapi.errors import RateLimitExceeded
 from slowapi.util import get_remote_address as slow_remote
+
+from redis_ratelimit import RateLimiter
+from redis_ratelimit.limits_storage import RateLimitClusterStorage, RateLimitStorage
 
 STRATEGY_NAMES = ["fixed-window", "moving-window", "sliding-window-counter"]
 
@@ -71,7 +72,7 @@ def test_flask_limiter_multi_limit_decorator(redis_server: Server, strategy: str
 def test_flask_limiter_in_memory_fallback_when_the_server_is_gone() -> None:
     victim = Server("redis")
     try:
-        app, limiter = flask_app(f"rl+redis://127.0.0.1:{victim.port}", "moving-window",
+        app, _ = flask_app(f"rl+redis://127.0.0.1:{victim.port}", "moving-window",
                                  in_memory_fallback_enabled=True)
         c = app.test_client()
         assert c.get("/one").status_code == 200
