@@ -25,13 +25,15 @@ FIXED, MOVING, SLIDING = "fw", "mw", "sw"
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(limiter options, redis-py options, key prefix). Unless told otherwise, an unreachable
-    server raises (limits' StorageError with wrap_exceptions) so that Flask-Limiter's
-    ``swallow_errors`` and ``in_memory_fallback`` apply as with its own storages."""
+    """(limiter options, redis-py options, key prefix). Unless told otherwise the storage
+    behaves as limits' own Redis storage: no timeout of its own (redis-py's socket options
+    apply) and an unreachable server raises (limits' StorageError with wrap_exceptions), so
+    that Flask-Limiter's ``swallow_errors`` and ``in_memory_fallback`` apply."""
     opts = dict(options)
     prefix = str(opts.pop("key_prefix", "LIMITS"))
     limiter = {k: opts.pop(k) for k in LIMITER_OPTIONS if k in opts}
     limiter.setdefault("on_unavailable", "raise")
+    limiter.setdefault("timeout", None)
     return limiter, opts, prefix
 
 
