@@ -141,7 +141,7 @@ def test_moving_window_denials_charge_nothing_unlike_limits_fixed_counter(redis_
         fixed.hit(item, "f")
     r = redis.Redis(port=redis_server.port)
     mw = RateLimiter(r).inspect(f"{prefix}:mw:{item.key_for('m')}")
-    fw = RateLimiter(r).inspect(f"{prefix}:{item.key_for('f')}")
+    fw = RateLimiter(r).inspect(f"{prefix}:fw:{item.key_for('f')}")
     assert mw is not None and (mw.admitted, mw.denied) == (2, 3)
     assert fw is not None and fw.admitted == 5
     assert storage.get(item.key_for("f")) == 5

@@ -126,10 +126,7 @@ class RateLimiter:
             reply = self._call(*core.check_args("RL.PEEK", k, lim, c))
         except UnavailableError as err:
             return core.fallback(k, lim, max(c, 1), err, charge=False)
-        d = replies.decision(reply)
-        if core.metrics is not None:
-            core.metrics.decision(d.allowed, "server")
-        return d
+        return replies.decision(reply)  # a peek decides nothing: not counted in the metrics
 
     def mcheck(self, checks: Sequence[tuple[Key, LimitLike]]) -> MultiDecision:
         """RL.MCHECK: several keys at one instant, all or nothing. ``checks`` is a sequence of

@@ -66,14 +66,16 @@ def cluster_nodes(uri: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
 
 
 class Keys:
-    """Each strategy has its own key (the module refuses one key for two algorithms)."""
+    """Each strategy has its own key (the module refuses one key for two algorithms), and none
+    is a key limits' own Redis storage writes (``LIMITS:<key>`` strings and lists), so both
+    can share a server while switching."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._limits: dict[tuple[str, int, int], Limit] = {}
 
     def key(self, kind: str, key: str) -> str:
-        return f"{self.prefix}:{key}" if kind == FIXED else f"{self.prefix}:{kind}:{key}"
+        return f"{self.prefix}:{kind}:{key}"
 
     def all(self, key: str) -> list[str]:
         return [self.key(kind, key) for kind in (FIXED, MOVING, SLIDING)]
