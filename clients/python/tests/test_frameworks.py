@@ -145,3 +145,18 @@ def test_moving_window_denials_charge_nothing_unlike_limits_fixed_counter(redis_
     assert mw is not None and (mw.admitted, mw.denied) == (2, 3)
     assert fw is not None and fw.admitted == 5
     assert storage.get(item.key_for("f")) == 5
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_side_by_side_with_limits_own_redis_storage(redis_server: Server, strategy: str) -> None:
+    """During a rolling switch both storages run on one server with the default prefix:
+    their keys never collide (limits' LIMITS:<key> strings and lists, the module's
+    LIMITS:<fw|mw|sw>:<key>)."""
+    item = RateLimitItemPerMinute(2)
+    ident = uuid.uuid4().hex
+    theirs = STRATEGIES[strategy](storage_from_string(f"redis://127.0.0.1:{redis_server.port}"))
+    ours = STRATEGIES[strategy](storage_from_string(f"rl+redis://127.0.0.1:{redis_server.port}"))
+    for lim in (theirs, ours, theirs, ours, theirs, ours):
+        lim.hit(item, ident)
+    assert not theirs.test(item, ident) and not ours.test(item, ident)
+    assert ours.get_window_stats(item, ident).remaining == 0
