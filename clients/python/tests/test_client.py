@@ -181,3 +181,47 @@ def test_prefix_and_bytes_keys(r: redis.Redis, key: str) -> None:
     assert r.exists(f"app:{key}") == 1
     ins = RateLimiter(r).inspect(f"app:{key}")
     assert ins is not None and ins.admitted == 1 and ins.denied == 1
+
+
+def test_calendar_quotas(r: redis.Redis, key: str) -> None:
+    rl = RateLimiter(r)
+    cal = Limit("CALENDAR", 2, "day", utc_offset=540)
+    assert [rl.check(key, cal).allowed for _ in range(3)] == [True, True, False]
+    ins = rl.inspect(key)
+    assert ins is not None and ins.algorithm == "CALENDAR" and ins.period_ms == 86_400_000
+    assert (ins.extra["unit"], ins.extra["utc_offset"], ins.extra["count"]) == ("DAY", 540, 2)
+    d = rl.peek(key, cal, 0)
+    assert d.remaining == 0 and 0 < d.reset_after_ms <= 86_400_000
+    for bad in ({"period": "YEAR"}, {"period": "1d"}, {"burst": 3}):
+        with pytest.raises(ArgumentError):
+            Limit.of({"algorithm": "CALENDAR", "limit": 2, "period": "DAY", **bad})
+    with pytest.raises(ArgumentError):
+        Limit("GCRA", 1, "1s", utc_offset=60)
+
+
+def test_penalty_blocks(r: redis.Redis, key: str) -> None:
+    rl = RateLimiter(r)
+    lim = Limit("GCRA", 1, "1h", block="1m")
+    assert rl.check(key, lim).allowed
+    denied = rl.check(key, lim)
+    assert not denied.allowed and denied.retry_after_ms >= 60_000
+    # Blocked: every check of the key is denied, whatever its limit, until the block ends.
+    other = rl.check(key, Limit("GCRA", 1000, "1s"))
+    assert (other.allowed, other.remaining) == (False, 0) and 0 < other.retry_after_ms <= 60_000
+    ins = rl.inspect(key)
+    assert ins is not None and isinstance(ins.extra.get("blocked_ms"), int)
+    assert rl.reset(key) == 1
+    assert rl.check(key, lim).allowed
+
+
+def test_block_command_bans_a_key(r: redis.Redis, key: str) -> None:
+    rl = RateLimiter(r)
+    rl.block(key, timedelta(minutes=2))
+    ins = rl.inspect(key)
+    assert ins is not None and ins.algorithm == "NONE" and ins.extra["blocked_ms"] > 60_000
+    d = rl.check(key, Limit("SLIDING_LOG", 10, "1s"))
+    assert not d.allowed and 60_000 < d.retry_after_ms <= 120_000
+    rl.block(key, "1s")  # a ban can be shortened
+    assert rl.check(key, Limit("SLIDING_LOG", 10, "1s")).retry_after_ms <= 1000
+    with pytest.raises(ArgumentError):
+        rl.block(key, "forever")

@@ -22,6 +22,7 @@ from redis_ratelimit import (
     RateLimiter,
     UnavailableError,
 )
+from redis_ratelimit.resilience import CLOSED, HALF_OPEN, OPEN
 
 FAST_BREAKER = BreakerOptions(failures=3, window=10, cooldown=0.6, probes=1)
 
@@ -82,6 +83,10 @@ def sources(outs: list[object]) -> set[str]:
 
 def test_open_policy_breaker_half_open_and_recovery(victim: Server) -> None:
     rl = RateLimiter(victim.client(), timeout=0.2, breaker=FAST_BREAKER, on_unavailable="open")
+    # Every transition, as it happens: half-open lasts only as long as one failing probe.
+    transitions: list[int] = []
+    assert rl._core.breaker is not None
+    rl._core.breaker.on_change = transitions.append
     load = Load(rl, Limit("GCRA", 1000, "1s"))
     try:
         assert wait_for(lambda: len(load.results) > 30)
@@ -94,12 +99,13 @@ def test_open_policy_breaker_half_open_and_recovery(victim: Server) -> None:
         assert after and all(isinstance(o, Decision) and o.allowed for o in after)
         assert sources(after) == {"fallback"}
         # Cooldown over: one probe goes out, fails against the dead server, and opens it again.
-        assert wait_for(lambda: rl.breaker_state == "half-open", 5)
-        assert wait_for(lambda: rl.breaker_state == "open", 5)
+        assert wait_for(lambda: transitions[:3] == [OPEN, HALF_OPEN, OPEN], 5), transitions
         victim.start()
         restarted = time.monotonic()
         assert wait_for(lambda: "server" in sources(load.since(restarted)), 10)
         assert rl.breaker_state == "closed"
+        # Recovery went through a successful half-open probe.
+        assert transitions[-2:] == [HALF_OPEN, CLOSED], transitions
     finally:
         load.stop()
     assert not [o for o in load.results if isinstance(o, Exception)]

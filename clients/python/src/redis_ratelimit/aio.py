@@ -15,7 +15,7 @@ from . import replies
 from .core import DEFAULT_TIMEOUT, Core, Key, check_lease_id, lease_args
 from .errors import ArgumentError, UnavailableError
 from .metrics import Metrics
-from .model import Decision, Inspection, Lease, LimitLike, MultiDecision
+from .model import Decision, Inspection, Lease, LimitLike, MultiDecision, Period, period_ms
 from .resilience import BreakerOptions, OnUnavailable, Seconds
 
 AnyRedis = Union[aredis.Redis, RedisCluster, Any]
@@ -174,6 +174,18 @@ class AsyncRateLimiter:
         for k in ks:
             by_slot.setdefault(self._r.keyslot(k), []).append(k)
         return sum([int(await self._call("RL.RESET", *group)) for group in by_slot.values()])
+
+    async def block(self, key: Key, duration: Period) -> None:
+        """RL.BLOCK: deny every check of the key for ``duration`` (ms, ``"30s"``, a timedelta)
+        from now, replacing any block it had; RL.RESET lifts it."""
+        core = self._core
+        try:
+            k, ms = core.key(key), period_ms(duration)
+        except ArgumentError as e:
+            raise core.argument_error(e) from None
+        if core.cache is not None:
+            core.cache.forget(k)
+        await self._call("RL.BLOCK", k, str(ms))
 
     async def inspect(self, key: Key) -> Optional[Inspection]:
         """RL.INSPECT: the key's parameters and state, or None for a missing key."""

@@ -78,12 +78,17 @@ class Core:
 
     @staticmethod
     def spec(lim: Limit, cost: int, at_most: bool = False) -> list[Any]:
-        """``algorithm limit period [BURST n] [COST n] [AT_MOST]``; COST only when not 1."""
-        args: list[Any] = [lim.algorithm, str(lim.limit), str(lim.period_ms)]
+        """``algorithm limit period [BURST n] [COST n] [BLOCK ms] [UTC_OFFSET m] [AT_MOST]``;
+        COST only when not 1."""
+        args: list[Any] = [lim.algorithm, str(lim.limit), lim.period_arg]
         if lim.burst is not None:
             args += ["BURST", str(lim.burst)]
         if cost != 1 or at_most:
             args += ["COST", str(cost)]
+        if lim.block_ms is not None:
+            args += ["BLOCK", str(lim.block_ms)]
+        if lim.utc_offset is not None:
+            args += ["UTC_OFFSET", str(lim.utc_offset)]
         if at_most:
             args.append("AT_MOST")
         return args

@@ -2,8 +2,9 @@
 process while the server is unreachable (so N processes admit up to N times the limit).
 
 TOKEN_BUCKET and GCRA are both kept as GCRA (the same admissions for cost-1 traffic),
-FIXED_WINDOW and SLIDING_WINDOW as epoch-aligned windows like the server's, SLIDING_LOG as an
-exact log. Keys are a bounded LRU; time is ``time.monotonic`` in milliseconds.
+FIXED_WINDOW and SLIDING_WINDOW as epoch-aligned windows like the server's (CALENDAR as a
+fixed window of its nominal length, UTC), SLIDING_LOG as an exact log; penalty blocks are
+not applied. Keys are a bounded LRU; time is ``time.monotonic`` in milliseconds.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from typing import Literal, Mapping, Optional, Union
 from .errors import ArgumentError
 
 I64_MAX = 9223372036854775807
-ALGORITHMS = ("TOKEN_BUCKET", "GCRA", "FIXED_WINDOW", "SLIDING_WINDOW", "SLIDING_LOG")
+ALGORITHMS = ("TOKEN_BUCKET", "GCRA", "FIXED_WINDOW", "SLIDING_WINDOW", "SLIDING_LOG", "CALENDAR")
+# CALENDAR's periods, and their nominal lengths (RL.INSPECT's period_ms; the local fallback).
+CALENDAR_UNITS = {"DAY": 86_400_000, "WEEK": 7 * 86_400_000, "MONTH": 31 * 86_400_000}
 BURST_ALGORITHMS = ("TOKEN_BUCKET", "GCRA")
 _PERIOD = re.compile(r"^([0-9]+)(ms|s|m|h|d)?$", re.IGNORECASE)
 _UNIT_MS = {"": 1, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -57,15 +59,19 @@ def _units(name: str, value: object, low: int = 1) -> int:
 
 @dataclass(frozen=True)
 class Limit:
-    """One rate limit: ``Limit("GCRA", 10, "1s", burst=20)``. ``cost`` is the default cost of a
-    check against it (1 when None)."""
+    """One rate limit: ``Limit("GCRA", 10, "1s", burst=20)``, or a calendar quota
+    ``Limit("CALENDAR", 1000, "MONTH", utc_offset=-300)``. ``cost`` is the default cost of a
+    check against it (1 when None); ``block`` a penalty: a denial blocks the key that long."""
 
     algorithm: str
     limit: int
     period: Period
     burst: Optional[int] = None
     cost: Optional[int] = None
+    block: Optional[Period] = None
+    utc_offset: Optional[int] = None
     period_ms: int = field(init=False, repr=False, compare=False)
+    block_ms: Optional[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         algorithm = str(self.algorithm).upper()
@@ -73,7 +79,21 @@ class Limit:
             raise ArgumentError("algorithm: expected " + ", ".join(ALGORITHMS))
         object.__setattr__(self, "algorithm", algorithm)
         _units("limit", self.limit)
-        object.__setattr__(self, "period_ms", period_ms(self.period))
+        if algorithm == "CALENDAR":
+            unit = str(self.period).upper()
+            if unit not in CALENDAR_UNITS:
+                raise ArgumentError("period: a CALENDAR period is DAY, WEEK or MONTH")
+            object.__setattr__(self, "period", unit)
+            object.__setattr__(self, "period_ms", CALENDAR_UNITS[unit])
+        else:
+            object.__setattr__(self, "period_ms", period_ms(self.period))
+        if self.utc_offset is not None:
+            if algorithm != "CALENDAR":
+                raise ArgumentError("utc_offset: applies only to CALENDAR")
+            if isinstance(self.utc_offset, bool) or not isinstance(self.utc_offset, int) \
+                    or not -1080 <= self.utc_offset <= 1080:
+                raise ArgumentError("utc_offset: expected minutes between -1080 and 1080")
+        object.__setattr__(self, "block_ms", None if self.block is None else period_ms(self.block))
         if self.burst is not None:
             if algorithm not in BURST_ALGORITHMS:
                 raise ArgumentError("burst: applies only to TOKEN_BUCKET and GCRA")
@@ -90,6 +110,11 @@ class Limit:
             return cls(**spec)  # type: ignore[arg-type]
         except TypeError as e:
             raise ArgumentError(f"limit: {e}") from None
+
+    @property
+    def period_arg(self) -> str:
+        """The period as the command takes it: milliseconds, or CALENDAR's unit."""
+        return str(self.period) if self.algorithm == "CALENDAR" else str(self.period_ms)
 
     @property
     def capacity(self) -> int:
