@@ -102,7 +102,12 @@ def main() -> None:
         for strategy, br, orate, cmd, bus, ous in rows:
             lines.append(f"| {strategy} | {br:,.0f} | {orate:,.0f} | {orate / br:.2f}x | {bus:.2f} ({cmd}) | "
                          f"{ous:.2f} | {ous / bus:.2f} |")
-        lines += ["", f"Produced by `make bench-python-client` (`clients/python/bench/limits_bench.py "
+        lines += ["", "One client process waits for each round trip, of which the server's time is a "
+                  "small part on loopback (the rest is the client library and the kernel), so its "
+                  "checks per second move much less than the server time per check; the server "
+                  "time is what a shared Redis spends, and what decides how many clients one "
+                  "server carries.",
+                  "", f"Produced by `make bench-python-client` (`clients/python/bench/limits_bench.py "
                       f"--hits {args.hits} --rounds {args.rounds}`).", ""]
         text = "\n".join(lines)
         print(text)

@@ -32,6 +32,10 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     opts = dict(options)
     prefix = str(opts.pop("key_prefix", "LIMITS"))
     limiter = {k: opts.pop(k) for k in LIMITER_OPTIONS if k in opts}
+    # The storage's own connections speak RESP2 unless told otherwise (a URI's ?protocol=3
+    # wins): a check's reply is then 5 integers rather than a map of 5 names and values,
+    # less to read per hit, and the decisions are the same.
+    opts.setdefault("protocol", 2)
     limiter.setdefault("on_unavailable", "raise")
     limiter.setdefault("timeout", None)
     return limiter, opts, prefix
