@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import redis.asyncio.cluster as acluster
 from redis.cluster import ClusterNode, RedisCluster
@@ -41,4 +44,28 @@ async def test_async_cluster(cluster: Cluster) -> None:
     md = await rl.mcheck([("{ac:u}:a", lim), ("{ac:u}:b", lim)])
     assert md.allowed
     assert await rl.reset(*keys) == len(keys)
+    await rc.aclose()
+
+
+async def test_async_cluster_call_is_bounded_by_the_timeout(cluster: Cluster) -> None:
+    rc = acluster.RedisCluster(host="127.0.0.1", port=cluster.port)
+    rl = AsyncRateLimiter(rc, timeout=0.2, breaker=False, on_unavailable="closed")
+    lim = Limit("GCRA", 10, "1s")
+    key = "ac:stalled"
+    assert (await rl.check(key, lim)).source == "server"
+    node = rc.get_node_from_key(key)
+    stall = next(n for n in cluster.nodes if n.port == node.port)
+    sleeper = asyncio.create_task(asyncio.to_thread(
+        lambda: stall.client().execute_command("DEBUG", "SLEEP", "2")))
+    await asyncio.sleep(0.3)
+    t0 = time.monotonic()
+    d = await rl.check(key, lim)
+    elapsed = time.monotonic() - t0
+    await sleeper
+    assert (d.allowed, d.source) == (False, "fallback")
+    assert elapsed < 1.5  # the node answered only after 2 s
+    deadline = time.monotonic() + 10
+    while (await rl.check(key, lim)).source != "server":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
     await rc.aclose()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Optional, Sequence, Union
 
@@ -24,8 +25,8 @@ AnyRedis = Union[aredis.Redis, RedisCluster, Any]
 def with_timeout_async(client: Any, timeout: Optional[float]) -> Any:
     """A twin of a plain ``Redis`` client whose sockets time out after ``timeout`` seconds and
     that retries a failed call once at most (a stale pooled connection after a restart), so one
-    check never blocks longer than about the timeout. Cluster clients are used as given: their
-    own ``socket_timeout`` applies."""
+    check never blocks longer than about the timeout. Cluster clients are used as given, with
+    each call bounded by ``asyncio.wait_for`` instead (see AsyncRateLimiter._call)."""
     if timeout is None or not isinstance(client, aredis.Redis):
         return client
     pool = client.connection_pool
@@ -75,7 +76,12 @@ class AsyncRateLimiter:
         core.allow_call()
         t0 = time.perf_counter()
         try:
-            reply = await self._r.execute_command(*args, **kw)
+            if self._cluster and core.timeout is not None:
+                # A cluster client has no pool to twin: bound the call itself. redis-py drops
+                # the connection of a cancelled command, so no reply is read out of turn.
+                reply = await asyncio.wait_for(self._r.execute_command(*args, **kw), core.timeout)
+            else:
+                reply = await self._r.execute_command(*args, **kw)
         except Exception as e:
             raise core.failed(e) from e
         core.succeeded(time.perf_counter() - t0)
