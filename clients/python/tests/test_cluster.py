@@ -40,7 +40,9 @@ async def test_async_cluster(cluster: Cluster) -> None:
     lim = Limit("SLIDING_WINDOW", 2, "1h")
     keys = [f"ac:user:{i}" for i in range(12)]
     for k in keys:
-        assert [(await rl.check(k, lim)).allowed for _ in range(3)] == [True, True, False]
+        got = [await rl.check(k, lim) for _ in range(3)]
+        assert [d.allowed for d in got] == [True, True, False]
+        assert {d.source for d in got} == {"server"}
     md = await rl.mcheck([("{ac:u}:a", lim), ("{ac:u}:b", lim)])
     assert md.allowed
     assert await rl.reset(*keys) == len(keys)

@@ -77,6 +77,10 @@ class AsyncRateLimiter:
         t0 = time.perf_counter()
         try:
             if self._cluster and core.timeout is not None:
+                if getattr(self._r, "_initialize", False):
+                    # The first call discovers the cluster (CLUSTER SLOTS, COMMAND): not
+                    # a check, so not held to a check's timeout.
+                    await self._r.initialize()
                 # A cluster client has no pool to twin: bound the call itself. redis-py drops
                 # the connection of a cancelled command, so no reply is read out of turn.
                 reply = await asyncio.wait_for(self._r.execute_command(*args, **kw), core.timeout)

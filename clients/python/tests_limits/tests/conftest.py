@@ -82,3 +82,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # timing tests (flaky); these get the same three runs, so only a failure that
             # repeats, not a stall, fails the run.
             item.add_marker(pytest.mark.flaky(max_runs=3))
+        elif "TestAsyncConcurrency" in item.nodeid and "rl-redis-cluster" in item.nodeid:
+            # redis-py 8.1's asyncio RedisCluster now and then fails one of 100 commands sent
+            # at once to a node whose connections are still opening, inside the library
+            # (AttributeError: 'NoneType' object has no attribute 'writelines', about one run
+            # in eight): a retry tells that apart from a wrong count.
+            item.add_marker(pytest.mark.flaky(max_runs=3))
