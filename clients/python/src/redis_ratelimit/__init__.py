@@ -10,7 +10,7 @@ from .aio import AsyncRateLimiter
 from .client import RateLimiter
 from .errors import ArgumentError, RateLimitError, ServerError, UnavailableError
 from .metrics import Metrics
-from .model import Decision, Inspection, Lease, Limit, MultiDecision
+from .model import Decision, Inspection, Lease, Limit, MultiDecision, PolicyRef
 from .resilience import BreakerOptions
 
 __version__ = "0.1.0"
@@ -25,6 +25,7 @@ __all__ = [
     "Limit",
     "Metrics",
     "MultiDecision",
+    "PolicyRef",
     "RateLimitError",
     "RateLimiter",
     "ServerError",

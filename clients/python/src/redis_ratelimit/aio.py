@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any, Optional, Sequence, Union
 
@@ -16,7 +17,18 @@ from . import replies
 from .core import DEFAULT_TIMEOUT, Core, Key, check_lease_id, lease_args
 from .errors import ArgumentError, UnavailableError
 from .metrics import Metrics
-from .model import Decision, Inspection, Lease, LimitLike, MultiDecision, Period, period_ms
+from .model import (
+    Decision,
+    Inspection,
+    Lease,
+    Limit,
+    LimitLike,
+    MultiDecision,
+    Period,
+    PolicyRef,
+    limit_json,
+    period_ms,
+)
 from .resilience import BreakerOptions, OnUnavailable, Seconds
 
 AnyRedis = Union[aredis.Redis, RedisCluster, Any]
@@ -103,7 +115,8 @@ class AsyncRateLimiter:
 
     # -- rate limits --------------------------------------------------------------------------
 
-    async def check(self, key: Key, limit: LimitLike, cost: Optional[int] = None, *,
+    async def check(self, key: Key, limit: Union[LimitLike, PolicyRef], cost: Optional[int] = None,
+                    *,
               at_most: bool = False) -> Decision:
         """RL.CHECK: admit and charge ``cost`` units (default the limit's cost, else 1), or deny
         and charge nothing. ``at_most=True`` (TOKEN_BUCKET, GCRA) grants as many units as
@@ -122,7 +135,8 @@ class AsyncRateLimiter:
             return core.fallback(k, lim, c, err, at_most=at_most)
         return core.decided(k, c, d)
 
-    async def peek(self, key: Key, limit: LimitLike, cost: Optional[int] = None) -> Decision:
+    async def peek(self, key: Key, limit: Union[LimitLike, PolicyRef],
+                   cost: Optional[int] = None) -> Decision:
         """RL.PEEK: what check() would answer now, changing nothing. ``cost=0`` gives the
         units available right now in ``remaining``."""
         core = self._core
@@ -139,7 +153,7 @@ class AsyncRateLimiter:
             return core.fallback(k, lim, max(c, 1), err, charge=False)
         return replies.decision(reply)  # a peek decides nothing: not counted in the metrics
 
-    async def mcheck(self, checks: Sequence[tuple[Key, LimitLike]]) -> MultiDecision:
+    async def mcheck(self, checks: Sequence[tuple[Key, Union[LimitLike, PolicyRef]]]) -> MultiDecision:
         """RL.MCHECK: several keys at one instant, all or nothing. ``checks`` is a sequence of
         ``(key, limit)``; in a cluster the keys must share a hash slot (a ``{tag}``)."""
         core = self._core
@@ -196,6 +210,40 @@ class AsyncRateLimiter:
         if core.cache is not None:
             core.cache.forget(k)
         await self._call("RL.BLOCK", k, str(ms))
+
+    # -- policies (RL.POLICY, an admin command) -----------------------------------------------
+
+    async def _admin(self, *args: Any, write: bool = False) -> Any:
+        if not self._cluster:
+            return await self._call("RL.POLICY", *args)
+        # Every shard needs the same set: writes go to every primary, reads to one.
+        target = self._r.get_primaries() if write else [self._r.get_random_node()]
+        reply = await self._call("RL.POLICY", *args, target_nodes=target)
+        if isinstance(reply, dict) and write:
+            return next(iter(reply.values()))
+        return reply
+
+    async def policy_set(self, name: str, limits: Sequence[LimitLike], *, shadow: bool = False) -> int:
+        """RL.POLICY SET: store ``limits`` (one to eight) under ``name``; returns its version."""
+        PolicyRef(name)
+        body = {"limits": [limit_json(Limit.of(x)) for x in limits], "shadow": bool(shadow)}
+        return int(await self._admin("SET", name, json.dumps(body), write=True))
+
+    async def policy_get(self, name: str) -> Optional[dict[str, Any]]:
+        """RL.POLICY GET: the policy as the server keeps it (canonical JSON, with its version)."""
+        reply = await self._admin("GET", name)
+        return None if reply is None else dict(json.loads(reply))
+
+    async def policy_del(self, name: str) -> bool:
+        return int(await self._admin("DEL", name, write=True)) == 1
+
+    async def policy_list(self) -> list[str]:
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in await self._admin("LIST")]
+
+    async def policy_digest(self) -> str:
+        """RL.POLICY DIGEST: equal on two servers exactly when their policies are equal."""
+        reply = await self._admin("DIGEST")
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
 
     async def inspect(self, key: Key) -> Optional[Inspection]:
         """RL.INSPECT: the key's parameters and state, or None for a missing key."""

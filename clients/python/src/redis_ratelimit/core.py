@@ -10,7 +10,16 @@ from typing import Any, Optional, Sequence, Union
 from .errors import ArgumentError, RateLimitError, ServerError, UnavailableError
 from .local import LocalLimiter
 from .metrics import Metrics, default_metrics
-from .model import BURST_ALGORITHMS, Decision, Lease, Limit, LimitLike, MultiDecision, validate_key
+from .model import (
+    BURST_ALGORITHMS,
+    Decision,
+    Lease,
+    Limit,
+    LimitLike,
+    MultiDecision,
+    PolicyRef,
+    validate_key,
+)
 from .resilience import (
     BreakerOptions,
     CircuitBreaker,
@@ -64,7 +73,15 @@ class Core:
             return k
         return (self.prefix.encode() + k) if isinstance(k, bytes) else self.prefix + k
 
-    def limit(self, spec: LimitLike, cost: Optional[int], at_most: bool = False) -> tuple[Limit, int]:
+    def limit(self, spec: Union[LimitLike, PolicyRef], cost: Optional[int],
+              at_most: bool = False) -> tuple[Union[Limit, PolicyRef], int]:
+        if isinstance(spec, PolicyRef):
+            if at_most:
+                raise ArgumentError("at_most: applies only to TOKEN_BUCKET and GCRA, not a policy")
+            c = cost if cost is not None else (spec.cost if spec.cost is not None else 1)
+            if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+                raise ArgumentError("cost: expected an integer between 1 and 9223372036854775807")
+            return spec, c
         lim = Limit.of(spec)
         c = cost if cost is not None else (lim.cost if lim.cost is not None else 1)
         if isinstance(c, bool) or not isinstance(c, int) or c < 1:
@@ -73,11 +90,17 @@ class Core:
             raise ArgumentError("at_most: applies only to TOKEN_BUCKET and GCRA")
         return lim, c
 
-    def check_args(self, cmd: str, k: Key, lim: Limit, cost: int, at_most: bool = False) -> list[Any]:
-        return [cmd, k, *self.spec(lim, cost, at_most)]
+    def check_args(self, cmd: str, k: Key, lim: Union[Limit, PolicyRef], cost: int,
+                   at_most: bool = False) -> list[Any]:
+        args = [cmd, k, *self.spec(lim, cost, at_most)]
+        if isinstance(lim, PolicyRef) and lim.shadow and cmd == "RL.CHECK":
+            args.append("SHADOW")
+        return args
 
     @staticmethod
-    def spec(lim: Limit, cost: int, at_most: bool = False) -> list[Any]:
+    def spec(lim: Union[Limit, PolicyRef], cost: int, at_most: bool = False) -> list[Any]:
+        if isinstance(lim, PolicyRef):
+            return ["POLICY", lim.name] + (["COST", str(cost)] if cost != 1 else [])
         """``algorithm limit period [BURST n] [COST n] [BLOCK ms] [UTC_OFFSET m] [AT_MOST]``;
         COST only when not 1."""
         args: list[Any] = [lim.algorithm, str(lim.limit), lim.period_arg]
@@ -144,10 +167,19 @@ class Core:
         left = self.breaker.cooldown_left() if self.breaker is not None else 1.0
         return max(1, math.ceil(left * 1000))
 
-    def fallback(self, k: Key, lim: Limit, cost: int, err: UnavailableError, *, charge: bool = True,
-                 at_most: bool = False) -> Decision:
+    def fallback(self, k: Key, lim: Union[Limit, PolicyRef], cost: int, err: UnavailableError, *,
+                 charge: bool = True, at_most: bool = False) -> Decision:
         if self.on_unavailable == "raise":
             raise err
+        if isinstance(lim, PolicyRef):
+            # A policy's limits are in the server: "local" cannot enforce them, so it admits
+            # as "open" does; "closed" denies.
+            admit = self.on_unavailable != "closed"
+            wait = -1 if admit else self.unavailable_wait_ms()
+            d = Decision(admit, 0, 0, wait, 0 if admit else wait, None, "fallback")
+            if self.metrics is not None:
+                self.metrics.decision(d.allowed, "fallback")
+            return d
         if self.on_unavailable == "local":
             assert self.local is not None
             d = self.local.check(k, lim, cost, charge=charge, at_most=at_most)
@@ -161,22 +193,23 @@ class Core:
             self.metrics.decision(d.allowed, "fallback")
         return d
 
-    def fallback_multi(self, keys: Sequence[Key], limits: Sequence[tuple[Limit, int]],
+    def fallback_multi(self, keys: Sequence[Key], limits: Sequence[tuple[Union[Limit, PolicyRef], int]],
                        err: UnavailableError) -> MultiDecision:
         if self.on_unavailable == "raise":
             raise err
-        if self.on_unavailable == "local":
+        if self.on_unavailable == "local" and not any(isinstance(lim, PolicyRef) for lim, _ in limits):
             assert self.local is not None
-            peeks = [self.local.check(k, lim, c, charge=False) for k, (lim, c) in zip(keys, limits)]
+            plain = [(k, lim, c) for k, (lim, c) in zip(keys, limits) if isinstance(lim, Limit)]
+            peeks = [self.local.check(k, lim, c, charge=False) for k, lim, c in plain]
             allowed = all(p.allowed for p in peeks)
             if allowed:
-                peeks = [self.local.check(k, lim, c) for k, (lim, c) in zip(keys, limits)]
+                peeks = [self.local.check(k, lim, c) for k, lim, c in plain]
             retries = [p.retry_after_ms for p in peeks if not p.allowed]
             retry = -1 if allowed or -1 in retries else max(retries)
             md = MultiDecision(allowed, retry, tuple(peeks), "fallback")
         else:
             ds = tuple(self.fallback(k, lim, c, err) for k, (lim, c) in zip(keys, limits))
-            allowed = self.on_unavailable == "open"
+            allowed = self.on_unavailable != "closed"
             return MultiDecision(allowed, -1 if allowed else self.unavailable_wait_ms(), ds, "fallback")
         if self.metrics is not None:
             self.metrics.decision(md.allowed, "fallback")

@@ -122,14 +122,51 @@ class Limit:
         return self.burst if self.burst is not None else self.limit
 
 
+@dataclass(frozen=True)
+class PolicyRef:
+    """A named server-side policy (RL.POLICY) in place of a limit: ``PolicyRef("tier:free")``
+    checks every limit of that policy in the one key, all or nothing. ``shadow`` asks for
+    shadow mode on this check (RL.CHECK ... SHADOW)."""
+
+    name: str
+    cost: Optional[int] = None
+    shadow: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _POLICY_NAME.match(self.name):
+            raise ArgumentError("policy: a name is 1 to 128 bytes of letters, digits, _, -, . or :")
+        if self.cost is not None:
+            _units("cost", self.cost)
+
+
+_POLICY_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 LimitLike = Union[Limit, Mapping[str, object]]
+
+
+def limit_json(lim: Limit) -> dict[str, object]:
+    """A Limit as a policy's JSON limit (RL.POLICY SET)."""
+    out: dict[str, object] = {"algorithm": lim.algorithm, "limit": lim.limit}
+    if lim.algorithm == "CALENDAR":
+        out["period"] = lim.period_arg
+    else:
+        out["period_ms"] = lim.period_ms
+    if lim.burst is not None:
+        out["burst"] = lim.burst
+    if lim.utc_offset is not None:
+        out["utc_offset"] = lim.utc_offset
+    if lim.block_ms is not None:
+        out["block_ms"] = lim.block_ms
+    return out
 
 
 @dataclass(frozen=True)
 class Decision:
     """One check's answer, the same on RESP2 and RESP3. ``retry_after_ms`` is -1 when allowed
     (and when a denied request can never be admitted); ``granted`` is set only for AT_MOST
-    checks; ``source`` tells whether the server decided or the fallback or denial cache did."""
+    checks; ``source`` tells whether the server decided or the fallback or denial cache did.
+    A policy check on RESP3 also says which of its limits decided (``decided_by``, from 1) and
+    whether shadow mode admitted what enforcement would deny (``shadow_denied``); RESP2
+    replies do not carry them (None)."""
 
     allowed: bool
     limit: int
@@ -138,6 +175,8 @@ class Decision:
     reset_after_ms: int
     granted: Optional[int] = None
     source: Source = "server"
+    decided_by: Optional[int] = None
+    shadow_denied: Optional[bool] = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ def decision(reply: Any) -> Decision:
             raise _bad("RL.CHECK") from None
         granted = m.get("granted")
         g = None if granted is None else int(granted)
+        if "decided_by" in m or "shadow_denied" in m:
+            by, sh = m.get("decided_by"), m.get("shadow_denied")
+            return Decision(vals[0] == 1, vals[1], vals[2], vals[3], vals[4], g, "server",
+                            None if by is None else int(by), None if sh is None else int(sh) == 1)
     elif isinstance(reply, (list, tuple)) and len(reply) in (5, 6):
         vals = [int(v) for v in reply[:5]]
         g = int(reply[5]) if len(reply) == 6 else None
