@@ -198,7 +198,7 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
         match p.key.slot()? {
             Slot::Empty => {}
             Slot::Limiter(stored) if alone => {
-                p.changed = update(stored, &p.write);
+                p.changed = update(stored, &mut p.write);
                 p.written = true;
                 continue;
             }
@@ -225,7 +225,7 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
     for p in pending.iter_mut() {
         if !p.written {
             if let Slot::Limiter(stored) = p.key.slot()? {
-                p.changed = update(stored, &p.write);
+                p.changed = update(stored, &mut p.write);
             }
         }
         if p.changed {
@@ -256,16 +256,20 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
     Ok(())
 }
 
-/// Changes an existing value in place; whether anything changed.
-fn update(stored: &mut Stored, write: &Write) -> bool {
+/// Changes an existing value in place; whether anything changed. A whole replacement
+/// is moved in, not copied (a policy key's value owns buffers); what is left in its
+/// place propagates the same way (the payload of a replacement is the stored value).
+fn update(stored: &mut Stored, write: &mut Write) -> bool {
     match write {
         Write::Change(Change::Nothing) => false,
         Write::Change(c) => {
             stored.update(|l| apply(Some(l), c.clone()));
             true
         }
-        Write::Replace(l) => {
-            stored.replace(l.clone());
+        Write::Replace(_) => {
+            if let Write::Replace(l) = std::mem::replace(write, Write::Change(Change::Nothing)) {
+                stored.replace(l);
+            }
             true
         }
     }

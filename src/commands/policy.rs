@@ -74,9 +74,9 @@ pub fn prepare_policy<'a>(
     let mut limits = Vec::with_capacity(looked.n);
     let p = looked.policy_ref(call.name, &mut limits, call.shadow);
     let mut key = Key::open(ctx, name);
-    let outcome = evaluate_policy(key.current()?, &p, call.cost, now)?;
-    let write = match &outcome.value {
-        Some(v) => Write::Replace(v.clone()),
+    let mut outcome = evaluate_policy(key.current()?, &p, call.cost, now)?;
+    let write = match outcome.value.take() {
+        Some(v) => Write::Replace(v),
         None => Write::Change(Change::Nothing),
     };
     Ok((Pending::new(name, key, write, outcome.expire_at), outcome))
