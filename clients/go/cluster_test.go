@@ -1,0 +1,103 @@
+package ratelimit
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-ratelimit/redis-ratelimit/clients/go/internal/testserver"
+)
+
+// A 3-master cluster with a replica each: keys spread over every master, each check is
+// routed to its key's master (no MOVED loop), RL.MCHECK with one hash tag works, and keys
+// of different slots in one RL.MCHECK are refused (CROSSSLOT) as a ServerError.
+func TestCluster(t *testing.T) {
+	c, err := testserver.StartCluster(testserver.Redis(), 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	defer rdb.Close()
+	for _, lim := range []*Limiter{NewLimiter(rdb)} {
+		for i := 0; i < 60; i++ {
+			k := fmt.Sprintf("cluster:user:%d", i)
+			for j := 0; j < 3; j++ {
+				res, err := lim.Allow(bg, k, PerMinute(2))
+				if err != nil {
+					t.Fatalf("%s: %v", k, err)
+				}
+				if (res.Allowed == 1) != (j < 2) {
+					t.Fatalf("%s check %d: %+v", k, j, res)
+				}
+			}
+		}
+	}
+	// Every master holds some of the 60 limiters.
+	masters := 0
+	for _, n := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr()})
+		role, _ := cl.Do(bg, "ROLE").Slice()
+		if len(role) > 0 && role[0] == "master" {
+			masters++
+			if size := cl.DBSize(bg).Val(); size == 0 {
+				t.Errorf("master %s holds no key", n.Addr())
+			}
+		}
+		cl.Close()
+	}
+	if masters != 3 {
+		t.Fatalf("%d masters", masters)
+	}
+	rl := New(rdb)
+	sec := Request{Key: "{u:7}:sec", Limit: PerSecond(5)}
+	day := Request{Key: "{u:7}:day", Limit: Limit{Algorithm: SlidingWindow, Rate: 100, Period: 24 * time.Hour}}
+	m, err := rl.CheckAll(bg, sec, day)
+	if err != nil || !m.Allowed || len(m.Results) != 2 {
+		t.Fatalf("mcheck: %+v %v", m, err)
+	}
+	if _, err := rl.CheckAll(bg, Request{Key: "a", Limit: PerSecond(1)}, Request{Key: "b", Limit: PerSecond(1)}); !isServer(err) {
+		t.Fatalf("cross-slot mcheck: %v", err)
+	}
+	l, err := rl.Acquire(bg, "cluster:jobs", 1, time.Minute, 1)
+	if err != nil || !l.Acquired {
+		t.Fatalf("acquire: %+v %v", l, err)
+	}
+	if n, err := rl.Release(bg, "cluster:jobs", l.ID); err != nil || n != 1 {
+		t.Fatalf("release: %d %v", n, err)
+	}
+}
+
+// A Ring of two shards: each key lives on one shard, checks are consistent.
+func TestRing(t *testing.T) {
+	var addrs = map[string]string{}
+	for i := 0; i < 2; i++ {
+		s, err := testserver.Start(testserver.Redis())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+		addrs[fmt.Sprintf("shard%d", i)] = s.Addr()
+	}
+	ring := redis.NewRing(&redis.RingOptions{Addrs: addrs})
+	defer ring.Close()
+	lim := NewLimiter(ring)
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("ring:%d", i)
+		for j := 0; j < 2; j++ {
+			res, err := lim.Allow(bg, k, PerHour(1))
+			if err != nil || (res.Allowed == 1) != (j == 0) {
+				t.Fatalf("%s check %d: %+v %v", k, j, res, err)
+			}
+		}
+	}
+	for _, a := range addrs {
+		cl := redis.NewClient(&redis.Options{Addr: a})
+		if cl.DBSize(bg).Val() == 0 {
+			t.Errorf("shard %s holds no key", a)
+		}
+		cl.Close()
+	}
+}
