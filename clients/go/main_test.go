@@ -17,7 +17,13 @@ import (
 // neither kill nor reconfigure their server (each test uses its own keys).
 var servers []*testserver.Server
 
+// quiet drops go-redis's log lines (reconnect attempts while a test has killed a server).
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...interface{}) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
 	for _, b := range testserver.Binaries() {
 		s, err := testserver.Start(b)
 		if err != nil {

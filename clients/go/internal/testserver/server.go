@@ -70,8 +70,9 @@ type Server struct {
 	Dir  string
 	Args []string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	confFirst bool // a config file argument, which must come before --port
 }
 
 // Addr is the server's host:port.
@@ -123,6 +124,9 @@ func Start(bin Binary, extra ...string) (*Server, error) {
 
 func (s *Server) start() error {
 	args := append([]string{"--port", strconv.Itoa(s.Port)}, s.Args...)
+	if s.confFirst {
+		args = append(append([]string{s.Args[0]}, "--port", strconv.Itoa(s.Port)), s.Args[1:]...)
+	}
 	cmd := exec.Command(s.Bin.Path, args...)
 	log, err := os.Create(filepath.Join(s.Dir, "server.log"))
 	if err != nil {
@@ -186,4 +190,18 @@ func (s *Server) Restart() error { return s.start() }
 func (s *Server) Stop() {
 	s.Kill()
 	os.RemoveAll(s.Dir)
+}
+
+// Pause stops the process (SIGSTOP): it keeps its port and connections but answers nothing.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
 }
