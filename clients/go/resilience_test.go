@@ -38,7 +38,11 @@ func (r *recorder) CallDuration(time.Duration) {
 	r.calls++
 	r.mu.Unlock()
 }
-func (r *recorder) BreakerState(s BreakerState) { r.mu.Lock(); r.states = append(r.states, s); r.mu.Unlock() }
+func (r *recorder) BreakerState(s BreakerState) {
+	r.mu.Lock()
+	r.states = append(r.states, s)
+	r.mu.Unlock()
+}
 
 // seen reports whether the breaker went through want, in order (other states may interleave).
 func (r *recorder) seen(want ...BreakerState) bool {
