@@ -101,3 +101,18 @@ func TestRing(t *testing.T) {
 		cl.Close()
 	}
 }
+
+// redis.NewUniversalClient's single-node client works with both faces.
+func TestUniversalClient(t *testing.T) {
+	u := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{servers[0].Addr()}})
+	defer u.Close()
+	k := key(t)
+	res, err := NewLimiter(u).AllowN(bg, k, PerMinute(3), 2)
+	if err != nil || res.Allowed != 2 || res.Remaining != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	d, err := New(u, WithPrefix(DefaultCompatPrefix)).Peek(bg, k, PerMinute(3), 0)
+	if err != nil || d.Remaining != 1 {
+		t.Fatalf("%+v %v", d, err)
+	}
+}

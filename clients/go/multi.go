@@ -122,6 +122,8 @@ func parseMulti(v interface{}) (MultiDecision, error) {
 // fallbackAll decides a group without the server: each key by the policy, all or nothing.
 func (r *RateLimiter) fallbackAll(reqs []Request) MultiDecision {
 	out := MultiDecision{Allowed: true, RetryAfter: -1, Source: SourceFallback}
+	var longest time.Duration
+	never := false
 	for i, q := range reqs {
 		cost := q.Cost
 		if cost == 0 {
@@ -132,10 +134,15 @@ func (r *RateLimiter) fallbackAll(reqs []Request) MultiDecision {
 		if !d.Allowed {
 			out.Allowed = false
 			out.DeniedBy = append(out.DeniedBy, i)
-			if out.RetryAfter >= 0 && (d.RetryAfter < 0 || d.RetryAfter > out.RetryAfter) {
-				out.RetryAfter = d.RetryAfter
+			if d.RetryAfter < 0 {
+				never = true
+			} else if d.RetryAfter > longest {
+				longest = d.RetryAfter
 			}
 		}
+	}
+	if !out.Allowed && !never {
+		out.RetryAfter = longest
 	}
 	if out.Allowed && r.cfg.onUnavailable == FailLocal {
 		// The local decisions above were peeks: charge them now that all admit.
@@ -145,13 +152,6 @@ func (r *RateLimiter) fallbackAll(reqs []Request) MultiDecision {
 				cost = 1
 			}
 			out.Results[i] = r.local.check(r.cfg.prefix+q.Key, q.Limit, cost, false, false)
-		}
-	}
-	if !out.Allowed && out.RetryAfter < 0 {
-		for _, i := range out.DeniedBy {
-			if out.Results[i].RetryAfter < 0 {
-				return out
-			}
 		}
 	}
 	return out

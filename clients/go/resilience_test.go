@@ -168,6 +168,33 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 			}
 		}
 	}
+	// A group and a lease follow the same policy while the breaker is open.
+	for _, sub := range subjects {
+		one := Limit{Rate: 1, Period: time.Hour}
+		tag := "{" + key(t) + "}"
+		g := []Request{{Key: tag + ":a", Limit: one}, {Key: tag + ":b", Limit: one}}
+		m1, err1 := sub.rl.CheckAll(bg, g...)
+		m2, _ := sub.rl.CheckAll(bg, g...)
+		l, errL := sub.rl.Acquire(bg, key(t), 1, time.Minute, 1)
+		switch sub.mode {
+		case FailOpen:
+			if err1 != nil || !m1.Allowed || !m2.Allowed || m1.Source != SourceFallback || errL != nil || !l.Acquired || l.ID != "" {
+				t.Errorf("open: %+v %+v %+v %v %v", m1, m2, l, err1, errL)
+			}
+		case FailClosed:
+			if err1 != nil || m1.Allowed || m1.RetryAfter <= 0 || len(m1.DeniedBy) != 2 || errL != nil || l.Acquired {
+				t.Errorf("closed: %+v %+v %v %v", m1, l, err1, errL)
+			}
+		case FailLocal:
+			if err1 != nil || !m1.Allowed || m2.Allowed || m2.RetryAfter <= 0 || m2.Source != SourceFallback {
+				t.Errorf("local: %+v %+v %v", m1, m2, err1)
+			}
+		case FailError:
+			if !isUnavailable(err1) || !isUnavailable(errL) {
+				t.Errorf("error: %v %v", err1, errL)
+			}
+		}
+	}
 	// With the server still away, the cooldown ends, a probe fails: open again.
 	for _, sub := range subjects {
 		if !waitFor(10*time.Second, func() bool {
