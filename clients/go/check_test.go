@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +142,20 @@ func TestErrorClasses(t *testing.T) {
 		rl.Check(bg, k, PerSecond(1))
 		if _, err := rl.Check(bg, k, Limit{Algorithm: FixedWindow, Rate: 1, Period: time.Second}); !isServer(err) {
 			t.Errorf("another algorithm: %v", err)
+		}
+		// NOPERM from an ACL user without RL.CHECK, and an unknown command (a server without
+		// the module would say so) are ServerErrors too.
+		user := "u" + strings.ReplaceAll(key(t), ":", "_")
+		if err := rdb.Do(bg, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "-rl.check").Err(); err != nil {
+			t.Fatal(err)
+		}
+		limited := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr, Username: user, Password: "pw", Protocol: rdb.Options().Protocol})
+		defer limited.Close()
+		if _, err := New(limited).Check(bg, key(t), PerSecond(1)); !isServer(err) || !strings.Contains(err.Error(), "NOPERM") {
+			t.Errorf("NOPERM: %v", err)
+		}
+		if err := rdb.Do(bg, "RL.NOSUCH").Err(); !isServer(classify(err)) {
+			t.Errorf("unknown command: %v", err)
 		}
 		// Server errors never trip the breaker.
 		for i := 0; i < 10; i++ {
