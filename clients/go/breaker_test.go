@@ -102,3 +102,32 @@ func TestLocalLimiter(t *testing.T) {
 		t.Fatalf("%d keys kept", l.tat.len())
 	}
 }
+
+// FailLocal's leases: at most limit units held, expiry frees them, release and renew.
+func TestLocalLeases(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newLocalLeases(10)
+	l.now = func() time.Time { return now }
+	a := l.acquire("k", 3, time.Second, 2)
+	b := l.acquire("k", 3, 2*time.Second, 1)
+	c := l.acquire("k", 3, time.Second, 1)
+	if !a.Acquired || !b.Acquired || c.Acquired || c.RetryAfter != time.Second || b.Remaining != 0 {
+		t.Fatalf("%+v %+v %+v", a, b, c)
+	}
+	if d := l.acquire("k", 3, time.Second, 4); d.Acquired || d.RetryAfter != -1 {
+		t.Fatalf("cost above the limit: %+v", d)
+	}
+	if !l.renew("k", b.ID, 5*time.Second) || l.renew("k", "local:999", time.Second) {
+		t.Fatal("renew")
+	}
+	now = now.Add(time.Second) // a expires
+	if d := l.acquire("k", 3, time.Second, 2); !d.Acquired {
+		t.Fatalf("after a's expiry: %+v", d)
+	}
+	if n := l.release("k", a.ID); n != 0 {
+		t.Fatalf("released an expired lease: %d", n)
+	}
+	if n := l.release("k", b.ID); n != 1 {
+		t.Fatalf("release b: %d", n)
+	}
+}

@@ -43,6 +43,7 @@ type RateLimiter struct {
 	breaker      *breaker
 	cache        *denialCache
 	local        *localLimiter
+	leases       *localLeases
 	metrics      Metrics
 }
 
@@ -74,6 +75,7 @@ func newRateLimiter(rdb Processor, cfg config, opts []Option) *RateLimiter {
 			n = 10000
 		}
 		r.local = newLocalLimiter(n)
+		r.leases = newLocalLeases(n)
 	}
 	return r
 }

@@ -28,7 +28,9 @@ var leaseFields = []string{"acquired", "limit", "remaining", "retry_after_ms", "
 
 // Acquire takes a lease of cost units (0 means 1) on key, of at most limit units held at
 // once, that lasts ttl unless released or renewed (RL.ACQUIRE). When the server cannot be
-// asked, FailOpen and FailLocal admit with an empty ID and FailClosed denies.
+// asked, FailOpen admits with an empty ID, FailClosed denies, and FailLocal leases from an
+// in-process limit of the same size (an ID starting "local:", which Release and Renew
+// handle in this process).
 func (r *RateLimiter) Acquire(ctx context.Context, key string, limit int, ttl time.Duration, cost int) (Lease, error) {
 	if cost == 0 {
 		cost = 1
@@ -57,7 +59,9 @@ func (r *RateLimiter) Acquire(ctx context.Context, key string, limit int, ttl ti
 		var u *UnavailableError
 		if errors.As(err, &u) && ctx.Err() == nil && r.cfg.onUnavailable != FailError {
 			l := Lease{Acquired: r.cfg.onUnavailable != FailClosed, Limit: limit, RetryAfter: -1, Source: SourceFallback}
-			if !l.Acquired {
+			if r.cfg.onUnavailable == FailLocal {
+				l = r.leases.acquire(r.cfg.prefix+key, limit, ttl, cost)
+			} else if !l.Acquired {
 				l.RetryAfter = r.fallback("", Limit{Rate: limit, Period: ttl}, 1, false, true).RetryAfter
 			}
 			r.metrics.Error("unavailable")
@@ -82,10 +86,14 @@ func (r *RateLimiter) Acquire(ctx context.Context, key string, limit int, ttl ti
 }
 
 // Release frees a lease early (RL.RELEASE) and returns the units freed (0 when it was not
-// held). An empty id (a lease the fallback admitted) frees nothing and asks nothing.
+// held). An empty id (a lease FailOpen admitted) frees nothing and asks nothing; a "local:"
+// id is FailLocal's, freed in this process.
 func (r *RateLimiter) Release(ctx context.Context, key, id string) (int, error) {
 	if id == "" {
 		return 0, nil
+	}
+	if r.leases != nil && isLocalLease(id) {
+		return r.leases.release(r.cfg.prefix+key, id), nil
 	}
 	cmd := redis.NewIntCmd(ctx, "RL.RELEASE", r.cfg.prefix+key, id)
 	cmd.SetFirstKeyPos(1)
@@ -103,6 +111,9 @@ func (r *RateLimiter) Renew(ctx context.Context, key, id string, ttl time.Durati
 	}
 	if id == "" {
 		return false, nil
+	}
+	if r.leases != nil && isLocalLease(id) {
+		return r.leases.renew(r.cfg.prefix+key, id, ttl), nil
 	}
 	cmd := redis.NewIntCmd(ctx, "RL.RENEW", r.cfg.prefix+key, id, strconv.FormatInt(ttl.Milliseconds(), 10))
 	cmd.SetFirstKeyPos(1)

@@ -189,6 +189,14 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 			if err1 != nil || !m1.Allowed || m2.Allowed || m2.RetryAfter <= 0 || m2.Source != SourceFallback {
 				t.Errorf("local: %+v %+v %v", m1, m2, err1)
 			}
+			lk := key(t)
+			a, _ := sub.rl.Acquire(bg, lk, 1, time.Minute, 1)
+			b, _ := sub.rl.Acquire(bg, lk, 1, time.Minute, 1)
+			n, errR := sub.rl.Release(bg, lk, a.ID)
+			c, _ := sub.rl.Acquire(bg, lk, 1, time.Minute, 1)
+			if !a.Acquired || !strings.HasPrefix(a.ID, "local:") || b.Acquired || b.RetryAfter <= 0 || n != 1 || errR != nil || !c.Acquired {
+				t.Errorf("local leases: %+v %+v %d %v %+v", a, b, n, errR, c)
+			}
 		case FailError:
 			if !isUnavailable(err1) || !isUnavailable(errL) {
 				t.Errorf("error: %v %v", err1, errL)
