@@ -16,6 +16,9 @@ type Processor interface {
 	Process(ctx context.Context, cmd redis.Cmder) error
 }
 
+// stateReloader is a cluster client's ReloadState (go-redis's *redis.ClusterClient).
+type stateReloader interface{ ReloadState(ctx context.Context) }
+
 // Decision is one check's outcome (CLIENTS.md's result).
 type Decision struct {
 	// Allowed: the request was admitted (and charged, unless it was a Peek).
@@ -122,6 +125,14 @@ func (r *RateLimiter) run(ctx context.Context, cmd redis.Cmder) error {
 	err = classify(err)
 	var u *UnavailableError
 	unavailable := errors.As(err, &u)
+	if unavailable && ctx.Err() == nil {
+		if c, ok := r.rdb.(stateReloader); ok {
+			// go-redis's cluster client reloads its slot map on MOVED, but not when a master
+			// refuses connections (a SIGKILLed master): without this, a failover would be
+			// seen only at its ClusterStateReloadInterval (60 s by default).
+			c.ReloadState(ctx)
+		}
+	}
 	if r.breaker != nil && (ctx.Err() == nil || probe) {
 		// A call the caller cancelled says nothing about the server.
 		r.breaker.done(probe, unavailable && ctx.Err() == nil)

@@ -68,6 +68,34 @@ func TestCluster(t *testing.T) {
 	if n, err := rl.Release(bg, "cluster:jobs", l.ID); err != nil || n != 1 {
 		t.Fatalf("release: %d %v", n, err)
 	}
+
+	// Failover: SIGKILL the master of an exhausted key; once its replica is promoted the
+	// same client decides on it again (the limiter has go-redis reload the slot map when a
+	// master is unavailable), and the replicated state still denies the key.
+	const k = "cluster:user:0"
+	master, err := rdb.MasterForKey(bg, DefaultCompatPrefix+k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := master.Do(bg, "WAIT", 1, 2000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT: %d %v", n, err)
+	}
+	for _, n := range c.Nodes {
+		if n.Addr() == master.Options().Addr {
+			n.Kill()
+		}
+	}
+	strict := NewLimiter(rdb, WithTimeout(500*time.Millisecond))
+	var res *Result
+	if !waitFor(20*time.Second, func() bool {
+		res, err = strict.Allow(bg, k, PerMinute(2))
+		return err == nil
+	}) {
+		t.Fatalf("no decision after the failover: %v", err)
+	}
+	if res.Allowed != 0 || res.RetryAfter <= 0 {
+		t.Fatalf("after failover: %+v", res)
+	}
 }
 
 // A Ring of two shards: each key lives on one shard, checks are consistent.

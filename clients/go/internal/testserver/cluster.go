@@ -59,7 +59,7 @@ func StartCluster(bin Binary, masters, replicas int) (*Cluster, error) {
 			}
 		}
 		if ok {
-			return c, nil
+			return c, c.waitReplicas(deadline)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -68,3 +68,22 @@ func StartCluster(bin Binary, masters, replicas int) (*Cluster, error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// waitReplicas waits until every replica's link to its master is up.
+func (c *Cluster) waitReplicas(deadline time.Time) error {
+	for _, n := range c.Nodes {
+		for {
+			out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(n.Port), "INFO", "replication").Output()
+			info := string(out)
+			if strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Stop()
+				return fmt.Errorf("replica on %d never linked", n.Port)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
