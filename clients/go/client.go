@@ -309,6 +309,25 @@ func (r *RateLimiter) Reset(ctx context.Context, keys ...string) (int, error) {
 	return total, nil
 }
 
+// Block denies every check of key for d (RL.BLOCK, rounded up to whole milliseconds),
+// replacing any block it had: a ban. RL.RESET lifts it.
+func (r *RateLimiter) Block(ctx context.Context, key string, d time.Duration) error {
+	if d <= 0 {
+		return argErr("a block must last at least 1ms, got %s", d)
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	cmd := redis.NewStatusCmd(ctx, "RL.BLOCK", r.cfg.prefix+key, strconv.FormatInt(int64(ms), 10))
+	cmd.SetFirstKeyPos(1)
+	if err := r.run(ctx, cmd); err != nil {
+		r.metrics.Error(ErrorClass(err))
+		return err
+	}
+	if r.cache != nil {
+		r.cache.deny(r.cfg.prefix+key, time.Now().Add(d))
+	}
+	return nil
+}
+
 // Inspect returns RL.INSPECT's fields of key (nil for a missing key): an operator's view.
 func (r *RateLimiter) Inspect(ctx context.Context, key string) (map[string]interface{}, error) {
 	cmd := redis.NewCmd(ctx, "RL.INSPECT", r.cfg.prefix+key)

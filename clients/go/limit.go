@@ -16,6 +16,18 @@ const (
 	FixedWindow   Algorithm = "FIXED_WINDOW"
 	SlidingWindow Algorithm = "SLIDING_WINDOW"
 	SlidingLog    Algorithm = "SLIDING_LOG"
+	// Calendar is a fixed window that follows the calendar (Limit.Unit, Limit.UTCOffset).
+	Calendar Algorithm = "CALENDAR"
+)
+
+// CalendarUnit is a CALENDAR limit's window.
+type CalendarUnit string
+
+// The calendar windows: from local midnight, from Monday 00:00, from the 1st 00:00.
+const (
+	Day   CalendarUnit = "DAY"
+	Week  CalendarUnit = "WEEK"
+	Month CalendarUnit = "MONTH"
 )
 
 // Limit is redis_rate's Limit (Rate events per Period, Burst at once) with an Algorithm.
@@ -26,11 +38,25 @@ type Limit struct {
 	Period time.Duration
 	// Algorithm is GCRA when empty. Burst applies to GCRA and TOKEN_BUCKET only.
 	Algorithm Algorithm
+	// Block is a penalty: when a check is denied, the key is denied everything for Block
+	// (RL.CHECK's BLOCK; rounded up to whole milliseconds). 0: none.
+	Block time.Duration
+	// Unit and UTCOffset are a CALENDAR limit's window (instead of Period) and the fixed
+	// offset from UTC its days begin in (whole minutes, at most 18 hours either way).
+	Unit      CalendarUnit
+	UTCOffset time.Duration
 }
 
 // String formats the limit as redis_rate does ("10 req/s (burst 10)"), prefixed by the
 // algorithm when it is not GCRA.
 func (l Limit) String() string {
+	if l.Algorithm == Calendar {
+		s := fmt.Sprintf("CALENDAR %d req/%s", l.Rate, l.Unit)
+		if l.UTCOffset != 0 {
+			s += " UTC" + offsetString(l.UTCOffset)
+		}
+		return s
+	}
 	s := fmt.Sprintf("%d req/%s (burst %d)", l.Rate, fmtDur(l.Period), l.Burst)
 	if l.Algorithm != "" && l.Algorithm != GCRA {
 		s = string(l.Algorithm) + " " + s
@@ -40,6 +66,14 @@ func (l Limit) String() string {
 
 // IsZero reports whether l is the zero Limit.
 func (l Limit) IsZero() bool { return l == Limit{} }
+
+func offsetString(d time.Duration) string {
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	return fmt.Sprintf("%s%02d:%02d", sign, int(d.Hours()), int(d.Minutes())%60)
+}
 
 func fmtDur(d time.Duration) string {
 	switch d {
@@ -80,15 +114,29 @@ func (l Limit) burst() int {
 	return l.Burst
 }
 
+// period is Period, or a CALENDAR unit's nominal length (what the local fallback uses).
+func (l Limit) period() time.Duration {
+	if l.algorithm() != Calendar {
+		return l.Period
+	}
+	switch l.Unit {
+	case Week:
+		return 7 * 24 * time.Hour
+	case Month:
+		return 31 * 24 * time.Hour
+	}
+	return 24 * time.Hour
+}
+
 // emission is the time one unit takes to come back: Period / Rate.
-func (l Limit) emission() time.Duration { return l.Period / time.Duration(l.Rate) }
+func (l Limit) emission() time.Duration { return l.period() / time.Duration(l.Rate) }
 
 // spec is the limit as RL.CHECK's `algorithm limit period [BURST n]` arguments. The server
 // takes whole milliseconds; a GCRA or TOKEN_BUCKET period that is not one is scaled (Rate
 // and Period multiplied by the same factor), which keeps the rate and the burst exact.
 func (l Limit) spec() ([]interface{}, error) {
 	switch l.algorithm() {
-	case GCRA, TokenBucket, FixedWindow, SlidingWindow, SlidingLog:
+	case GCRA, TokenBucket, FixedWindow, SlidingWindow, SlidingLog, Calendar:
 	default:
 		return nil, argErr("unknown algorithm %q", string(l.Algorithm))
 	}
@@ -101,24 +149,62 @@ func (l Limit) spec() ([]interface{}, error) {
 	if l.Burst != 0 && !l.bursty() && l.Burst != l.Rate {
 		return nil, argErr("Burst applies only to GCRA and TOKEN_BUCKET")
 	}
-	if l.Period <= 0 {
-		return nil, argErr("Period must be positive, got %s", l.Period)
+	if l.Block < 0 {
+		return nil, argErr("Block must not be negative, got %s", l.Block)
 	}
-	rate, period := int64(l.Rate), int64(l.Period)
-	if rem := period % int64(time.Millisecond); rem != 0 {
-		if !l.bursty() {
-			return nil, argErr("a %s period must be a whole number of milliseconds, got %s", l.algorithm(), l.Period)
+	var args []interface{}
+	if l.algorithm() == Calendar {
+		a, err := l.calendarSpec()
+		if err != nil {
+			return nil, err
 		}
-		k := int64(time.Millisecond) / gcd(period, int64(time.Millisecond))
-		if rate > (1<<62)/k {
-			return nil, argErr("Rate %d is too large for a period of %s", l.Rate, l.Period)
+		args = a
+	} else {
+		if l.Unit != "" || l.UTCOffset != 0 {
+			return nil, argErr("Unit and UTCOffset apply only to CALENDAR")
 		}
-		rate, period = rate*k, period*k
+		if l.Period <= 0 {
+			return nil, argErr("Period must be positive, got %s", l.Period)
+		}
+		rate, period := int64(l.Rate), int64(l.Period)
+		if rem := period % int64(time.Millisecond); rem != 0 {
+			if !l.bursty() {
+				return nil, argErr("a %s period must be a whole number of milliseconds, got %s", l.algorithm(), l.Period)
+			}
+			k := int64(time.Millisecond) / gcd(period, int64(time.Millisecond))
+			if rate > (1<<62)/k {
+				return nil, argErr("Rate %d is too large for a period of %s", l.Rate, l.Period)
+			}
+			rate, period = rate*k, period*k
+		}
+		args = []interface{}{string(l.algorithm()), strconv.FormatInt(rate, 10),
+			strconv.FormatInt(period/int64(time.Millisecond), 10)}
+		if l.bursty() {
+			args = append(args, "BURST", strconv.Itoa(l.burst()))
+		}
 	}
-	args := []interface{}{string(l.algorithm()), strconv.FormatInt(rate, 10),
-		strconv.FormatInt(period/int64(time.Millisecond), 10)}
-	if l.bursty() {
-		args = append(args, "BURST", strconv.Itoa(l.burst()))
+	if l.Block > 0 {
+		ms := (l.Block + time.Millisecond - 1) / time.Millisecond
+		args = append(args, "BLOCK", strconv.FormatInt(int64(ms), 10))
+	}
+	return args, nil
+}
+
+func (l Limit) calendarSpec() ([]interface{}, error) {
+	switch l.Unit {
+	case Day, Week, Month:
+	default:
+		return nil, argErr("a CALENDAR limit needs Unit Day, Week or Month, got %q", string(l.Unit))
+	}
+	if l.Period != 0 {
+		return nil, argErr("a CALENDAR limit takes Unit, not Period")
+	}
+	if l.UTCOffset%time.Minute != 0 || l.UTCOffset > 18*time.Hour || l.UTCOffset < -18*time.Hour {
+		return nil, argErr("UTCOffset must be whole minutes within 18 hours of UTC, got %s", l.UTCOffset)
+	}
+	args := []interface{}{string(Calendar), strconv.Itoa(l.Rate), string(l.Unit)}
+	if l.UTCOffset != 0 {
+		args = append(args, "UTC_OFFSET", strconv.FormatInt(int64(l.UTCOffset/time.Minute), 10))
 	}
 	return args, nil
 }

@@ -65,7 +65,7 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		}
 	}
-	policy := fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, opts.Limit.Rate, ceilSeconds(opts.Limit.Period))
+	policy := fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, opts.Limit.Rate, ceilSeconds(opts.Limit.period()))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if opts.Skip != nil && opts.Skip(req) {
