@@ -79,6 +79,15 @@ func (b *breaker) done(probe, unavailable bool) {
 	}
 }
 
+// abandon settles a call whose outcome says nothing (the caller cancelled it).
+func (b *breaker) abandon(probe bool) {
+	if probe {
+		b.mu.Lock()
+		b.probing--
+		b.mu.Unlock()
+	}
+}
+
 // cooldownLeft is how long the breaker stays open (0 unless open).
 func (b *breaker) cooldownLeft() time.Duration {
 	b.mu.Lock()

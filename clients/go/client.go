@@ -125,7 +125,7 @@ func (r *RateLimiter) run(ctx context.Context, cmd redis.Cmder) error {
 	err = classify(err)
 	var u *UnavailableError
 	unavailable := errors.As(err, &u)
-	if unavailable && ctx.Err() == nil {
+	if unavailable && !cancelled(ctx) {
 		if c, ok := r.rdb.(stateReloader); ok {
 			// go-redis's cluster client reloads its slot map on MOVED, but not when a master
 			// refuses connections (a SIGKILLed master): without this, a failover would be
@@ -133,19 +133,35 @@ func (r *RateLimiter) run(ctx context.Context, cmd redis.Cmder) error {
 			c.ReloadState(ctx)
 		}
 	}
-	if r.breaker != nil && (ctx.Err() == nil || probe) {
-		// A call the caller cancelled says nothing about the server.
-		r.breaker.done(probe, unavailable && ctx.Err() == nil)
+	if r.breaker != nil {
+		if cancelled(ctx) {
+			// A call the caller cancelled says nothing about the server.
+			r.breaker.abandon(probe)
+		} else {
+			r.breaker.done(probe, unavailable)
+		}
 	}
 	return err
 }
 
+// cancelled: the caller gave up on the call (its own deadline passing is, on the contrary,
+// the server being too slow: unavailable, handled by the policy).
+func cancelled(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
+
+// decides: err is one the OnUnavailable policy answers instead of returning it.
+func (r *RateLimiter) decides(ctx context.Context, err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u) && !cancelled(ctx) && r.cfg.onUnavailable != FailError
+}
+
 func (r *RateLimiter) process(ctx context.Context, cmd redis.Cmder) error {
-	if _, ok := ctx.Deadline(); !ok || r.ctxDeadlines {
+	_, deadline := ctx.Deadline()
+	if ctx.Done() == nil || (deadline && r.ctxDeadlines) {
 		return r.rdb.Process(ctx, cmd)
 	}
 	// The client would wait for its ReadTimeout (3 s by default): stop waiting at the
-	// deadline. The call finishes in the background and its connection goes back to the pool.
+	// deadline or the cancellation. The call finishes in the background and its connection
+	// goes back to the pool.
 	done := make(chan error, 1)
 	go func() { done <- r.rdb.Process(ctx, cmd) }()
 	select {
@@ -217,8 +233,7 @@ func (r *RateLimiter) check(ctx context.Context, key string, lim Limit, n int, a
 	cmd := redis.NewCmd(ctx, args...)
 	cmd.SetFirstKeyPos(1)
 	if err := r.run(ctx, cmd); err != nil {
-		var u *UnavailableError
-		if errors.As(err, &u) && ctx.Err() == nil && r.cfg.onUnavailable != FailError {
+		if r.decides(ctx, err) {
 			d := r.fallback(fullKey, lim, n, atMost, peek)
 			r.metrics.Error("unavailable")
 			r.metrics.Decision(d.Allowed, d.Source)

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
@@ -56,8 +55,7 @@ func (r *RateLimiter) Acquire(ctx context.Context, key string, limit int, ttl ti
 	cmd := redis.NewCmd(ctx, args...)
 	cmd.SetFirstKeyPos(1)
 	if err := r.run(ctx, cmd); err != nil {
-		var u *UnavailableError
-		if errors.As(err, &u) && ctx.Err() == nil && r.cfg.onUnavailable != FailError {
+		if r.decides(ctx, err) {
 			l := Lease{Acquired: r.cfg.onUnavailable != FailClosed, Limit: limit, RetryAfter: -1, Source: SourceFallback}
 			if r.cfg.onUnavailable == FailLocal {
 				l = r.leases.acquire(r.cfg.prefix+key, limit, ttl, cost)

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -67,8 +66,7 @@ func (r *RateLimiter) CheckAll(ctx context.Context, reqs ...Request) (MultiDecis
 	cmd := redis.NewCmd(ctx, args...)
 	cmd.SetFirstKeyPos(2)
 	if err := r.run(ctx, cmd); err != nil {
-		var u *UnavailableError
-		if errors.As(err, &u) && ctx.Err() == nil && r.cfg.onUnavailable != FailError {
+		if r.decides(ctx, err) {
 			m := r.fallbackAll(reqs)
 			r.metrics.Error("unavailable")
 			r.metrics.Decision(m.Allowed, m.Source)

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -264,6 +265,23 @@ func TestTimeoutWhenTheServerHangs(t *testing.T) {
 	_, err = ctxOnly.Check(ctx, key(t), PerSecond(10))
 	if err == nil || time.Since(start) > 15*time.Second {
 		t.Fatalf("context deadline: %v after %s", err, time.Since(start))
+	}
+
+	// The caller's deadline passing is the server being too slow: the policy decides and the
+	// breaker counts it. The caller cancelling is its own choice: the error comes back and
+	// the breaker learns nothing.
+	one := BreakerOptions{Failures: 1, Cooldown: time.Hour}
+	open := New(rdb, WithTimeout(0), WithBreaker(one))
+	ctx2, cancel2 := context.WithTimeout(bg, 100*time.Millisecond)
+	defer cancel2()
+	if d, err := open.Check(ctx2, key(t), PerSecond(10)); err != nil || !d.Allowed || d.Source != SourceFallback || open.Breaker() != BreakerOpen {
+		t.Fatalf("past the caller's deadline: %+v %v, breaker %s", d, err, open.Breaker())
+	}
+	gone := New(rdb, WithTimeout(0), WithBreaker(one))
+	ctx3, cancel3 := context.WithCancel(bg)
+	time.AfterFunc(100*time.Millisecond, cancel3)
+	if _, err := gone.Check(ctx3, key(t), PerSecond(10)); !errors.Is(err, context.Canceled) || gone.Breaker() != BreakerClosed {
+		t.Fatalf("cancelled by the caller: %v, breaker %s", err, gone.Breaker())
 	}
 }
 
