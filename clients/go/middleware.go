@@ -33,7 +33,7 @@ type MiddlewareOptions struct {
 	// are already set. Default: 429 "Too Many Requests".
 	OnDenied func(w http.ResponseWriter, r *http.Request, d Decision)
 	// OnError handles an error of the limiter (an ArgumentError or ServerError, or an
-	// UnavailableError under FailError). Default: 500.
+	// UnavailableError under FailError). Default: 503 for an UnavailableError, else 500.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 }
 
@@ -61,8 +61,13 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 		}
 	}
 	if opts.OnError == nil {
-		opts.OnError = func(w http.ResponseWriter, _ *http.Request, _ error) {
-			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		opts.OnError = func(w http.ResponseWriter, _ *http.Request, err error) {
+			status := http.StatusInternalServerError
+			var u *UnavailableError
+			if errors.As(err, &u) {
+				status = http.StatusServiceUnavailable
+			}
+			http.Error(w, http.StatusText(status), status)
 		}
 	}
 	policy := fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, opts.Limit.Rate, ceilSeconds(opts.Limit.period()))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis-ratelimit/redis-ratelimit/clients/go/internal/testserver"
 )
 
 func get(t *testing.T, url string, hdr map[string]string) *http.Response {
@@ -125,5 +127,27 @@ func TestMiddlewareByIP(t *testing.T) {
 	// X-Forwarded-For is not trusted: the second request from 127.0.0.1 is denied.
 	if res := get(t, srv.URL, map[string]string{"X-Forwarded-For": "1.2.3.4"}); res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("second: %d %v", res.StatusCode, res.Header)
+	}
+}
+
+// Without the server: FailClosed answers 429 with Retry-After; FailError's error is a 503.
+func TestMiddlewareWithoutTheServer(t *testing.T) {
+	s, err := testserver.Start(testserver.Redis())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := newClient(t, s)
+	s.Stop()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	lim := Limit{Rate: 5, Period: time.Second}
+	closed := httptest.NewServer(New(rdb, WithOnUnavailable(FailClosed)).Middleware(MiddlewareOptions{Limit: lim})(ok))
+	defer closed.Close()
+	if res := get(t, closed.URL, nil); res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("FailClosed: %d %v", res.StatusCode, res.Header)
+	}
+	failing := httptest.NewServer(New(rdb, WithOnUnavailable(FailError)).Middleware(MiddlewareOptions{Limit: lim})(ok))
+	defer failing.Close()
+	if res := get(t, failing.URL, nil); res.StatusCode != 503 {
+		t.Fatalf("FailError: %d", res.StatusCode)
 	}
 }
