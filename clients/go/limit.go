@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -134,7 +136,29 @@ func (l Limit) emission() time.Duration { return l.period() / time.Duration(l.Ra
 // spec is the limit as RL.CHECK's `algorithm limit period [BURST n]` arguments. The server
 // takes whole milliseconds; a GCRA or TOKEN_BUCKET period that is not one is scaled (Rate
 // and Period multiplied by the same factor), which keeps the rate and the burst exact.
+// specCache keeps the arguments of the limits in use (a service has a handful), so that a
+// check formats none of its numbers; bounded, it stops learning past specCacheMax limits.
+var (
+	specCache     sync.Map // Limit -> []interface{}
+	specCacheSize atomic.Int64
+)
+
+const specCacheMax = 4096
+
 func (l Limit) spec() ([]interface{}, error) {
+	if a, ok := specCache.Load(l); ok {
+		return a.([]interface{}), nil
+	}
+	a, err := l.makeSpec()
+	if err == nil && specCacheSize.Load() < specCacheMax {
+		if _, loaded := specCache.LoadOrStore(l, a); !loaded {
+			specCacheSize.Add(1)
+		}
+	}
+	return a, err
+}
+
+func (l Limit) makeSpec() ([]interface{}, error) {
 	switch l.algorithm() {
 	case GCRA, TokenBucket, FixedWindow, SlidingWindow, SlidingLog, Calendar:
 	default:

@@ -53,30 +53,43 @@ func ms(v int64) time.Duration {
 	return time.Duration(v) * time.Millisecond
 }
 
-// parseCheck reads one decision.
+// parseCheck reads one decision, without an intermediate map (it is on every call's path).
 func parseCheck(v interface{}) (Decision, error) {
-	m, err := fields(v, checkFields)
-	if err != nil {
-		return Decision{}, err
+	var vals [6]int64
+	var have [6]bool
+	switch r := v.(type) {
+	case []interface{}:
+		for i := 0; i < len(r) && i < len(vals); i++ {
+			vals[i], have[i] = asInt(r[i])
+		}
+	case map[interface{}]interface{}:
+		for i, name := range checkFields {
+			if x, ok := r[name]; ok {
+				vals[i], have[i] = asInt(x)
+			}
+		}
+	default:
+		return Decision{}, fmt.Errorf("ratelimit: unexpected reply %T", v)
 	}
-	var d Decision
-	allowed, ok1 := intField(m, "allowed")
-	limit, ok2 := intField(m, "limit")
-	remaining, ok3 := intField(m, "remaining")
-	retry, ok4 := intField(m, "retry_after_ms")
-	reset, ok5 := intField(m, "reset_after_ms")
-	if !(ok1 && ok2 && ok3 && ok4 && ok5) {
-		return Decision{}, fmt.Errorf("ratelimit: unexpected reply %v", v)
+	for i := 0; i < 5; i++ {
+		if !have[i] {
+			return Decision{}, fmt.Errorf("ratelimit: unexpected reply %v", v)
+		}
 	}
-	d.Allowed = allowed == 1
-	d.Limit = int(limit)
-	d.Remaining = int(remaining)
-	d.RetryAfter = ms(retry)
-	d.ResetAfter = ms(reset)
-	d.Granted = -1
-	if g, ok := intField(m, "granted"); ok {
-		d.Granted = int(g)
+	d := Decision{Allowed: vals[0] == 1, Limit: int(vals[1]), Remaining: int(vals[2]),
+		RetryAfter: ms(vals[3]), ResetAfter: ms(vals[4]), Granted: -1, Source: SourceServer}
+	if have[5] {
+		d.Granted = int(vals[5])
 	}
-	d.Source = SourceServer
 	return d, nil
+}
+
+func asInt(x interface{}) (int64, bool) {
+	switch n := x.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
 }
