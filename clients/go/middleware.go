@@ -11,6 +11,21 @@ import (
 	"time"
 )
 
+// HeaderStyle picks the IETF httpapi RateLimit header draft the middleware sends.
+type HeaderStyle int
+
+const (
+	// HeadersDraft8 (the default): named policies, structured fields:
+	// `RateLimit-Policy: "default";q=100;w=60` and `RateLimit: "default";r=42;t=18`.
+	HeadersDraft8 HeaderStyle = iota
+	// HeadersDraft7: `RateLimit-Policy: 100;w=60` and `RateLimit: limit=100, remaining=42, reset=18`.
+	HeadersDraft7
+	// HeadersDraft6: `RateLimit-Policy`, `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
+	HeadersDraft6
+	// NoHeaders sends no RateLimit header (Retry-After still goes with a 429).
+	NoHeaders
+)
+
 // KeyFunc picks the limiter key of a request; an error answers 400 (see KeyByHeader).
 type KeyFunc func(*http.Request) (string, error)
 
@@ -20,8 +35,10 @@ type MiddlewareOptions struct {
 	Limit Limit
 	// Key picks the key; default KeyByIP() (the peer's address, no proxy trusted).
 	Key KeyFunc
-	// KeyPrefix goes before the key (default "http:").
+	// KeyPrefix goes before the key (default "rl:http:").
 	KeyPrefix string
+	// Headers is the RateLimit header draft (default HeadersDraft8).
+	Headers HeaderStyle
 	// PolicyName names the limit in the RateLimit and RateLimit-Policy headers (default "default").
 	PolicyName string
 	// Skip: requests it returns true for are neither counted nor given headers.
@@ -38,15 +55,15 @@ type MiddlewareOptions struct {
 }
 
 // Middleware limits an http.Handler: every counted response carries `RateLimit-Policy` and
-// `RateLimit` (IETF httpapi draft: `"default";q=100;w=60` and `"default";r=42;t=18`); a
-// denial is 429 with `Retry-After` in whole seconds rounded up (none when the request can
-// never be admitted: 413).
+// `RateLimit` (IETF httpapi draft 8 by default: `"default";q=100;w=60` and
+// `"default";r=42;t=18`; see HeaderStyle); a denial is 429 with `Retry-After` in whole seconds
+// rounded up (none when the request can never be admitted: 413).
 func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 	if opts.Key == nil {
 		opts.Key = KeyByIP()
 	}
 	if opts.KeyPrefix == "" {
-		opts.KeyPrefix = "http:"
+		opts.KeyPrefix = "rl:http:"
 	}
 	if opts.PolicyName == "" {
 		opts.PolicyName = "default"
@@ -70,7 +87,7 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 			http.Error(w, http.StatusText(status), status)
 		}
 	}
-	policy := fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, opts.Limit.Rate, ceilSeconds(opts.Limit.period()))
+	window := ceilSeconds(opts.Limit.period())
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if opts.Skip != nil && opts.Skip(req) {
@@ -89,8 +106,7 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 				return
 			}
 			h := w.Header()
-			h.Set("RateLimit-Policy", policy)
-			h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", opts.PolicyName, d.Remaining, ceilSeconds(d.ResetAfter)))
+			setHeaders(h, opts, window, d)
 			if !d.Allowed {
 				if d.RetryAfter >= 0 {
 					h.Set("Retry-After", strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
@@ -111,6 +127,24 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 				cancel()
 			}
 		})
+	}
+}
+
+// setHeaders writes d's RateLimit fields in the chosen draft's form.
+func setHeaders(h http.Header, opts MiddlewareOptions, window int64, d Decision) {
+	limit, remaining, reset := opts.Limit.Rate, d.Remaining, ceilSeconds(d.ResetAfter)
+	switch opts.Headers {
+	case HeadersDraft8:
+		h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, limit, window))
+		h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", opts.PolicyName, remaining, reset))
+	case HeadersDraft7:
+		h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, window))
+		h.Set("RateLimit", fmt.Sprintf("limit=%d, remaining=%d, reset=%d", limit, remaining, reset))
+	case HeadersDraft6:
+		h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, window))
+		h.Set("RateLimit-Limit", strconv.Itoa(limit))
+		h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+		h.Set("RateLimit-Reset", strconv.FormatInt(reset, 10))
 	}
 }
 

@@ -151,3 +151,24 @@ func TestMiddlewareWithoutTheServer(t *testing.T) {
 		t.Fatalf("FailError: %d", res.StatusCode)
 	}
 }
+
+// The older drafts' header forms, for clients that read them.
+func TestMiddlewareHeaderStyles(t *testing.T) {
+	rl := New(newClient(t, servers[0]))
+	lim := Limit{Rate: 4, Period: time.Minute}
+	for style, want := range map[HeaderStyle]map[string]string{
+		HeadersDraft7: {"RateLimit-Policy": "4;w=60", "RateLimit": "limit=4, remaining=3, reset=15"},
+		HeadersDraft6: {"RateLimit-Policy": "4;w=60", "RateLimit-Limit": "4", "RateLimit-Remaining": "3", "RateLimit-Reset": "15"},
+		NoHeaders:     {"RateLimit-Policy": "", "RateLimit": ""},
+	} {
+		srv := httptest.NewServer(rl.Middleware(MiddlewareOptions{Limit: lim, Headers: style, KeyPrefix: key(t) + ":"})(
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+		res := get(t, srv.URL, nil)
+		srv.Close()
+		for name, v := range want {
+			if got := res.Header.Get(name); got != v {
+				t.Errorf("style %d: %s = %q, want %q", style, name, got, v)
+			}
+		}
+	}
+}
