@@ -107,13 +107,13 @@ compare the ratios measured side by side.
 		om.callsPerSec, om.usecPerCall, tm.callsPerSec, tm.usecPerCall,
 		om.usecPerCall/tm.usecPerCall, yes(om.usecPerCall <= 0.4*tm.usecPerCall),
 		om.callsPerSec/tm.callsPerSec, yes(om.callsPerSec >= tm.callsPerSec))
-	fmt.Print(section)
 	if *doc != "" {
 		if err := writeSection(*doc, section); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 	}
+	fmt.Print(section)
 }
 
 func yes(b bool) string {
