@@ -8,6 +8,9 @@ GO_EXAMPLE     := examples/go
 # go.sum is committed and complete: a build that would change go.mod or go.sum fails.
 GO_TEST_ENV    := GOFLAGS=-mod=readonly
 GO_BENCH_SECONDS ?= 5
+# staticcheck, the Go linter beyond go vet, pinned; installed once into Go's own bin directory.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell go env GOPATH 2>/dev/null)/bin/staticcheck
 
 .PHONY: deps-go-client test-go bench-go
 
@@ -15,8 +18,10 @@ deps-go-client: ## Fetch the Go client's and example's locked modules (a no-op w
 	@command -v go >/dev/null || { echo "go not found: install Go 1.26+"; exit 1; }
 	@cd $(GO_CLIENT) && $(GO_TEST_ENV) go mod download
 	@cd $(GO_EXAMPLE) && $(GO_TEST_ENV) go mod download
+	@$(STATICCHECK) -version 2>/dev/null | grep -q '$(STATICCHECK_VERSION:v%=%)' || \
+		go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# gofmt and go vet, then every package with -race on Redis 7.0 and Valkey 9 (the package's
+# gofmt, go vet and staticcheck, then every package with -race on Redis 7.0 and Valkey 9 (the package's
 # tests start their own servers, a 3x2 cluster and a Sentinel), then redis_rate's own
 # tests once more on Valkey.
 test-go: deps-go-client
@@ -24,6 +29,8 @@ test-go: deps-go-client
 	@out=$$(gofmt -l $(GO_CLIENT) $(GO_EXAMPLE)); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	cd $(GO_CLIENT) && $(GO_TEST_ENV) go vet ./...
 	cd $(GO_EXAMPLE) && $(GO_TEST_ENV) go vet ./...
+	cd $(GO_CLIENT) && $(GO_TEST_ENV) $(STATICCHECK) ./...
+	cd $(GO_EXAMPLE) && $(GO_TEST_ENV) $(STATICCHECK) ./...
 	cd $(GO_CLIENT) && $(GO_TEST_ENV) go test -race -count=1 -timeout 5m ./...
 	cd $(GO_CLIENT) && RL_SERVER=valkey $(GO_TEST_ENV) go test -race -count=1 -timeout 2m ./redisrate/
 
