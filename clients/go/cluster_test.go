@@ -87,7 +87,7 @@ func TestCluster(t *testing.T) {
 	}
 	strict := NewLimiter(rdb, WithTimeout(500*time.Millisecond))
 	var res *Result
-	if !waitFor(20*time.Second, func() bool {
+	if !waitFor(40*time.Second, func() bool {
 		res, err = strict.Allow(bg, k, PerMinute(2))
 		return err == nil
 	}) {

@@ -20,13 +20,14 @@ func TestSameDecisionsAsRedisRate(t *testing.T) {
 		atMost bool
 		n      int
 	}
-	for _, lim := range []Limit{PerSecond(10), {Rate: 10, Burst: 4, Period: time.Second}, PerMinute(5), PerHour(1000)} {
+	// Slow limits: a stall between the two calls of a pair must not refill a unit.
+	for _, lim := range []Limit{PerMinute(10), {Rate: 10, Burst: 4, Period: time.Minute}, PerMinute(5), PerHour(1000)} {
 		their := redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.Period}
 		k := key(t)
 		// The two keys' histories are apart by at most the longest time between the two
 		// calls of a pair (redis_rate's first call also loads its script).
 		var longest time.Duration
-		steps := []step{{true, 2}, {false, 1}, {false, 2}, {false, 0}, {false, 1}, {false, 1}, {false, 3}, {false, 1}, {false, 0}, {false, 2000}}
+		steps := []step{{true, 2}, {false, 1}, {false, 2}, {false, 0}, {false, 1}, {false, 1}, {false, 3}, {false, 1}, {false, 0}, {false, 200000}}
 		for i, s := range steps {
 			var a *Result
 			var b *redis_rate.Result

@@ -90,7 +90,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	const cooldown = 400 * time.Millisecond
+	const cooldown = time.Second
 	type subject struct {
 		mode FailMode
 		rl   *RateLimiter
@@ -291,7 +291,7 @@ func TestDenialCache(t *testing.T) {
 	eachServer(t, func(t *testing.T, rdb *redis.Client) {
 		rec := newRecorder()
 		rl := New(rdb, WithDenialCache(0), WithMetrics(rec))
-		lim := Limit{Rate: 5, Period: time.Second} // one unit back every 200 ms
+		lim := Limit{Rate: 1, Burst: 5, Period: time.Second} // one unit back every second
 		k := key(t)
 		rl.CheckN(bg, k, lim, 5)
 		d, err := rl.Check(bg, k, lim)

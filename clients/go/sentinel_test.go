@@ -49,7 +49,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	master.Kill()
 	var d Decision
-	if !waitFor(20*time.Second, func() bool {
+	if !waitFor(40*time.Second, func() bool {
 		d, err = rl.Check(bg, k, lim)
 		return err == nil && d.Source == SourceServer
 	}) {
