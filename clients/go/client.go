@@ -36,6 +36,11 @@ type Decision struct {
 	Granted int
 	// Source: who decided (server, fallback, cache).
 	Source Source
+	// DecidedBy: for a Policy limit on RESP3, the position (from 1) of the policy's limit
+	// that decided (the longest wait when denied, the fewest left when admitted); else 0.
+	DecidedBy int
+	// ShadowDenied: a shadow-mode policy check admitted what enforcement would deny.
+	ShadowDenied bool
 }
 
 // RateLimiter checks limits on the module with every algorithm and the resilience options.
@@ -227,6 +232,9 @@ func (r *RateLimiter) check(ctx context.Context, key string, lim Limit, n int, a
 	if n != 1 {
 		args = append(args, "COST", strconv.Itoa(n))
 	}
+	if lim.Shadow && !peek {
+		args = append(args, "SHADOW")
+	}
 	if atMost {
 		args = append(args, "AT_MOST")
 	}
@@ -261,7 +269,11 @@ func (r *RateLimiter) check(ctx context.Context, key string, lim Limit, n int, a
 
 // fallback decides without the server, by the OnUnavailable policy.
 func (r *RateLimiter) fallback(key string, lim Limit, n int, atMost, peek bool) Decision {
-	switch r.cfg.onUnavailable {
+	mode := r.cfg.onUnavailable
+	if mode == FailLocal && lim.Policy != "" {
+		mode = FailOpen // the policy's limits are in the server: nothing to limit with locally
+	}
+	switch mode {
 	case FailLocal:
 		return r.local.check(key, lim, n, atMost, peek)
 	case FailClosed:
@@ -280,7 +292,7 @@ func (r *RateLimiter) fallback(key string, lim Limit, n int, atMost, peek bool) 
 		}
 		return d
 	default:
-		d := Decision{Allowed: true, Limit: lim.Rate, Remaining: lim.burst(), RetryAfter: -1, Granted: -1, Source: SourceFallback}
+		d := Decision{Allowed: true, Limit: lim.Rate, Remaining: max(lim.burst(), 0), RetryAfter: -1, Granted: -1, Source: SourceFallback}
 		if atMost {
 			d.Granted = n
 		}

@@ -69,6 +69,29 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("release: %d %v", n, err)
 	}
 
+	// A policy is set on every master: the digests agree, and a key of any slot uses it.
+	if rdb.Do(bg, "RL.POLICY", "LIST").Err() == nil {
+		if _, err := rl.SetPolicy(bg, "cluster-tier", Policy{Limits: []Limit{PerMinute(1)}}); err != nil {
+			t.Fatal(err)
+		}
+		digests, err := rl.PolicyDigests(bg)
+		if err != nil || len(digests) != 3 {
+			t.Fatalf("digests: %v %v", digests, err)
+		}
+		for _, d := range digests {
+			for _, e := range digests {
+				if d != e {
+					t.Fatalf("digests differ: %v", digests)
+				}
+			}
+		}
+		for i := 0; i < 10; i++ {
+			if d, err := rl.Check(bg, fmt.Sprintf("cluster:tier:%d", i), ByPolicy("cluster-tier")); err != nil || !d.Allowed {
+				t.Fatalf("policy check %d: %+v %v", i, d, err)
+			}
+		}
+	}
+
 	// Failover: SIGKILL the master of an exhausted key; once its replica is promoted the
 	// same client decides on it again (the limiter has go-redis reload the slot map when a
 	// master is unavailable), and the replicated state still denies the key.

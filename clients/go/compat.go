@@ -60,7 +60,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, limit Limit, n int) (*
 	res := compatResult(limit, d)
 	if d.Allowed {
 		res.Allowed = n
-	} else if d.RetryAfter < 0 && d.Source == SourceServer {
+	} else if d.RetryAfter < 0 && d.Source == SourceServer && limit.Policy == "" {
 		// The server says "never" (n is above the burst). redis_rate replies the time until
 		// the key is rested plus the emission of the units beyond the burst.
 		res.RetryAfter = d.ResetAfter + time.Duration(n-limit.burst())*limit.emission()

@@ -47,11 +47,23 @@ type Limit struct {
 	// offset from UTC its days begin in (whole minutes, at most 18 hours either way).
 	Unit      CalendarUnit
 	UTCOffset time.Duration
+	// Policy names a policy stored in the server (RL.POLICY) instead of the fields above,
+	// which stay zero: RL.CHECK key POLICY name.
+	Policy string
+	// Shadow checks a policy in shadow mode (RL.CHECK's SHADOW): admitted, and
+	// Decision.ShadowDenied says whether enforcement would have denied it.
+	Shadow bool
 }
+
+// ByPolicy is the limit of the server's policy name.
+func ByPolicy(name string) Limit { return Limit{Policy: name} }
 
 // String formats the limit as redis_rate does ("10 req/s (burst 10)"), prefixed by the
 // algorithm when it is not GCRA.
 func (l Limit) String() string {
+	if l.Policy != "" {
+		return "POLICY " + l.Policy
+	}
 	if l.Algorithm == Calendar {
 		s := fmt.Sprintf("CALENDAR %d req/%s", l.Rate, l.Unit)
 		if l.UTCOffset != 0 {
@@ -105,7 +117,10 @@ func (l Limit) algorithm() Algorithm {
 	return l.Algorithm
 }
 
-func (l Limit) bursty() bool { a := l.algorithm(); return a == GCRA || a == TokenBucket }
+func (l Limit) bursty() bool {
+	a := l.algorithm()
+	return l.Policy == "" && (a == GCRA || a == TokenBucket)
+}
 
 // burst is the burst the server applies: Burst, or Rate when Burst is 0 (and always Rate
 // for the window algorithms).
@@ -159,6 +174,15 @@ func (l Limit) spec() ([]interface{}, error) {
 }
 
 func (l Limit) makeSpec() ([]interface{}, error) {
+	if l.Policy != "" || l.Shadow {
+		if l.Policy == "" {
+			return nil, argErr("Shadow applies only to a Policy limit")
+		}
+		if (l != Limit{Policy: l.Policy, Shadow: l.Shadow}) {
+			return nil, argErr("a Policy limit takes no Rate, Period, Burst, Algorithm, Block, Unit or UTCOffset: the policy has them")
+		}
+		return []interface{}{"POLICY", l.Policy}, nil
+	}
 	switch l.algorithm() {
 	case GCRA, TokenBucket, FixedWindow, SlidingWindow, SlidingLog, Calendar:
 	default:

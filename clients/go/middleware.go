@@ -67,6 +67,9 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 	}
 	if opts.PolicyName == "" {
 		opts.PolicyName = "default"
+		if opts.Limit.Policy != "" {
+			opts.PolicyName = opts.Limit.Policy
+		}
 	}
 	if opts.OnDenied == nil {
 		opts.OnDenied = func(w http.ResponseWriter, _ *http.Request, d Decision) {
@@ -133,15 +136,27 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 // setHeaders writes d's RateLimit fields in the chosen draft's form.
 func setHeaders(h http.Header, opts MiddlewareOptions, window int64, d Decision) {
 	limit, remaining, reset := opts.Limit.Rate, d.Remaining, ceilSeconds(d.ResetAfter)
+	if opts.Limit.Policy != "" {
+		// The server's policy has the numbers: the deciding limit's, without a window.
+		limit = d.Limit
+	}
 	switch opts.Headers {
 	case HeadersDraft8:
-		h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, limit, window))
+		if window > 0 {
+			h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", opts.PolicyName, limit, window))
+		} else {
+			h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d", opts.PolicyName, limit))
+		}
 		h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", opts.PolicyName, remaining, reset))
 	case HeadersDraft7:
-		h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, window))
+		if window > 0 {
+			h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, window))
+		}
 		h.Set("RateLimit", fmt.Sprintf("limit=%d, remaining=%d, reset=%d", limit, remaining, reset))
 	case HeadersDraft6:
-		h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, window))
+		if window > 0 {
+			h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", limit, window))
+		}
 		h.Set("RateLimit-Limit", strconv.Itoa(limit))
 		h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
 		h.Set("RateLimit-Reset", strconv.FormatInt(reset, 10))

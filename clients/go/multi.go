@@ -51,6 +51,9 @@ func (r *RateLimiter) CheckAll(ctx context.Context, reqs ...Request) (MultiDecis
 	}
 	for _, q := range reqs {
 		spec, err := q.Limit.spec()
+		if err == nil && q.Limit.Shadow {
+			err = argErr("CheckAll takes no Shadow limit (RL.MCHECK has no SHADOW)")
+		}
 		if err == nil && q.Cost < 0 {
 			err = argErr("the cost must be at least 1, got %d", q.Cost)
 		}
@@ -127,7 +130,7 @@ func (r *RateLimiter) fallbackAll(reqs []Request) MultiDecision {
 		if cost == 0 {
 			cost = 1
 		}
-		d := r.fallback(r.cfg.prefix+q.Key, q.Limit, cost, false, r.cfg.onUnavailable == FailLocal)
+		d := r.fallback(r.cfg.prefix+q.Key, q.Limit, cost, false, true)
 		out.Results = append(out.Results, d)
 		if !d.Allowed {
 			out.Allowed = false
@@ -149,7 +152,9 @@ func (r *RateLimiter) fallbackAll(reqs []Request) MultiDecision {
 			if cost == 0 {
 				cost = 1
 			}
-			out.Results[i] = r.local.check(r.cfg.prefix+q.Key, q.Limit, cost, false, false)
+			if q.Limit.Policy == "" {
+				out.Results[i] = r.local.check(r.cfg.prefix+q.Key, q.Limit, cost, false, false)
+			}
 		}
 	}
 	return out

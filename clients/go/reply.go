@@ -57,6 +57,7 @@ func ms(v int64) time.Duration {
 func parseCheck(v interface{}) (Decision, error) {
 	var vals [6]int64
 	var have [6]bool
+	var decided, shadow int64
 	switch r := v.(type) {
 	case []interface{}:
 		for i := 0; i < len(r) && i < len(vals); i++ {
@@ -68,6 +69,8 @@ func parseCheck(v interface{}) (Decision, error) {
 				vals[i], have[i] = asInt(x)
 			}
 		}
+		decided, _ = asInt(r["decided_by"])
+		shadow, _ = asInt(r["shadow_denied"])
 	default:
 		return Decision{}, fmt.Errorf("ratelimit: unexpected reply %T", v)
 	}
@@ -77,7 +80,8 @@ func parseCheck(v interface{}) (Decision, error) {
 		}
 	}
 	d := Decision{Allowed: vals[0] == 1, Limit: int(vals[1]), Remaining: int(vals[2]),
-		RetryAfter: ms(vals[3]), ResetAfter: ms(vals[4]), Granted: -1, Source: SourceServer}
+		RetryAfter: ms(vals[3]), ResetAfter: ms(vals[4]), Granted: -1, Source: SourceServer,
+		DecidedBy: int(decided), ShadowDenied: shadow == 1}
 	if have[5] {
 		d.Granted = int(vals[5])
 	}
