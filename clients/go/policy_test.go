@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +120,28 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// The middleware with a policy: the deciding limit's numbers, named after the policy.
+func TestMiddlewareWithAPolicy(t *testing.T) {
+	rdb := newClient(t, servers[0])
+	needPolicies(t, rdb)
+	rl := New(rdb)
+	name := policyName(t)
+	if _, err := rl.SetPolicy(bg, name, Policy{Limits: []Limit{PerMinute(2), {Algorithm: FixedWindow, Rate: 100, Period: time.Hour}}}); err != nil {
+		t.Fatal(err)
+	}
+	defer rl.DeletePolicy(bg, name)
+	srv := httptest.NewServer(rl.Middleware(MiddlewareOptions{Limit: ByPolicy(name), KeyPrefix: key(t) + ":"})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	defer srv.Close()
+	res := get(t, srv.URL, nil)
+	if res.StatusCode != 200 || res.Header.Get("RateLimit-Policy") != `"`+name+`";q=2` ||
+		!strings.HasPrefix(res.Header.Get("RateLimit"), `"`+name+`";r=1;`) {
+		t.Fatalf("%d %v", res.StatusCode, res.Header)
+	}
+	get(t, srv.URL, nil)
+	if res := get(t, srv.URL, nil); res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("3rd: %d %v", res.StatusCode, res.Header)
+	}
 }
