@@ -1,0 +1,13 @@
+export { RateLimiter } from './limiter.js';
+export type { RateLimiterOptions, OnUnavailable, MCheckEntry, AcquireOptions } from './limiter.js';
+export { ArgumentError, ServerError, UnavailableError, RateLimitError } from './errors.js';
+export { ALGORITHMS } from './limit.js';
+export type { Algorithm, Limit, Key } from './limit.js';
+export type { Duration } from './duration.js';
+export type { Decision, MultiDecision, Lease, Inspection, Source } from './reply.js';
+export { CircuitBreaker } from './breaker.js';
+export type { BreakerOptions, BreakerState } from './breaker.js';
+export { LocalLimiter } from './local.js';
+export { PrometheusMetrics } from './metrics.js';
+export type { MetricsSink } from './metrics.js';
+export type { RedisLike, Send } from './transport.js';

@@ -1,0 +1,84 @@
+import { ArgumentError } from './errors.js';
+import { toMs, type Duration } from './duration.js';
+
+export const ALGORITHMS = ['TOKEN_BUCKET', 'GCRA', 'FIXED_WINDOW', 'SLIDING_WINDOW', 'SLIDING_LOG'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+/** One limit, as RL.CHECK takes it. */
+export interface Limit {
+  algorithm: Algorithm | Lowercase<Algorithm>;
+  /** Units admitted per period. */
+  limit: number;
+  /** Milliseconds, or a duration string such as "1s", "1m", "1h". */
+  period: Duration;
+  /** TOKEN_BUCKET and GCRA only: units a rested limiter admits at once (default `limit`). */
+  burst?: number;
+  /** Units this request takes (default 1). */
+  cost?: number;
+  /** TOKEN_BUCKET and GCRA with cost: admit what is available now, up to cost (see `granted`). */
+  atMost?: boolean;
+}
+
+/** A limit after validation: what every code path below works with. */
+export interface NormalLimit {
+  algorithm: Algorithm;
+  limit: number;
+  periodMs: number;
+  burst: number | undefined;
+  cost: number;
+  atMost: boolean;
+}
+
+export type Key = string | Buffer;
+
+const MAX_LOG_PERIOD_MS = 4_294_967_295;
+
+function positive(value: unknown, what: string, min = 1): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new ArgumentError(`${what}: expected an integer between ${min} and ${Number.MAX_SAFE_INTEGER}`);
+  }
+  return value;
+}
+
+/** Validates a limit before anything is sent; `minCost` is 0 for peeks. */
+export function normalize(l: Partial<Limit> | undefined, minCost = 1): NormalLimit {
+  if (l === undefined || l === null || typeof l !== 'object') {
+    throw new ArgumentError('limit: no limit given (pass one to the call or as the `limit` option)');
+  }
+  const algorithm = typeof l.algorithm === 'string' ? (l.algorithm.toUpperCase() as Algorithm) : undefined;
+  if (algorithm === undefined || !ALGORITHMS.includes(algorithm)) {
+    throw new ArgumentError(`algorithm: expected one of ${ALGORITHMS.join(', ')}`);
+  }
+  const limit = positive(l.limit, 'limit');
+  const periodMs = toMs(l.period as Duration, 'period');
+  const bucket = algorithm === 'TOKEN_BUCKET' || algorithm === 'GCRA';
+  let burst: number | undefined;
+  if (l.burst !== undefined) {
+    if (!bucket) throw new ArgumentError('burst: applies only to TOKEN_BUCKET and GCRA');
+    burst = positive(l.burst, 'burst');
+  }
+  const cost = l.cost === undefined ? 1 : positive(l.cost, 'cost', minCost);
+  const atMost = l.atMost === true;
+  if (atMost && !bucket) throw new ArgumentError('atMost: applies only to TOKEN_BUCKET and GCRA');
+  if (algorithm === 'SLIDING_LOG' && periodMs > MAX_LOG_PERIOD_MS) {
+    throw new ArgumentError('period: a SLIDING_LOG period is at most 4294967295ms (about 49 days)');
+  }
+  return { algorithm, limit, periodMs, burst, cost, atMost };
+}
+
+export function checkKey(key: unknown): Key {
+  if (typeof key === 'string' || Buffer.isBuffer(key)) return key;
+  throw new ArgumentError('key: expected a string or a Buffer');
+}
+
+/** The spec part of RL.CHECK / RL.PEEK / RL.MCHECK: algorithm limit period [BURST n] [COST n] [AT_MOST]. */
+export function specArgs(l: NormalLimit, withCost: boolean, withAtMost: boolean): string[] {
+  const args = [l.algorithm, String(l.limit), String(l.periodMs)];
+  if (l.burst !== undefined) args.push('BURST', String(l.burst));
+  if (withCost && l.cost !== 1) args.push('COST', String(l.cost));
+  if (withAtMost && l.atMost) {
+    if (l.cost === 1) args.push('COST', '1');
+    args.push('AT_MOST');
+  }
+  return args;
+}
