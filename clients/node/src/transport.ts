@@ -1,5 +1,6 @@
 import { ArgumentError } from './errors.js';
 import type { Key } from './limit.js';
+import { keySlot } from './slot.js';
 
 /**
  * One way to send a raw command to the server that owns `key`. Built once from the user's
@@ -29,18 +30,12 @@ interface NodeRedisCluster {
     options?: AbortOptions,
   ): Promise<unknown>;
 }
-interface IoRedisCommandCtor {
-  new (name: string, args: (string | Buffer)[], options: { replyEncoding: string }): IoRedisCommand;
-}
-interface IoRedisCommand {
-  promise: Promise<unknown>;
-  keys?: Key[];
-}
 interface IoRedisLike {
   call(name: string, ...args: (string | Buffer)[]): Promise<unknown>;
-  sendCommand(cmd: IoRedisCommand): unknown;
   isCluster?: boolean;
-  nodes?: () => object[];
+  slots?: string[][];
+  nodes?: (role: string) => IoRedisLike[];
+  options?: { host?: string; port?: number };
 }
 
 /** A client that `new RateLimiter` accepts: node-redis 4/5 client or cluster, ioredis Redis or Cluster, or a Send. */
@@ -55,9 +50,37 @@ function isNodeRedisCluster(c: object): c is NodeRedisCluster {
   return typeof (c as NodeRedisCluster).sendCommand === 'function' && 'masters' in c && 'slots' in c;
 }
 
-function ioCommandCtor(c: IoRedisLike): IoRedisCommandCtor | undefined {
-  const node = c.nodes?.()[0];
-  return (node?.constructor as { Command?: IoRedisCommandCtor } | undefined)?.Command;
+/**
+ * ioredis routes only the commands it knows by key: RL.* would go to a random master and come
+ * back MOVED. This sends each to the master that owns its slot in ioredis's own slot map, and
+ * leaves anything unusual (no map yet, a slot moved) to ioredis's redirect handling.
+ */
+function ioClusterSend(cluster: IoRedisLike): Send {
+  const byAddress = new Map<string, IoRedisLike>();
+  const owner = (key: Key): IoRedisLike | undefined => {
+    const address = cluster.slots?.[keySlot(key)]?.[0];
+    if (address === undefined) return undefined;
+    let node = byAddress.get(address);
+    if (node === undefined) {
+      node = cluster.nodes?.('master').find((n) => `${n.options?.host}:${n.options?.port}` === address);
+      if (node !== undefined) byAddress.set(address, node);
+    }
+    return node;
+  };
+  return async (key, _ro, args) => {
+    const name = String(args[0]);
+    const rest = args.slice(1);
+    const node = key === undefined ? undefined : owner(key);
+    if (node === undefined) return cluster.call(name, ...rest);
+    try {
+      return await node.call(name, ...rest);
+    } catch (e) {
+      // A slot that moved ran nothing there: ioredis follows the redirect and updates its map.
+      if (!(e instanceof Error) || !/^(MOVED|ASK) /.test(e.message)) throw e;
+      byAddress.clear();
+      return cluster.call(name, ...rest);
+    }
+  };
 }
 
 export function transportFor(client: RedisLike): Send {
@@ -69,16 +92,7 @@ export function transportFor(client: RedisLike): Send {
     if (client.isCluster !== true) {
       return (_key, _ro, args) => client.call(String(args[0]), ...args.slice(1));
     }
-    // ioredis routes only the commands it knows by key; RL.* would go to a random node and be
-    // redirected. A Command carrying its key is routed to the slot's owner at once.
-    return (key, _ro, args) => {
-      const Ctor = ioCommandCtor(client);
-      if (Ctor === undefined || key === undefined) return client.call(String(args[0]), ...args.slice(1));
-      const cmd = new Ctor(String(args[0]), args.slice(1), { replyEncoding: 'utf8' });
-      cmd.keys = [key];
-      void client.sendCommand(cmd);
-      return cmd.promise;
-    };
+    return ioClusterSend(client);
   }
   if (isNodeRedisCluster(client)) return (key, ro, args, sig) => client.sendCommand(key, ro, args, abortOptions(sig));
   if (typeof (client as NodeRedisClient).sendCommand === 'function') {
