@@ -108,6 +108,11 @@ export class RateLimiter {
     }
   }
 
+  /** The limit a call with `limit` would use (the default merged with it), validated. */
+  resolve(limit?: Partial<Limit>): NormalLimit {
+    return this.limit(limit, 1);
+  }
+
   /** The breaker's state (closed when there is none). */
   get breakerState(): BreakerState {
     return this.breaker?.state ?? 'closed';
