@@ -394,7 +394,7 @@ ALL_ALGORITHMS = [TB, GCRA, FW, SW, SL]
 DECISION_FIELDS = ["allowed", "limit", "remaining", "retry_after_ms", "reset_after_ms"]
 INSPECT_COMMON = [
     "algorithm", "limit", "period_ms", "period", "burst", "remaining", "reset_after_ms", "ttl_ms",
-    "admitted", "denied",
+    "admitted", "denied", "blocked_ms",
 ]
 INSPECT_STATE = {
     TB: ["tokens", "updated_ms"],
@@ -403,13 +403,15 @@ INSPECT_STATE = {
     SW: ["window_start_ms", "previous_count", "current_count"],
     SL: ["entries", "oldest_ms", "newest_ms"],
     "LEASES": ["held", "leases", "earliest_expiry_ms", "latest_expiry_ms"],
+    "CALENDAR": ["unit", "utc_offset", "window_start_ms", "count"],
+    "NONE": [],
 }
 # Module load arguments that register CL.THROTTLE.
 CELL_COMPAT = ["cell-compat", "yes"]
 # Error texts (src/error.rs). An argument's error names its position, counted from 1
 # after the command name (RL.CHECK: key 1, algorithm 2, limit 3, period 4, options 5+).
 EXPECTED_ALGORITHM = (
-    "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG"
+    "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW, SLIDING_LOG or CALENDAR"
 )
 EXPECTED_COUNT = "expected an integer between 1 and 9223372036854775807"
 EXPECTED_COST = EXPECTED_COUNT + " (RL.PEEK also takes 0)"
@@ -417,7 +419,7 @@ EXPECTED_DURATION = (
     "expected a duration from 1ms to 9223372036854775807ms: digits, optionally followed by"
     " ms, s, m, h or d (no unit: milliseconds)"
 )
-SPEC_SYNTAX = "a spec is: algorithm limit period [BURST n] [COST n]"
+SPEC_SYNTAX = "a spec is: algorithm limit period [BURST n] [COST n] [BLOCK ms]"
 
 
 def arg_error(pos, field, text):
@@ -458,11 +460,13 @@ def twice_error(option, pos=7):
 
 
 def option_error(pos=5):
-    return arg_error(pos, "option", "expected BURST n or COST n")
+    return arg_error(pos, "option", "expected BURST n, COST n, BLOCK ms, UTC_OFFSET minutes"
+                     " (CALENDAR) or AT_MOST")
 
 
 def mcheck_option_error(pos):
-    return arg_error(pos, "option", "expected BURST n, COST n or the next spec's algorithm")
+    return arg_error(pos, "option", "expected BURST n, COST n, BLOCK ms, UTC_OFFSET minutes or"
+                     " the next spec's algorithm")
 
 
 def window_burst_error(pos=5):
@@ -494,14 +498,14 @@ WRONGTYPE_ERROR = "WRONGTYPE Operation against a key holding the wrong kind of v
 STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
     f"{algorithm}_{counter}"
     for algorithm in ("token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_log",
-                      "leases")
+                      "leases", "calendar")
     for counter in ("checks", "allowed", "denied", "errors", "keys")
 ]
 
 
 # Every command, in report order, and those that reply a decision.
 COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle",
-            "metrics", "refund", "acquire", "release", "renew")
+            "metrics", "refund", "acquire", "release", "renew", "block")
 DECIDING = ("check", "peek", "mcheck", "throttle", "acquire")
 PERCENTILES = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 

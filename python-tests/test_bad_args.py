@@ -59,9 +59,9 @@ BAD = [
     ((K,), ARITY),
     ((K, GCRA), ARITY),
     ((K, GCRA, 10), ARITY),
-    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "AT_MOST", "X"), ARITY),
+    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "BLOCK", 1, "AT_MOST", "X"), ARITY),
     ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "X"), option_error(9)),
-    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "BURST", 2), ARITY),
+    ((K, GCRA, 10, 1000, "BURST", 1, "COST", 1, "BLOCK", 1, "BURST", 2), ARITY),
     # algorithm (argument 2)
     ((K, "LEAKY_BUCKET", 10, 1000), ALGO),
     ((K, "TOKENBUCKET", 10, 1000), ALGO),

@@ -22,9 +22,11 @@ from helpers import raw_reply as raw
 # name: (arity, key spec flags or None, top-level argument names)
 EXPECTED = {
     "rl.check": (-5, ["RW", "access", "update"],
-                 ["key", "algorithm", "limit", "period", "burst", "cost", "at_most"]),
+                 ["key", "algorithm", "limit", "period", "burst", "cost", "block", "utc_offset",
+                  "at_most"]),
     "rl.peek": (-5, ["RO", "access"],
-                ["key", "algorithm", "limit", "period", "burst", "cost"]),
+                ["key", "algorithm", "limit", "period", "burst", "cost", "block", "utc_offset"]),
+    "rl.block": (3, ["RW", "access", "update"], ["key", "ms"]),
     "rl.inspect": (2, ["RO", "access"], ["key"]),
     "rl.mcheck": (-6, ["RW", "access", "update"], ["numkeys", "key", "spec"]),
     "rl.reset": (-2, ["RM", "delete"], ["key"]),
@@ -66,12 +68,13 @@ def test_arguments_carry_types_tokens_and_flags(r):
     algorithms = [as_dict(a) for a in args["algorithm"]["arguments"]]
     assert args["algorithm"]["type"] == b"oneof"
     assert [a["token"] for a in algorithms] == [
-        b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG"]
+        b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG",
+        b"CALENDAR"]
     mdoc = as_dict(raw(r, "COMMAND", "DOCS", "rl.mcheck")[1])
     spec = [as_dict(a) for a in mdoc["arguments"]][2]
     assert spec["type"] == b"block" and spec["flags"] == [b"multiple"]
     assert [as_dict(a)["name"] for a in spec["arguments"]] == [
-        b"algorithm", b"limit", b"period", b"burst", b"cost"]
+        b"algorithm", b"limit", b"period", b"burst", b"cost", b"block", b"utc_offset"]
 
 
 def test_command_info_gives_arity_and_key_specs(cell):
@@ -146,7 +149,7 @@ def redis_cli_hint(port, typed):
 
 def test_redis_cli_shows_argument_hints_from_the_docs(server):
     assert redis_cli_hint(server.port, "RL.CHECK ") == (
-        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG limit period "
-        "[BURST burst] [COST cost] [AT_MOST]")
+        "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG|CALENDAR limit period "
+        "[BURST burst] [COST cost] [BLOCK block] [UTC_OFFSET utc_offset] [AT_MOST]")
     assert redis_cli_hint(server.port, "RL.INSPECT ") == "key"
     assert redis_cli_hint(server.port, "RL.STATS ") == "[RESET]"

@@ -407,6 +407,8 @@ def test_stats_count_exactly(server, protocol):
         "sliding_window_keys": 1, "sliding_log_keys": 1,
         "leases_checks": 0, "leases_allowed": 0, "leases_denied": 0, "leases_errors": 0,
         "leases_keys": 0,
+        "calendar_checks": 0, "calendar_allowed": 0, "calendar_denied": 0,
+        "calendar_errors": 0, "calendar_keys": 0,
     }
     per_command = {
         f"{cmd}_{field}": after_all[f"{cmd}_{field}"] - base_all[f"{cmd}_{field}"]
@@ -429,6 +431,7 @@ def test_stats_count_exactly(server, protocol):
         "refund_calls": 0, "refund_errors": 0,
         "acquire_calls": 0, "acquire_errors": 0, "acquire_allowed": 0, "acquire_denied": 0,
         "release_calls": 0, "release_errors": 0, "renew_calls": 0, "renew_errors": 0,
+        "block_calls": 0, "block_errors": 0,
     }
     assert sum(after_all[f"{cmd}_errors"] for cmd in COMMANDS) == after["errors"]
     # RL.RESET and RL.APPLY successes are not checks; RL.STATS itself counts nothing.

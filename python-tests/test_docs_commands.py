@@ -212,7 +212,7 @@ def test_cargo_description_names_every_algorithm(live):
     docs, _ = live["rl.check"]
     (algorithm,) = [a for a in map(as_dict, docs["arguments"]) if a["name"] == b"algorithm"]
     tokens = [as_dict(a)["token"].decode() for a in algorithm["arguments"]]
-    assert len(tokens) == 5
+    assert len(tokens) == 6
     description = re.search(r'(?m)^description = "(.*)"$', read(os.path.join(REPO, "Cargo.toml")))[1]
     for token in tokens:
         spoken = token.replace("_", " ")

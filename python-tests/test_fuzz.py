@@ -20,7 +20,8 @@ SEED = int(os.environ.get("RL_FUZZ_SEED", "20261123"))
 BATCH = 500
 # In every key and random argument, so an error that echoes one is caught.
 MARK = b"Zq7mark"
-ALGORITHMS = [b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG"]
+ALGORITHMS = [b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG",
+              b"CALENDAR"]
 # Keys of every other type, and the command that creates each.
 OTHER_TYPES = {"str": ["SET", "v"], "list": ["RPUSH", "v"], "hash": ["HSET", "f", "v"],
                "set": ["SADD", "v"], "zset": ["ZADD", 1, "v"], "stream": ["XADD", "*", "f", "v"]}
@@ -84,8 +85,8 @@ class Gen:
     def options(self):
         out = []
         for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3])):
-            word = self.rng.choice([b"BURST", b"COST", b"burst", b"cost", b"LIMIT",
-                                    b"", self.junk()])
+            word = self.rng.choice([b"BURST", b"COST", b"burst", b"cost", b"LIMIT", b"BLOCK",
+                                    b"UTC_OFFSET", b"AT_MOST", b"", self.junk()])
             out.append(word)
             if self.rng.random() < 0.9:
                 out.append(self.number())
@@ -110,12 +111,17 @@ class Gen:
         """A spec that usually parses."""
         rng = self.rng
         algorithm = algorithm or rng.choice(ALGORITHMS)
-        out = [algorithm, str(rng.choice([1, 2, 5, 100])).encode(),
-               rng.choice([b"1", b"50", b"1000", b"3600000", b"1s", b"50ms", b"1h", b"1m"])]
+        periods = ([b"DAY", b"week", b"MONTH", b"1d"] if algorithm == b"CALENDAR" else
+                   [b"1", b"50", b"1000", b"3600000", b"1s", b"50ms", b"1h", b"1m"])
+        out = [algorithm, str(rng.choice([1, 2, 5, 100])).encode(), rng.choice(periods)]
+        if algorithm == b"CALENDAR" and rng.random() < 0.5:
+            out += [b"UTC_OFFSET", rng.choice([b"0", b"-300", b"+540", b"1080", b"1081"])]
         if algorithm in (b"TOKEN_BUCKET", b"GCRA") and rng.random() < 0.3:
             out += [b"BURST", str(rng.choice([1, 3, 200])).encode()]
         if rng.random() < 0.3:
             out += [b"COST", str(rng.choice([0, 1, 2, 7, 500])).encode()]
+        if rng.random() < 0.1:
+            out += [b"BLOCK", rng.choice([b"1", b"20", b"1s"])]
         return out
 
     def payload(self):
@@ -134,7 +140,7 @@ class Gen:
             elif cut < 0.3:
                 p += bytes(8 * rng.randrange(1, 4))
             return bytes(p)
-        first = rng.choice([1, 2, 0x81, 0x82, 0x83, 0x84, 0x85, 0, 255])
+        first = rng.choice([1, 2, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0, 255])
         words = rng.randrange(0, 12)
         return bytes([first]) + bytes(rng.randrange(256) for _ in range(8 * words + rng.randrange(8)))
 
@@ -143,8 +149,8 @@ class Gen:
         name = rng.choices(
             [b"RL.CHECK", b"rl.check", b"RL.PEEK", b"Rl.Peek", b"RL.MCHECK", b"RL.INSPECT",
              b"RL.RESET", b"RL.STATS", b"RL.METRICS", b"RL.APPLY", b"CL.THROTTLE",
-             b"RL.REFUND", b"RL.ACQUIRE", b"RL.RELEASE", b"rl.renew"],
-            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6, 10, 5, 4])[0]
+             b"RL.REFUND", b"RL.ACQUIRE", b"RL.RELEASE", b"rl.renew", b"RL.BLOCK"],
+            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6, 10, 5, 4, 3])[0]
         upper = name.upper()
         if upper in (b"RL.ACQUIRE", b"RL.RELEASE", b"RL.RENEW"):
             # Mostly the lease keys (a few of them, so the cap and the limit are hit),
@@ -190,6 +196,11 @@ class Gen:
             args = rng.choice([[], [], [b"RESET"], [b"reset"], [self.junk()], [b"RESET", b"x"]])
         elif upper == b"RL.METRICS":
             args = rng.choice([[], [], [], [self.junk()]])
+        elif upper == b"RL.BLOCK":
+            ms = rng.choice([b"1", b"50", b"1s", b"2m"]) if rng.random() < 0.7 else self.number()
+            args = [self.key(), ms][: rng.choice([2, 2, 2, 2, 1, 0])]
+            if rng.random() < 0.05:
+                args.append(self.junk())
         elif upper == b"RL.REFUND":
             word = rng.choice([b"COST", b"cost", b"COST", self.junk()])
             value = str(rng.choice([1, 2, 5, 1000])).encode() if rng.random() < 0.8 else self.number()
@@ -222,7 +233,10 @@ def real_payloads(c):
     out = []
     for i, algorithm in enumerate(ALGORITHMS):
         key = f"seed:{i}"
-        check(c, key, algorithm.decode(), 5, 3_600_000, None, 2)
+        period = "DAY" if algorithm == b"CALENDAR" else 3_600_000
+        check(c, key, algorithm.decode(), 5, period, None, 2)
+        if i % 2:
+            c.execute_command("RL.BLOCK", key, "1h")  # a blocked value's encoding
         words = ModuleDump.parse(c.dump(key)).words
         out.append(b"".join(w.to_bytes(8, "little") for w in words)
                    + (2**41).to_bytes(8, "little"))
@@ -236,7 +250,12 @@ def real_payloads(c):
     le = lambda *ws: b"".join(w.to_bytes(8, "little") for w in ws)  # noqa: E731
     now = 1_767_225_600_000
     out += [le(0x83, 5, 60_000, now, 7, now + 60_000, 1, now + 60_000),
-            le(0x84, now, 7, now + 1), le(0x85, now, 7, now + 5000, now + 5000)]
+            le(0x84, now, 7, now + 1), le(0x85, now, 7, now + 5000, now + 5000),
+            le(0x86, 1, now + 60_000, now + 60_000)]
+    c.execute_command("RL.BLOCK", "seed:blocked", "1h")  # a key holding only a block
+    words = ModuleDump.parse(c.dump("seed:blocked")).words
+    out.append(b"".join(w.to_bytes(8, "little") for w in words) + (2**41).to_bytes(8, "little"))
+    c.delete("seed:blocked")
     return out
 
 

@@ -226,7 +226,7 @@ def test_inspect_shows_counts_and_expiries_never_ids(clocked):
     assert info == {
         "algorithm": "LEASES", "limit": 10, "period_ms": 2000, "period": "2s", "burst": 10,
         "remaining": 5,
-        "reset_after_ms": 1900, "ttl_ms": 1900, "admitted": 5, "denied": 0,
+        "reset_after_ms": 1900, "ttl_ms": 1900, "admitted": 5, "denied": 0, "blocked_ms": 0,
         "held": 5, "leases": 2, "earliest_expiry_ms": T0 + 1000, "latest_expiry_ms": T0 + 2100,
     }
     raw = c.execute_command("RL.INSPECT", "k")

@@ -214,7 +214,7 @@ BAD = [
     (("2", "a", "b", GCRA, 5, 1000, GCRA, 5), arg_error(9, "period", "missing, "
         "expected a duration from 1ms to 9223372036854775807ms: digits, optionally followed by"
         " ms, s, m, h or d (no unit: milliseconds); a spec is: algorithm limit period"
-        " [BURST n] [COST n]")),
+        " [BURST n] [COST n] [BLOCK ms]")),
     (("1", "a", GCRA, 0, 1000), limit_error(4)),
     (("2", "a", "b", GCRA, 5, 1000, TB, 5, "x"), period_error(9)),
     (("2", "a", "b", GCRA, 5, "1s", TB, 5, "1 m"), period_error(9)),

@@ -10,7 +10,7 @@ import redis
 from helpers import CELL_COMPAT, GCRA, SL, attach, check, inspect, mcheck
 
 APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "rl.refund", "cl.throttle",
-                "rl.acquire", "rl.release", "rl.renew"]
+                "rl.acquire", "rl.release", "rl.renew", "rl.block"]
 ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.metrics", "rl.apply"]
 
 

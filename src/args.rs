@@ -4,6 +4,7 @@
 //! Every error names the argument's position (1: the first after the command name)
 //! and its role (`ERR argument 3 (limit): ...`), never its bytes.
 
+use crate::algorithms::calendar::{Calendar, Unit, MAX_OFFSET_MIN};
 use crate::algorithms::sliding_log::MAX_PERIOD_MS;
 use crate::algorithms::{Algorithm, Quota, MAX_ARG};
 use crate::error::{ArgError, Error, Field};
@@ -43,28 +44,57 @@ impl Form {
 struct OptionRule {
     /// The option; its name is the keyword (case-insensitive).
     field: Field,
-    /// Whether the algorithm takes it; refused at the keyword otherwise (only BURST is
-    /// restricted, so the refusal is `ArgError::BurstNotSupported`; an option with another
-    /// restriction brings its own `ArgError`).
+    /// Whether the algorithm takes it; refused at the keyword with `refused` otherwise.
     applies: fn(Algorithm) -> bool,
+    /// The refusal when the algorithm does not take it.
+    refused: ArgError,
     /// Parses its value.
     value: fn(&[u8], Form) -> Result<u64, ArgError>,
 }
 
 /// The options after `period`, in any order, each at most once; parsed values land at
 /// the same index. Adding an option is one row here, one `Field` and its use below.
-const OPTIONS: [OptionRule; 2] = [
+const OPTIONS: [OptionRule; 4] = [
     OptionRule {
         field: Field::Burst,
         applies: Algorithm::has_burst,
+        refused: ArgError::BurstNotSupported,
         value: |v, _| parse_count(v, Field::Burst),
     },
     OptionRule {
         field: Field::Cost,
         applies: |_| true,
+        refused: ArgError::BurstNotSupported,
         value: |v, form| parse_int(v, form.min_cost(), MAX_ARG, Field::Cost),
     },
+    OptionRule {
+        field: Field::Block,
+        applies: |_| true,
+        refused: ArgError::BurstNotSupported,
+        value: |v, _| parse_duration(v, Field::Block),
+    },
+    OptionRule {
+        field: Field::UtcOffset,
+        applies: |a| a == Algorithm::Calendar,
+        refused: ArgError::UtcOffsetNotSupported,
+        // Biased by MAX_OFFSET_MIN to fit the table's u64 values.
+        value: |v, _| parse_offset(v).map(|m| (m + MAX_OFFSET_MIN) as u64),
+    },
 ];
+
+/// Parses CALENDAR's `UTC_OFFSET`: whole minutes, an optional sign, within ±18 hours.
+fn parse_offset(bytes: &[u8]) -> Result<i64, ArgError> {
+    let err = ArgError::Invalid(Field::UtcOffset);
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, bytes),
+    };
+    let v = parse_digits(digits)
+        .filter(|&v| v <= MAX_OFFSET_MIN as u64)
+        .ok_or(err)? as i64;
+    Ok(if negative { -v } else { v })
+}
 
 /// Parses a decimal integer in `min..=max`: digits only, no sign, no spaces.
 pub fn parse_int(bytes: &[u8], min: u64, max: u64, field: Field) -> Result<u64, ArgError> {
@@ -162,7 +192,21 @@ pub fn parse_spec<A: AsRef<[u8]>>(
         ArgError::Invalid(Field::Algorithm).at(pos)
     })?;
     let limit = parse_count(arg(1, Field::Limit)?, Field::Limit).map_err(at(1))?;
-    let period = parse_duration(arg(2, Field::Period)?, Field::Period).map_err(at(2))?;
+    // CALENDAR's period is a unit; the offset comes with the options.
+    let (period, unit) = if algorithm == Algorithm::Calendar {
+        let word = arg(2, Field::CalendarUnit)?;
+        let unit =
+            Unit::from_keyword(word).ok_or(ArgError::Invalid(Field::CalendarUnit).at(pos + 2))?;
+        let nominal = Calendar {
+            unit,
+            offset_min: 0,
+        }
+        .nominal_ms();
+        (nominal, Some(unit))
+    } else {
+        let period = parse_duration(arg(2, Field::Period)?, Field::Period).map_err(at(2))?;
+        (period, None)
+    };
     let mut values = [None; OPTIONS.len()];
     let mut at_most = false;
     let mut used = 3;
@@ -196,7 +240,7 @@ pub fn parse_spec<A: AsRef<[u8]>>(
             return Err(ArgError::Repeated(rule.field).at(pos + used));
         }
         if !(rule.applies)(algorithm) {
-            return Err(ArgError::BurstNotSupported.at(pos + used));
+            return Err(rule.refused.at(pos + used));
         }
         let value = args
             .get(used + 1)
@@ -204,7 +248,7 @@ pub fn parse_spec<A: AsRef<[u8]>>(
         values[slot] = Some((rule.value)(value.as_ref(), form).map_err(at(used + 1))?);
         used += 2;
     }
-    let [burst, cost] = values;
+    let [burst, cost, block, offset] = values;
     if algorithm == Algorithm::SlidingLog {
         if period > MAX_PERIOD_MS {
             return Err(ArgError::LogPeriodTooLong.at(pos + 2));
@@ -214,10 +258,14 @@ pub fn parse_spec<A: AsRef<[u8]>>(
         }
     }
     let quota = Quota::new(limit, period, burst.unwrap_or(limit)).ok_or(Error::Internal)?;
+    let calendar = unit.map(|unit| Calendar {
+        unit,
+        offset_min: offset.map_or(0, |o| o as i64 - MAX_OFFSET_MIN) as i16,
+    });
     let req = CheckRequest {
-        algorithm,
-        quota,
-        cost: cost.unwrap_or(1),
+        calendar,
+        block_ms: block.unwrap_or(0),
+        ..CheckRequest::new(algorithm, quota, cost.unwrap_or(1))
     };
     Ok((req, used, at_most))
 }
@@ -242,7 +290,8 @@ pub fn parse_check_at_most<A: AsRef<[u8]>>(
     form: Form,
     limits: &Limits,
 ) -> Result<(CheckRequest, bool), Error> {
-    if args.len() < 4 || args.len() > 9 {
+    // key, the spec's three, BURST or UTC_OFFSET, COST and BLOCK with values, AT_MOST.
+    if args.len() < 4 || args.len() > 11 {
         return Err(Error::WrongArity);
     }
     let (req, _, at_most) = parse_spec(&args[1..], 2, form, limits)?;
@@ -339,11 +388,7 @@ pub fn parse_throttle<A: AsRef<[u8]>>(args: &[A]) -> Result<(CheckRequest, bool)
         None => 1,
     };
     let quota = Quota::new(count, seconds * 1000, max_burst + 1).ok_or(Error::Internal)?;
-    let req = CheckRequest {
-        algorithm: Algorithm::Gcra,
-        quota,
-        cost: quantity.max(1),
-    };
+    let req = CheckRequest::new(Algorithm::Gcra, quota, quantity.max(1));
     Ok((req, quantity == 0))
 }
 
@@ -626,7 +671,25 @@ mod tests {
     #[test]
     fn errors_name_the_argument_and_what_was_expected_there() {
         let table: &[(&str, Error)] = &[
-            ("k GCRA 10 1000 BURST 1 COST 1 AT_MOST X", Error::WrongArity),
+            (
+                "k GCRA 10 1000 BURST 1 COST 1 BLOCK 1 AT_MOST X",
+                Error::WrongArity,
+            ),
+            (
+                "k GCRA 10 1000 BURST 1 COST 1 AT_MOST X",
+                Invalid(Field::Option).at(10),
+            ),
+            ("k GCRA 10 1000 BLOCK 0", Invalid(Field::Block).at(6)),
+            ("k GCRA 10 1000 UTC_OFFSET 60", UtcOffsetNotSupported.at(5)),
+            ("k CALENDAR 10 YEAR", Invalid(Field::CalendarUnit).at(4)),
+            (
+                "k CALENDAR 10 DAY UTC_OFFSET 1081",
+                Invalid(Field::UtcOffset).at(6),
+            ),
+            (
+                "k CALENDAR 10 DAY UTC_OFFSET",
+                Missing(Field::UtcOffset).at(5),
+            ),
             ("k LEAKY 10 1000", Invalid(Field::Algorithm).at(2)),
             ("k 10 1000 TOKEN_BUCKET", NumberForAlgorithm.at(2)),
             ("k 10 GCRA 1000", NumberForAlgorithm.at(2)),
@@ -770,7 +833,7 @@ mod tests {
         let e = |line: &str| parse(line).unwrap_err().to_string();
         assert_eq!(
             e("k 10 1000 TOKEN_BUCKET"),
-            "ERR argument 2 (algorithm): expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG; got a number: is limit before the algorithm? a spec is: algorithm limit period [BURST n] [COST n]"
+            "ERR argument 2 (algorithm): expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW, SLIDING_LOG or CALENDAR; got a number: is limit before the algorithm? a spec is: algorithm limit period [BURST n] [COST n] [BLOCK ms]"
         );
         assert_eq!(
             e("k GCRA 10 1000 BURST 1 BURST 2"),

@@ -14,7 +14,7 @@ use crate::commands::Call;
 use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
-use crate::replicate::{pack_append, pack_deny, pack_lease, pack_replace};
+use crate::replicate::{pack_append, pack_block, pack_deny, pack_lease, pack_replace};
 use crate::stamp;
 use crate::types::callbacks::Stored;
 use crate::types::encoding::Bytes;
@@ -145,7 +145,11 @@ impl<'a> Pending<'a> {
     /// another key denied): existing keys count the denied units.
     pub fn deny_instead(&mut self, cost: u64) {
         if let Write::Change(c) = &self.write {
-            if !matches!(c, Change::Nothing | Change::Deny { .. }) {
+            // A denial (with or without its block) stays what it is.
+            if !matches!(
+                c,
+                Change::Nothing | Change::Deny { .. } | Change::Block { .. }
+            ) {
                 self.write = Write::Change(Change::Deny { cost });
                 self.expire_at = None;
             }
@@ -167,11 +171,15 @@ pub fn prepare<'a>(
 
 /// The pending write of an evaluated outcome on an open key.
 fn pending_for(name: &Arg, key: Key, outcome: Outcome, now: u64) -> (Pending<'_>, Decision) {
-    // A charge moves the expiry to when the limiter is fully rested.
-    let expire_at = outcome
-        .change
-        .charges()
-        .then(|| outcome.decision.rested_at_ms(now));
+    let expire_at = match outcome.change {
+        // A charge moves the expiry to when the limiter is fully rested.
+        _ if outcome.change.charges() => Some(outcome.decision.rested_at_ms(now)),
+        // A block keeps the key at least until it ends (a key without expiry keeps none).
+        Change::Block { until_ms, .. } => key
+            .expires_at()
+            .map(|at| at.max(until_ms.min(i64::MAX as u64) as i64)),
+        _ => None,
+    };
     let pending = Pending::new(name, key, Write::Change(outcome.change), expire_at);
     (pending, outcome.decision)
 }
@@ -250,7 +258,7 @@ fn update(stored: &mut Stored, write: &Write) -> bool {
     match write {
         Write::Change(Change::Nothing) => false,
         Write::Change(c) => {
-            apply(Some(stored.limiter_mut()), c.clone());
+            stored.update(|l| apply(Some(l), c.clone()));
             true
         }
         Write::Replace(l) => {
@@ -265,6 +273,7 @@ fn payload(p: &mut Pending) -> Result<Bytes, Error> {
     let expire_at = p.expire_at.unwrap_or(0);
     Ok(match &p.write {
         Write::Change(Change::Deny { cost }) => pack_deny(*cost),
+        Write::Change(Change::Block { cost, until_ms }) => pack_block(*cost, *until_ms, expire_at),
         Write::Change(Change::Append { quota, append }) => pack_append(quota, append, expire_at),
         Write::Change(Change::Lease { quota, step }) => pack_lease(quota.as_ref(), step, expire_at),
         _ => match p.key.slot()? {

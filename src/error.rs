@@ -38,6 +38,12 @@ pub enum Field {
     LeaseMs,
     /// RL.CHECK's `AT_MOST` flag.
     AtMost,
+    /// `BLOCK ms` (RL.CHECK, RL.PEEK, RL.MCHECK) and RL.BLOCK's `ms`.
+    Block,
+    /// CALENDAR's `UTC_OFFSET minutes`.
+    UtcOffset,
+    /// CALENDAR's period: `DAY`, `WEEK` or `MONTH`.
+    CalendarUnit,
 }
 
 impl Field {
@@ -57,6 +63,9 @@ impl Field {
             Field::Quantity => "quantity",
             Field::LeaseMs => "lease_ms",
             Field::AtMost => "AT_MOST",
+            Field::Block => "BLOCK",
+            Field::UtcOffset => "UTC_OFFSET",
+            Field::CalendarUnit => "period",
         }
     }
 
@@ -69,8 +78,12 @@ impl Field {
             Field::Cost => {
                 "expected an integer between 1 and 9223372036854775807 (RL.PEEK also takes 0)"
             }
-            Field::Period => DURATION,
-            Field::Option => "expected BURST n or COST n",
+            Field::Period | Field::Block => DURATION,
+            Field::Option => {
+                "expected BURST n, COST n, BLOCK ms, UTC_OFFSET minutes (CALENDAR) or AT_MOST"
+            }
+            Field::UtcOffset => "expected whole minutes east of UTC between -1080 and 1080",
+            Field::CalendarUnit => "a CALENDAR period is DAY, WEEK or MONTH",
             Field::AtMost => "a flag with no value",
             Field::NumKeys => "expected an integer between 1 and 1024",
             Field::MaxBurst => "expected an integer between 0 and 9223372036854775806",
@@ -80,9 +93,10 @@ impl Field {
     }
 }
 
-const ALGORITHMS: &str = "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW or SLIDING_LOG";
+const ALGORITHMS: &str =
+    "expected TOKEN_BUCKET, GCRA, FIXED_WINDOW, SLIDING_WINDOW, SLIDING_LOG or CALENDAR";
 const DURATION: &str = "expected a duration from 1ms to 9223372036854775807ms: digits, optionally followed by ms, s, m, h or d (no unit: milliseconds)";
-const SPEC: &str = "a spec is: algorithm limit period [BURST n] [COST n]";
+const SPEC: &str = "a spec is: algorithm limit period [BURST n] [COST n] [BLOCK ms]";
 
 /// What is wrong with one argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +122,8 @@ pub enum ArgError {
     OnlyCost,
     /// `AT_MOST` outside RL.CHECK with TOKEN_BUCKET or GCRA.
     AtMostNotSupported,
+    /// `UTC_OFFSET` given to an algorithm other than CALENDAR.
+    UtcOffsetNotSupported,
 }
 
 impl ArgError {
@@ -118,6 +134,7 @@ impl ArgError {
             ArgError::NumberForAlgorithm => Field::Algorithm,
             ArgError::OptionOrSpec | ArgError::OnlyCost => Field::Option,
             ArgError::AtMostNotSupported => Field::AtMost,
+            ArgError::UtcOffsetNotSupported => Field::UtcOffset,
             ArgError::BurstNotSupported => Field::Burst,
             ArgError::LogPeriodTooLong => Field::Period,
             ArgError::LogLimitTooHigh => Field::Limit,
@@ -139,10 +156,12 @@ impl ArgError {
                 w,
                 "{ALGORITHMS}; got a number: is limit before the algorithm? {SPEC}"
             ),
-            ArgError::OptionOrSpec => {
-                w.write_str("expected BURST n, COST n or the next spec's algorithm")
+            ArgError::OptionOrSpec => w.write_str(
+                "expected BURST n, COST n, BLOCK ms, UTC_OFFSET minutes or the next spec's algorithm",
+            ),
+            ArgError::Missing(Field::Burst | Field::Cost | Field::Block | Field::UtcOffset) => {
+                w.write_str("needs a value")
             }
-            ArgError::Missing(Field::Burst | Field::Cost) => w.write_str("needs a value"),
             ArgError::Missing(f) => write!(w, "missing, {}; {SPEC}", f.accepted()),
             ArgError::Repeated(_) => w.write_str("given more than once"),
             ArgError::BurstNotSupported => w.write_str("applies only to TOKEN_BUCKET and GCRA"),
@@ -156,6 +175,7 @@ impl ArgError {
             ArgError::AtMostNotSupported => {
                 w.write_str("applies only to RL.CHECK with TOKEN_BUCKET or GCRA")
             }
+            ArgError::UtcOffsetNotSupported => w.write_str("applies only to CALENDAR"),
         }
     }
 }
@@ -343,9 +363,17 @@ mod tests {
                 | Error::BadLeaseId => 0,
             };
             match a {
-                Invalid(_) | NumberForAlgorithm | OptionOrSpec | Missing(_) | Repeated(_)
-                | BurstNotSupported | LogPeriodTooLong | LogLimitTooHigh | OnlyCost
-                | AtMostNotSupported => 0,
+                Invalid(_)
+                | NumberForAlgorithm
+                | OptionOrSpec
+                | Missing(_)
+                | Repeated(_)
+                | BurstNotSupported
+                | LogPeriodTooLong
+                | LogLimitTooHigh
+                | OnlyCost
+                | AtMostNotSupported
+                | UtcOffsetNotSupported => 0,
             }
         };
         let fields = [
@@ -361,10 +389,13 @@ mod tests {
             PeriodSeconds,
             Quantity,
             LeaseMs,
+            Block,
+            UtcOffset,
+            CalendarUnit,
         ];
         let mut args: Vec<ArgError> = fields.into_iter().map(Invalid).collect();
         args.extend([NumberForAlgorithm, OptionOrSpec]);
-        args.extend([Limit, Period, Burst, Cost].map(Missing));
+        args.extend([Limit, Period, Burst, Cost, Block, UtcOffset, CalendarUnit].map(Missing));
         args.extend([Burst, Cost].map(Repeated));
         args.extend([
             BurstNotSupported,
@@ -373,6 +404,7 @@ mod tests {
             OnlyCost,
             AtMostNotSupported,
             Repeated(AtMost),
+            UtcOffsetNotSupported,
         ]);
         let mut all: Vec<Error> = args.into_iter().map(|a| a.at(3)).collect();
         all.extend([

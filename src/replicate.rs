@@ -18,7 +18,11 @@
 //!   RL.ACQUIRE, RL.RELEASE or RL.RENEW. Those commands are never propagated verbatim:
 //!   an acquire draws a random id, which a replica must not draw again.
 //!
-//! A denied check on a missing key changes nothing and propagates nothing.
+//! - **block** (`0x86`, cost, until_ms, expire): a denied check with `BLOCK ms`, or
+//!   RL.BLOCK (cost 0): the denied total grows by cost and the key is blocked until
+//!   until_ms (a missing key is created holding only the block).
+//!
+//! A denied check on a missing key without BLOCK changes nothing and propagates nothing.
 
 use crate::algorithms::leases::{Lease, Op, Step};
 use crate::algorithms::sliding_log::{Append, MAX_PERIOD_MS, MAX_UNITS};
@@ -31,6 +35,7 @@ const OP_APPEND: u64 = 0x82;
 const OP_LEASE_ACQUIRE: u64 = 0x83;
 const OP_LEASE_RELEASE: u64 = 0x84;
 const OP_LEASE_RENEW: u64 = 0x85;
+const OP_BLOCK: u64 = 0x86;
 
 /// A decoded `RL.APPLY` payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +44,15 @@ pub enum Effect {
     Replace(Limiter, i64),
     /// Count units denied on an existing key.
     Deny(u64),
+    /// Count units denied and block the key until a Unix ms, then expire at the last.
+    Block {
+        /// Units denied.
+        cost: u64,
+        /// When the block ends.
+        until_ms: u64,
+        /// The key's new absolute expiry (0: leave the TTL alone).
+        expire_at_ms: i64,
+    },
     /// Apply an admitted log check under `quota`, then expire at `expire_at_ms`.
     Append {
         /// The check's quota.
@@ -76,6 +90,11 @@ fn words<const N: usize>(w: [u64; N]) -> Bytes {
 /// Packs a denied check on an existing key.
 pub fn pack_deny(cost: u64) -> Bytes {
     words([OP_DENY, cost])
+}
+
+/// Packs a block (with the units a denied check counts).
+pub fn pack_block(cost: u64, until_ms: u64, expire_at_ms: i64) -> Bytes {
+    words([OP_BLOCK, cost, until_ms, expire_at_ms as u64])
 }
 
 /// Packs an admitted SLIDING_LOG check.
@@ -125,6 +144,17 @@ pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
     match b.first().map(|&x| u64::from(x)) {
         None => Err(DecodeError::Length),
         Some(OP_DENY) if b.len() == 16 && word(0)? == OP_DENY => Ok(Effect::Deny(word(1)?)),
+        Some(OP_BLOCK) if b.len() == 32 && word(0)? == OP_BLOCK => {
+            let until_ms = word(2)?;
+            if until_ms > i64::MAX as u64 {
+                return Err(DecodeError::State);
+            }
+            Ok(Effect::Block {
+                cost: word(1)?,
+                until_ms,
+                expire_at_ms: expire(word(3)?)?,
+            })
+        }
         Some(OP_APPEND) if b.len() == 56 && word(0)? == OP_APPEND => {
             let quota = Quota::new(word(1)?, word(2)?, word(1)?).ok_or(DecodeError::Quota)?;
             if quota.period_ms() > MAX_PERIOD_MS || quota.limit() > MAX_UNITS {
@@ -181,9 +211,9 @@ pub fn unpack(b: &[u8]) -> Result<Effect, DecodeError> {
             },
             expire_at_ms: expire(word(4)?)?,
         }),
-        Some(OP_DENY | OP_APPEND | OP_LEASE_ACQUIRE | OP_LEASE_RELEASE | OP_LEASE_RENEW) => {
-            Err(DecodeError::Length)
-        }
+        Some(
+            OP_DENY | OP_APPEND | OP_LEASE_ACQUIRE | OP_LEASE_RELEASE | OP_LEASE_RENEW | OP_BLOCK,
+        ) => Err(DecodeError::Length),
         Some(_) => {
             let split = b.len().checked_sub(8).ok_or(DecodeError::Length)?;
             let limiter = encoding::decode(&b[..split])?;

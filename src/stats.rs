@@ -38,10 +38,16 @@ static PER_COMMAND: PerCommand = PerCommand {
 };
 /// Live limiter keys per algorithm: moved only by the type's create and free paths.
 static LIVE: [AtomicI64; N] = [const { AtomicI64::new(0) }; N];
+/// Live keys holding only a block (RL.BLOCK on a missing key): no algorithm yet.
+static LIVE_BLOCKED: AtomicI64 = AtomicI64::new(0);
 
-/// Counts a limiter value coming into existence (+1) or being freed (-1).
-pub fn record_live(algorithm: Algorithm, delta: i64) {
-    LIVE[algorithm.index()].fetch_add(delta, Relaxed);
+/// Counts a limiter value coming into existence (+1) or being freed (-1); `None`: a
+/// key holding only a block.
+pub fn record_live(algorithm: Option<Algorithm>, delta: i64) {
+    match algorithm {
+        Some(a) => LIVE[a.index()].fetch_add(delta, Relaxed),
+        None => LIVE_BLOCKED.fetch_add(delta, Relaxed),
+    };
 }
 
 fn live(algorithm: Algorithm) -> u64 {
@@ -123,7 +129,11 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
             "errors",
             PER_COMMAND.errors.iter().map(|c| c.load(Relaxed)).sum(),
         ),
-        ("keys", Algorithm::ALL.iter().map(|&a| live(a)).sum()),
+        (
+            "keys",
+            Algorithm::ALL.iter().map(|&a| live(a)).sum::<u64>()
+                + LIVE_BLOCKED.load(Relaxed).max(0) as u64,
+        ),
     ];
     for a in Algorithm::ALL {
         let (allowed, denied) = (
@@ -162,6 +172,7 @@ fn names(a: Algorithm) -> [&'static str; 5] {
         Algorithm::SlidingWindow => five!("sliding_window"),
         Algorithm::SlidingLog => five!("sliding_log"),
         Algorithm::Leases => five!("leases"),
+        Algorithm::Calendar => five!("calendar"),
     }
 }
 
@@ -236,7 +247,7 @@ mod tests {
     #[test]
     fn per_command_counters_add_up_and_reset_clears_them_but_not_live_keys() {
         reset();
-        record_live(Algorithm::Gcra, 2);
+        record_live(Some(Algorithm::Gcra), 2);
         record_call(Command::Check, false);
         record_call(Command::Check, true);
         record_call(Command::Peek, true);
@@ -259,6 +270,6 @@ mod tests {
         assert_eq!(get("check_calls"), Value::Count(0));
         assert_eq!(get("errors"), Value::Count(0));
         assert_eq!(get("gcra_keys"), Value::Count(2));
-        record_live(Algorithm::Gcra, -2);
+        record_live(Some(Algorithm::Gcra), -2);
     }
 }

@@ -117,6 +117,7 @@ proptest! {
                 quota: Quota::new(limit, 100, limit).unwrap(),
                 totals: Totals::default(),
                 state: State::Leases(s.clone()),
+                blocked_until_ms: 0,
             };
             prop_assert_eq!(decode(encode(&l).as_bytes()), Ok(l));
         }

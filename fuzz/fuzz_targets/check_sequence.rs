@@ -5,6 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use redis_ratelimit::algorithms::calendar::{Calendar, Unit};
 use redis_ratelimit::algorithms::{Algorithm, Quota};
 use redis_ratelimit::args::CheckRequest;
 use redis_ratelimit::types::limiter::{apply, evaluate, Limiter};
@@ -31,12 +32,14 @@ fuzz_target!(|input: &[u8]| {
     let mut key: Option<Limiter> = None;
     let mut now: u64 = 1_767_225_600_000;
     while !data.is_empty() {
-        let algorithm = match word(&mut data) % 5 {
+        let pick = word(&mut data);
+        let algorithm = match pick % 6 {
             0 => Algorithm::TokenBucket,
             1 => Algorithm::Gcra,
             2 => Algorithm::FixedWindow,
             3 => Algorithm::SlidingWindow,
-            _ => Algorithm::SlidingLog,
+            4 => Algorithm::SlidingLog,
+            _ => Algorithm::Calendar,
         };
         let (mut limit, mut period) = (number(&mut data), number(&mut data));
         if algorithm == Algorithm::SlidingLog {
@@ -62,10 +65,20 @@ fuzz_target!(|input: &[u8]| {
             _ => now,
         }
         .min(i64::MAX as u64);
+        let calendar = (algorithm == Algorithm::Calendar).then(|| Calendar {
+            unit: Unit::ALL[(pick >> 8) as usize % 3],
+            offset_min: ((pick >> 16) % 2161) as i16 - 1080,
+        });
+        let quota = match calendar {
+            // What the parser builds: the unit's nominal length as the period.
+            Some(c) => Quota::new(quota.limit(), c.nominal_ms(), quota.limit()).unwrap_or(quota),
+            None => quota,
+        };
         let req = CheckRequest {
-            algorithm,
-            quota,
-            cost,
+            calendar,
+            // BLOCK on some checks: a denial then blocks the key.
+            block_ms: if pick >> 40 & 3 == 0 { pick >> 42 } else { 0 },
+            ..CheckRequest::new(algorithm, quota, cost)
         };
         match evaluate(key.as_ref(), &req, now) {
             Ok(outcome) => {
@@ -78,7 +91,7 @@ fuzz_target!(|input: &[u8]| {
                     assert!(d.retry_after_ms >= -1);
                 }
                 assert!(d.reset_after_ms >= 0);
-                if d.allowed {
+                if d.allowed || req.block_ms > 0 {
                     match key.as_mut() {
                         Some(l) => {
                             apply(Some(l), outcome.change);
@@ -88,7 +101,9 @@ fuzz_target!(|input: &[u8]| {
                 }
             }
             // A key of another algorithm is refused, never silently reset.
-            Err(_) => assert!(key.as_ref().is_some_and(|l| l.algorithm() != algorithm)),
+            Err(_) => assert!(key
+                .as_ref()
+                .is_some_and(|l| l.algorithm().is_some_and(|a| a != algorithm))),
         }
     }
 });

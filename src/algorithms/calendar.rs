@@ -7,6 +7,8 @@
 //! is needed. Offsets are whole minutes in `-MAX_OFFSET_MIN..=MAX_OFFSET_MIN`: zones with
 //! daylight saving time have no fixed offset, and the window follows the fixed one.
 
+use super::Decision;
+
 /// A calendar window's unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Unit {
@@ -97,6 +99,136 @@ pub fn window(unit: Unit, offset_min: i64, now_ms: u64) -> (u64, u64) {
     (to_utc(start_day), to_utc(end_day))
 }
 
+/// A calendar quota's window: its unit and fixed offset from UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Calendar {
+    /// Day, week or month.
+    pub unit: Unit,
+    /// Minutes east of UTC, in `-MAX_OFFSET_MIN..=MAX_OFFSET_MIN`.
+    pub offset_min: i16,
+}
+
+impl Calendar {
+    /// The window `[start, end)` containing `now_ms`.
+    pub fn window(&self, now_ms: u64) -> (u64, u64) {
+        window(self.unit, i64::from(self.offset_min), now_ms)
+    }
+
+    /// The nominal length of the unit in ms (a month counts 31 days): what RL.INSPECT
+    /// reports as the period, and the quota's `period_ms`.
+    pub fn nominal_ms(&self) -> u64 {
+        match self.unit {
+            Unit::Day => MS_PER_DAY as u64,
+            Unit::Week => 7 * MS_PER_DAY as u64,
+            Unit::Month => 31 * MS_PER_DAY as u64,
+        }
+    }
+
+    /// The spec packed in one word for the encodings: unit index, then the offset
+    /// biased to be non-negative.
+    pub fn pack(&self) -> u64 {
+        let unit = Unit::ALL.iter().position(|u| *u == self.unit).unwrap_or(0) as u64;
+        unit | ((i64::from(self.offset_min) + MAX_OFFSET_MIN) as u64) << 8
+    }
+
+    /// The spec [`pack`](Self::pack) wrote; `None` for any other word.
+    pub fn unpack(w: u64) -> Option<Calendar> {
+        let unit = *Unit::ALL.get((w & 0xff) as usize)?;
+        let offset = i64::try_from(w >> 8).ok()? - MAX_OFFSET_MIN;
+        (offset.abs() <= MAX_OFFSET_MIN).then_some(Calendar {
+            unit,
+            offset_min: offset as i16,
+        })
+    }
+}
+
+/// A calendar quota's state: its spec, the current window's start, units admitted in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CalendarWindow {
+    /// The window's unit and offset.
+    pub calendar: Calendar,
+    /// Unix ms of the window's start.
+    pub start_ms: u64,
+    /// Units admitted in the window.
+    pub count: u64,
+}
+
+/// The window to count in: the stored one if `now_ms` is still inside it (or, after
+/// the clock stepped back, before it), otherwise a fresh one.
+fn current(state: Option<&CalendarWindow>, cal: &Calendar, now_ms: u64) -> (CalendarWindow, u64) {
+    let (start, end) = cal.window(now_ms);
+    match state {
+        Some(s) if s.calendar == *cal && s.start_ms >= start => (*s, cal.window(s.start_ms).1),
+        _ => (
+            CalendarWindow {
+                calendar: *cal,
+                start_ms: start,
+                count: 0,
+            },
+            end,
+        ),
+    }
+}
+
+/// Evaluates one request of `cost` units against `limit` per calendar window; a
+/// denied request returns no new state. `reset_after_ms` runs to the next boundary.
+pub fn check(
+    state: Option<&CalendarWindow>,
+    cal: &Calendar,
+    limit: u64,
+    now_ms: u64,
+    cost: u64,
+) -> (Decision, Option<CalendarWindow>) {
+    let (w, end) = current(state, cal, now_ms);
+    let until_end = end.saturating_sub(now_ms).min(i64::MAX as u64) as i64;
+    if cost > limit || w.count.saturating_add(cost) > limit {
+        let d = Decision {
+            allowed: false,
+            limit,
+            remaining: limit.saturating_sub(w.count),
+            retry_after_ms: if cost > limit { -1 } else { until_end },
+            reset_after_ms: if w.count > 0 { until_end } else { 0 },
+        };
+        return (d, None);
+    }
+    let after = CalendarWindow {
+        count: w.count + cost,
+        ..w
+    };
+    let d = Decision {
+        allowed: true,
+        limit,
+        remaining: limit - after.count,
+        retry_after_ms: -1,
+        reset_after_ms: if after.count > 0 { until_end } else { 0 },
+    };
+    (d, Some(after))
+}
+
+/// Re-expresses a window kept under another spec for `cal`: while the old window has
+/// not ended, the units it admitted stay counted in the new current window.
+pub fn convert(state: &CalendarWindow, cal: &Calendar, now_ms: u64) -> CalendarWindow {
+    let live = state.calendar.window(state.start_ms).1 > now_ms;
+    CalendarWindow {
+        calendar: *cal,
+        start_ms: cal.window(now_ms).0,
+        count: if live { state.count } else { 0 },
+    }
+}
+
+/// Gives back up to `units` admitted in the current window (none to an ended one).
+pub fn refund(state: &CalendarWindow, now_ms: u64, units: u64) -> (CalendarWindow, u64) {
+    if state.start_ms != state.calendar.window(now_ms).0 {
+        return (*state, 0);
+    }
+    let given = state.count.min(units);
+    let after = CalendarWindow {
+        count: state.count - given,
+        ..*state
+    };
+    (after, given)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +312,67 @@ mod tests {
             let (start, end) = window(unit, 0, now);
             assert!(start <= now && now < end);
         }
+    }
+    #[test]
+    fn a_calendar_quota_counts_per_window_and_resets_at_the_boundary() {
+        let cal = Calendar {
+            unit: Unit::Day,
+            offset_min: 60,
+        };
+        // 22:30 UTC is 23:30 local (UTC+1): 30 minutes to local midnight.
+        let now = utc(2026, 12, 2, 22, 30);
+        let (d, s) = check(None, &cal, 2, now, 2);
+        assert!(d.allowed && d.remaining == 0);
+        assert_eq!(d.reset_after_ms, 30 * MS_PER_MIN);
+        let (d, none) = check(s.as_ref(), &cal, 2, now + 1, 1);
+        assert!(!d.allowed && none.is_none());
+        assert_eq!(d.retry_after_ms, 30 * MS_PER_MIN - 1);
+        // Local midnight opens a fresh window.
+        let (d, _) = check(s.as_ref(), &cal, 2, utc(2026, 12, 2, 23, 0), 2);
+        assert!(d.allowed);
+        // A cost above the limit can never be admitted.
+        assert_eq!(check(None, &cal, 2, now, 3).0.retry_after_ms, -1);
+    }
+
+    #[test]
+    fn changing_the_spec_keeps_the_live_windows_units() {
+        let day = Calendar {
+            unit: Unit::Day,
+            offset_min: 0,
+        };
+        let month = Calendar {
+            unit: Unit::Month,
+            ..day
+        };
+        let now = utc(2026, 12, 2, 12, 0);
+        let (_, s) = check(None, &day, 5, now, 3);
+        let moved = convert(&s.unwrap(), &month, now + 1);
+        assert_eq!((moved.count, moved.start_ms), (3, utc(2026, 12, 1, 0, 0)));
+        let ended = convert(&s.unwrap(), &month, utc(2026, 12, 3, 0, 0));
+        assert_eq!(ended.count, 0);
+        assert_eq!(
+            refund(&s.unwrap(), now + 5, 10),
+            (
+                CalendarWindow {
+                    count: 0,
+                    ..s.unwrap()
+                },
+                3
+            )
+        );
+        assert_eq!(refund(&s.unwrap(), utc(2026, 12, 3, 0, 0), 10).1, 0);
+    }
+
+    #[test]
+    fn specs_pack_into_one_word_and_back() {
+        for unit in Unit::ALL {
+            for offset_min in [-1080, -300, 0, 1, 540, 1080] {
+                let c = Calendar { unit, offset_min };
+                assert_eq!(Calendar::unpack(c.pack()), Some(c));
+            }
+        }
+        assert_eq!(Calendar::unpack(3), None);
+        assert_eq!(Calendar::unpack((2 * MAX_OFFSET_MIN as u64 + 1) << 8), None);
+        assert_eq!(Calendar::unpack(u64::MAX), None);
     }
 }

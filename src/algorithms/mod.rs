@@ -124,26 +124,30 @@ pub enum Algorithm {
     SlidingLog = 5,
     /// Concurrency leases ([`leases`]): RL.ACQUIRE / RL.RELEASE / RL.RENEW, never RL.CHECK.
     Leases = 6,
+    /// A fixed window that follows the calendar ([`calendar`]): days, weeks, months.
+    Calendar = 7,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order stats report them.
-    pub const ALL: [Algorithm; 6] = [
+    pub const ALL: [Algorithm; 7] = [
         Algorithm::TokenBucket,
         Algorithm::Gcra,
         Algorithm::FixedWindow,
         Algorithm::SlidingWindow,
         Algorithm::SlidingLog,
         Algorithm::Leases,
+        Algorithm::Calendar,
     ];
 
     /// The algorithms RL.CHECK (and RL.PEEK, RL.MCHECK) take by keyword: all but leases.
-    pub const CHECKS: [Algorithm; 5] = [
+    pub const CHECKS: [Algorithm; 6] = [
         Algorithm::TokenBucket,
         Algorithm::Gcra,
         Algorithm::FixedWindow,
         Algorithm::SlidingWindow,
         Algorithm::SlidingLog,
+        Algorithm::Calendar,
     ];
 
     /// The keyword clients use (matched case-insensitively).
@@ -155,6 +159,7 @@ impl Algorithm {
             Algorithm::SlidingWindow => "SLIDING_WINDOW",
             Algorithm::SlidingLog => "SLIDING_LOG",
             Algorithm::Leases => "LEASES",
+            Algorithm::Calendar => "CALENDAR",
         }
     }
 

@@ -45,7 +45,9 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
         let current = key.current()?;
         let (write, expire_at) = match effect {
             Effect::Append { .. }
-                if current.is_some_and(|l| l.algorithm() != Algorithm::SlidingLog) =>
+                if current
+                    .and_then(|l| l.algorithm())
+                    .is_some_and(|a| a != Algorithm::SlidingLog) =>
             {
                 return Err(Error::AlgorithmMismatch)
             }
@@ -67,7 +69,11 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
                 Write::Change(Change::Append { quota, append }),
                 expire_at_ms,
             ),
-            Effect::Lease { .. } if current.is_some_and(|l| l.algorithm() != Algorithm::Leases) => {
+            Effect::Lease { .. }
+                if current
+                    .and_then(|l| l.algorithm())
+                    .is_some_and(|a| a != Algorithm::Leases) =>
+            {
                 return Err(Error::AlgorithmMismatch)
             }
             // A lease step is held to what the commands keep: a fresh non-zero id,
@@ -96,6 +102,14 @@ pub fn apply(call: &Call) -> Result<Done, Error> {
             }
             Effect::Replace(limiter, at) => (Write::Replace(limiter), at),
             Effect::Deny(cost) => (Write::Change(Change::Deny { cost }), 0),
+            Effect::Block {
+                cost,
+                until_ms,
+                expire_at_ms,
+            } => (
+                Write::Change(Change::Block { cost, until_ms }),
+                expire_at_ms,
+            ),
         };
         pending.push(Pending::new(&pair[0], key, write, Some(expire_at)));
     }

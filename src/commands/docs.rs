@@ -141,28 +141,32 @@ const fn token(name: &'static CStr, token: &'static CStr) -> ArgDoc {
     }
 }
 
-const ALGORITHMS: [ArgDoc; 5] = [
+const ALGORITHMS: [ArgDoc; 6] = [
     token(c"token_bucket", c"TOKEN_BUCKET"),
     token(c"gcra", c"GCRA"),
     token(c"fixed_window", c"FIXED_WINDOW"),
     token(c"sliding_window", c"SLIDING_WINDOW"),
     token(c"sliding_log", c"SLIDING_LOG"),
+    token(c"calendar", c"CALENDAR"),
 ];
 
-/// `algorithm limit period [BURST burst] [COST cost]`, shared by the checks. `period`
-/// is a duration (`60000`, `60s`, `1m`), so a string.
-const SPEC_ARGS: [ArgDoc; 5] = [
+/// `algorithm limit period [BURST burst] [COST cost] [BLOCK ms] [UTC_OFFSET minutes]`,
+/// shared by the checks. `period` is a duration (`60000`, `60s`, `1m`) or, for
+/// CALENDAR, `DAY`, `WEEK` or `MONTH`, so a string.
+const SPEC_ARGS: [ArgDoc; 7] = [
     group(c"algorithm", Kind::OneOf, &ALGORITHMS),
     arg(c"limit", Kind::Int),
     arg(c"period", Kind::Str),
     optional(arg(c"burst", Kind::Int), c"BURST"),
     optional(arg(c"cost", Kind::Int), c"COST"),
+    optional(arg(c"block", Kind::Str), c"BLOCK"),
+    optional(arg(c"utc_offset", Kind::Int), c"UTC_OFFSET"),
 ];
 
-const fn with_key<const N: usize>(rest: [ArgDoc; N]) -> [ArgDoc; 6] {
-    let mut out = [arg(c"key", Kind::Key(0)); 6];
+const fn with_key<const N: usize>(rest: [ArgDoc; N]) -> [ArgDoc; 8] {
+    let mut out = [arg(c"key", Kind::Key(0)); 8];
     let mut i = 0;
-    while i < N && i < 5 {
+    while i < N && i < 7 {
         out[i + 1] = rest[i];
         i += 1;
     }
@@ -170,16 +174,16 @@ const fn with_key<const N: usize>(rest: [ArgDoc; N]) -> [ArgDoc; 6] {
 }
 
 /// RL.PEEK's arguments: the key and one spec.
-pub const CHECK_ARGS: [ArgDoc; 6] = with_key(SPEC_ARGS);
+pub const CHECK_ARGS: [ArgDoc; 8] = with_key(SPEC_ARGS);
 /// RL.CHECK's: RL.PEEK's and the `AT_MOST` flag (a partial grant).
-pub const CHECK_AT_MOST_ARGS: [ArgDoc; 7] = {
-    let mut out = [arg(c"key", Kind::Key(0)); 7];
+pub const CHECK_AT_MOST_ARGS: [ArgDoc; 9] = {
+    let mut out = [arg(c"key", Kind::Key(0)); 9];
     let mut i = 0;
     while i < CHECK_ARGS.len() {
         out[i] = CHECK_ARGS[i];
         i += 1;
     }
-    out[6] = ArgDoc {
+    out[8] = ArgDoc {
         flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
         ..token(c"at_most", c"AT_MOST")
     };
@@ -233,6 +237,9 @@ pub const REFUND_ARGS: [ArgDoc; 2] = [
         ..arg(c"cost", Kind::Int)
     },
 ];
+
+/// `RL.BLOCK key ms`.
+pub const BLOCK_ARGS: [ArgDoc; 2] = [arg(c"key", Kind::Key(0)), arg(c"ms", Kind::Str)];
 
 /// `RL.TESTHOOK what [value]`.
 pub const TESTHOOK_ARGS: [ArgDoc; 2] = [

@@ -20,17 +20,26 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
     };
     let now_status = status(l, now);
     let int = Value::count;
+    // A key holding only a block has no parameters yet: its quota fields read 0.
+    let (limit, period_ms, burst) = match l.algorithm() {
+        Some(_) => (l.quota.limit(), l.quota.period_ms(), l.quota.burst()),
+        None => (0, 0, 0),
+    };
     let mut fields: Vec<(&'static str, Value)> = vec![
-        ("algorithm", Value::text(l.algorithm().keyword())),
-        ("limit", int(l.quota.limit())),
-        ("period_ms", int(l.quota.period_ms())),
-        ("period", Value::text(format_duration(l.quota.period_ms()))),
-        ("burst", int(l.quota.burst())),
+        (
+            "algorithm",
+            Value::text(l.algorithm().map_or("NONE", |a| a.keyword())),
+        ),
+        ("limit", int(limit)),
+        ("period_ms", int(period_ms)),
+        ("period", Value::text(period_text(l, period_ms))),
+        ("burst", int(burst)),
         ("remaining", int(now_status.remaining)),
         ("reset_after_ms", Value::Int(now_status.reset_after_ms)),
         ("ttl_ms", Value::Int(ttl)),
         ("admitted", int(l.totals.admitted)),
         ("denied", int(l.totals.denied)),
+        ("blocked_ms", int(l.blocked_for(now))),
     ];
     match &l.state {
         State::TokenBucket(s) => {
@@ -56,6 +65,13 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
             fields.push(("current_count", int(s.current)));
         }
         State::Leases(s) => fields.extend(super::lease::inspect_fields(s, now)),
+        State::Calendar(s) => {
+            fields.push(("unit", Value::text(s.calendar.unit.keyword())));
+            fields.push(("utc_offset", Value::Int(i64::from(s.calendar.offset_min))));
+            fields.push(("window_start_ms", int(s.start_ms)));
+            fields.push(("count", int(s.count)));
+        }
+        State::Blocked => {}
         State::SlidingLog(log) => {
             let opt = |t: Option<u64>| t.map_or(Value::Int(-1), int);
             fields.push(("entries", int(log.len() as u64)));
@@ -65,4 +81,13 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
     }
     let fields = fields.into_iter().map(|(n, v)| (Cow::Borrowed(n), v));
     Ok(Reply::Fields(fields.collect()).into())
+}
+
+/// The period as written: a duration, or a calendar quota's unit (`MONTH`, whose nominal
+/// 31 days `period_ms` reports, is not a duration).
+fn period_text(l: &crate::types::Limiter, period_ms: u64) -> String {
+    match &l.state {
+        State::Calendar(s) => s.calendar.unit.keyword().to_string(),
+        _ => format_duration(period_ms),
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use super::check::notify_denied;
 use super::{Call, Command, Done};
-use crate::algorithms::leases::{Leases, Step};
+use crate::algorithms::leases::{Acquired, Leases, Step};
 use crate::algorithms::{Algorithm, Quota};
 use crate::args::{parse_acquire, parse_lease_id, parse_renew};
 use crate::charge::{commit, Pending, Propagate, Write};
@@ -39,7 +39,8 @@ fn next_id() -> u64 {
 /// error.
 fn leases_of<'a>(current: Option<&'a Limiter>, empty: &'a Leases) -> Result<&'a Leases, Error> {
     match current.map(|l| &l.state) {
-        None => Ok(empty),
+        // A key holding only a block (RL.BLOCK) holds no lease yet.
+        None | Some(State::Blocked) => Ok(empty),
         Some(State::Leases(s)) => Ok(s),
         Some(_) => Err(Error::AlgorithmMismatch),
     }
@@ -79,6 +80,18 @@ pub fn acquire(call: &Call) -> Result<Done, Error> {
         let (reply, change, expire_at) = {
             let current = key.current()?;
             let leases = leases_of(current, &empty)?;
+            // A blocked key (BLOCK, RL.BLOCK) acquires nothing until the block ends.
+            let blocked = current.map_or(0, |l| l.blocked_for(now));
+            if blocked > 0 {
+                let reply = Acquired {
+                    acquired: false,
+                    limit: req.limit,
+                    remaining: 0,
+                    retry_after_ms: blocked.min(i64::MAX as u64) as i64,
+                    id: None,
+                };
+                return Ok(reply);
+            }
             let cap = config::max_leases_per_key();
             let (reply, step) = leases
                 .acquire(req.limit, req.lease_ms, req.units, now, cap, next_id)

@@ -9,6 +9,7 @@
 //! here and one handler file.
 
 pub mod apply;
+pub mod block;
 pub mod check;
 pub mod docs;
 pub mod inspect;
@@ -99,6 +100,8 @@ pub enum Command {
     Release,
     /// RL.RENEW
     Renew,
+    /// RL.BLOCK
+    Block,
 }
 
 impl Command {
@@ -220,7 +223,7 @@ impl Row {
 }
 
 /// The table. Rows are in `Command` order, which is RL.STATS's report order.
-pub const TABLE: [Row; 14] = [
+pub const TABLE: [Row; 15] = [
     Row {
         id: Command::Check,
         name: c"rl.check",
@@ -461,6 +464,23 @@ pub const TABLE: [Row; 14] = [
         complexity: c"O(N), N the leases the key holds",
         nondeterministic: true,
         args: &docs::RENEW_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Block,
+        name: c"rl.block",
+        stat: "block",
+        handler: block::block,
+        flags: c"write deny-oom fast",
+        arity: 3,
+        keys: Keys::One(RW_UPDATE),
+        acl: Acl::App,
+        summary: c"Blocks a key for ms: every check of it is denied until then (RL.RESET lifts it).",
+        complexity: c"O(1)",
+        nondeterministic: true,
+        args: &docs::BLOCK_ARGS,
         stamp: None,
         decides: false,
         register: Register::Always,

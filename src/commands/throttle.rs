@@ -30,7 +30,9 @@ pub fn throttle(call: &Call) -> Result<Done, Error> {
     let d = if report_only {
         let mut key = Key::open_read(call.ctx, &args[0]);
         match key.current()? {
-            Some(l) if l.algorithm() != req.algorithm => return Err(Error::AlgorithmMismatch),
+            Some(l) if l.algorithm().is_some_and(|a| a != req.algorithm) => {
+                return Err(Error::AlgorithmMismatch)
+            }
             Some(l) => Decision {
                 allowed: true,
                 ..status(l, now)

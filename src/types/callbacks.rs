@@ -64,10 +64,17 @@ impl Stored {
         &self.0
     }
 
-    /// The limiter, to change its state in place. Its algorithm never changes this
-    /// way (evaluation refuses another algorithm's request); [`Stored::replace`] does.
-    pub fn limiter_mut(&mut self) -> &mut Limiter {
-        &mut self.0
+    /// Changes the limiter in place with `f`. Its algorithm changes this way only when a
+    /// key holding just a block (no algorithm) gets its first state; the gauge follows.
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut Limiter) -> R) -> R {
+        let before = self.0.algorithm();
+        let r = f(&mut self.0);
+        let after = self.0.algorithm();
+        if before != after {
+            crate::stats::record_live(before, -1);
+            crate::stats::record_live(after, 1);
+        }
+        r
     }
 
     /// Replaces the whole value, which may be of another algorithm.

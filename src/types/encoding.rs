@@ -17,11 +17,18 @@
 //! expires_at_ms, units (sorted by expiry then id); limit is the quota's limit,
 //! period_ms the last acquire's lease_ms, burst = limit.
 //!
+//! CALENDAR (algorithm 7, added in 0.2.0 like LEASES): the window's spec
+//! (`Calendar::pack`: unit | (offset_min + 1080) << 8), window_start_ms, count; period_ms
+//! is the unit's nominal length. BLOCK (0.2.0): bit 16 of w0 set means one more word,
+//! blocked_until_ms, right after the totals; algorithm byte 0 (only with that bit) is a
+//! key holding just a block: quota words 1, 1, 1 and no state words.
+//!
 //! Version 1 (0.1.0 development builds; read only): TOKEN_BUCKET or GCRA without the
 //! totals; its byte form (`RL.APPLY` payloads) had a 2-byte header.
 
 use std::collections::VecDeque;
 
+use crate::algorithms::calendar::{Calendar, CalendarWindow};
 use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::{Gcra, MAX_TAT};
 use crate::algorithms::leases::{Lease, Leases, MAX_LEASES};
@@ -35,6 +42,8 @@ use crate::types::limiter::{Limiter, State, Totals};
 pub const ENC_V1: u8 = 1;
 /// Encoding version 2, written by this build.
 pub const ENC_V2: u8 = 2;
+/// Bit of a version 2 header word: a blocked_until_ms word follows the totals.
+const FLAG_BLOCKED: u64 = 1 << 16;
 
 /// Why a payload was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +108,9 @@ impl Bytes {
 
 /// Emits the latest encoding of `l`, word by word.
 pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
-    out(u64::from(ENC_V2) | (l.algorithm() as u64) << 8);
+    let algorithm = l.algorithm().map_or(0, |a| a as u64);
+    let blocked = l.blocked_until_ms != 0 || l.algorithm().is_none();
+    out(u64::from(ENC_V2) | algorithm << 8 | (u64::from(blocked) * FLAG_BLOCKED));
     for w in [
         l.quota.limit(),
         l.quota.period_ms(),
@@ -109,7 +120,16 @@ pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
     ] {
         out(w);
     }
+    if blocked {
+        out(l.blocked_until_ms);
+    }
     match &l.state {
+        State::Blocked => {}
+        State::Calendar(s) => {
+            out(s.calendar.pack());
+            out(s.start_ms);
+            out(s.count);
+        }
         State::TokenBucket(s) => {
             out(s.tokens as u64);
             out((s.tokens >> 64) as u64);
@@ -161,15 +181,23 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
     let mut word = || next().ok_or(DecodeError::Length);
     let head = word()?;
     let (version, algo) = ((head & 0xff) as u8, (head >> 8) & 0xff);
-    if head >> 16 != 0 || !(version == ENC_V1 || version == ENC_V2) {
+    let blocked = version == ENC_V2 && head & FLAG_BLOCKED != 0;
+    if head >> 16 & !(FLAG_BLOCKED >> 16) != 0
+        || (head & FLAG_BLOCKED != 0 && !blocked)
+        || !(version == ENC_V1 || version == ENC_V2)
+    {
         return Err(DecodeError::Version(version));
     }
-    let algorithm = Algorithm::from_u8(algo as u8).ok_or(DecodeError::Algorithm)?;
-    if version == ENC_V1 && !algorithm.has_burst() {
+    let algorithm = match Algorithm::from_u8(algo as u8) {
+        Some(a) => Some(a),
+        None if algo == 0 && blocked => None,
+        None => return Err(DecodeError::Algorithm),
+    };
+    if version == ENC_V1 && !algorithm.is_some_and(Algorithm::has_burst) {
         return Err(DecodeError::Algorithm);
     }
     let quota = Quota::new(word()?, word()?, word()?).ok_or(DecodeError::Quota)?;
-    if !algorithm.has_burst() && quota.burst() != quota.limit() {
+    if !algorithm.is_some_and(Algorithm::has_burst) && quota.burst() != quota.limit() {
         return Err(DecodeError::Quota);
     }
     let totals = if version == ENC_V1 {
@@ -179,6 +207,16 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
             admitted: word()?,
             denied: word()?,
         }
+    };
+    let blocked_until_ms = if blocked { word()? } else { 0 };
+    if blocked_until_ms > i64::MAX as u64 {
+        return Err(DecodeError::State);
+    }
+    let Some(algorithm) = algorithm else {
+        if quota != Quota::new(1, 1, 1).ok_or(DecodeError::Quota)? {
+            return Err(DecodeError::Quota);
+        }
+        return Ok(Limiter::blocked_only(blocked_until_ms, totals));
     };
     let small = |v: u64| {
         if v <= i64::MAX as u64 {
@@ -195,6 +233,21 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
         }
     };
     let state = match algorithm {
+        Algorithm::Calendar => {
+            let calendar = Calendar::unpack(word()?).ok_or(DecodeError::State)?;
+            if quota.period_ms() != calendar.nominal_ms() {
+                return Err(DecodeError::Quota);
+            }
+            let start_ms = small(word()?)?;
+            if calendar.window(start_ms).0 != start_ms {
+                return Err(DecodeError::State);
+            }
+            State::Calendar(CalendarWindow {
+                calendar,
+                start_ms,
+                count: small(word()?)?,
+            })
+        }
         Algorithm::TokenBucket => {
             let tokens = (u128::from(word()?) | u128::from(word()?) << 64) as i128;
             let updated_ms = small(word()?)?;
@@ -270,6 +323,7 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
         quota,
         totals,
         state,
+        blocked_until_ms,
     })
 }
 

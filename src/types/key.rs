@@ -114,6 +114,21 @@ impl Key {
         }
     }
 
+    /// The key's absolute expiry in Unix ms: `Some(0)` for a missing key, `None` for a
+    /// key without one.
+    pub fn expires_at(&self) -> Option<i64> {
+        if self.0.is_null()
+            // SAFETY: self.0 is an open key (not null: checked just before).
+            || unsafe { raw::RedisModule_KeyType.unwrap()(self.0) } as isize
+                == raw::REDISMODULE_KEYTYPE_EMPTY
+        {
+            return Some(0);
+        }
+        // SAFETY: self.0 is an open key; GetAbsExpire is checked at load (see ttl_ms).
+        let at = unsafe { raw::RedisModule_GetAbsExpire.unwrap()(self.0) };
+        (at != raw::REDISMODULE_NO_EXPIRE as i64).then_some(at)
+    }
+
     /// Deletes the key.
     pub fn delete(&mut self) {
         // SAFETY: self.0 is open for writing.

@@ -2,6 +2,7 @@
 //! a [`Change`] of it: evaluated once on the primary, applied the same way there, on
 //! replicas and on AOF replay.
 
+use crate::algorithms::calendar::{self, Calendar, CalendarWindow};
 use crate::algorithms::leases::{Leases, Op, Step};
 use crate::algorithms::sliding_log::{self, Append, SlidingLog};
 use crate::algorithms::{
@@ -18,6 +19,27 @@ pub struct CheckRequest {
     pub quota: Quota,
     /// Units this request takes (0 only from RL.PEEK: nothing asked).
     pub cost: u64,
+    /// CALENDAR's window (`Some` exactly for that algorithm).
+    pub calendar: Option<Calendar>,
+    /// `BLOCK ms`: when denied, block the key for this long (0: no block).
+    pub block_ms: u64,
+}
+
+impl CheckRequest {
+    /// A request without BLOCK; a CALENDAR one counts UTC days (set `calendar` for
+    /// another unit or offset).
+    pub fn new(algorithm: Algorithm, quota: Quota, cost: u64) -> Self {
+        CheckRequest {
+            algorithm,
+            quota,
+            cost,
+            calendar: (algorithm == Algorithm::Calendar).then_some(Calendar {
+                unit: calendar::Unit::Day,
+                offset_min: 0,
+            }),
+            block_ms: 0,
+        }
+    }
 }
 
 /// One algorithm's state.
@@ -35,19 +57,25 @@ pub enum State {
     SlidingLog(Box<SlidingLog>),
     /// Concurrency leases (a buffer of 24-byte leases).
     Leases(Leases),
+    /// A calendar quota's window.
+    Calendar(CalendarWindow),
+    /// No algorithm yet: a key RL.BLOCK created, holding only its block.
+    Blocked,
 }
 
 impl State {
-    /// The algorithm this state belongs to.
-    pub fn algorithm(&self) -> Algorithm {
-        match self {
+    /// The algorithm this state belongs to (`None`: a block-only key).
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        Some(match self {
             State::TokenBucket(_) => Algorithm::TokenBucket,
             State::Gcra(_) => Algorithm::Gcra,
             State::FixedWindow(_) => Algorithm::FixedWindow,
             State::SlidingWindow(_) => Algorithm::SlidingWindow,
             State::SlidingLog(_) => Algorithm::SlidingLog,
             State::Leases(_) => Algorithm::Leases,
-        }
+            State::Calendar(_) => Algorithm::Calendar,
+            State::Blocked => return None,
+        })
     }
 }
 
@@ -69,12 +97,31 @@ pub struct Limiter {
     pub totals: Totals,
     /// The algorithm's state.
     pub state: State,
+    /// Unix ms until which every check is denied (`BLOCK ms`, RL.BLOCK); 0: never
+    /// blocked. A past time means nothing.
+    pub blocked_until_ms: u64,
 }
 
 impl Limiter {
-    /// The algorithm this limiter runs.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm this limiter runs (`None`: a key holding only a block).
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.state.algorithm()
+    }
+
+    /// Milliseconds the key stays blocked from `now_ms` (0: not blocked).
+    pub fn blocked_for(&self, now_ms: u64) -> u64 {
+        self.blocked_until_ms.saturating_sub(now_ms)
+    }
+
+    /// A key holding only a block until `until_ms`, with these totals.
+    pub fn blocked_only(until_ms: u64, totals: Totals) -> Self {
+        Limiter {
+            // Never read: a block-only key has no algorithm to run the quota through.
+            quota: Quota::new(1, 1, 1).expect("a valid quota"),
+            totals,
+            state: State::Blocked,
+            blocked_until_ms: until_ms,
+        }
     }
 
     /// Bytes this value occupies, for MEMORY USAGE.
@@ -113,6 +160,15 @@ pub enum Change {
     Deny {
         /// Units denied.
         cost: u64,
+    },
+    /// Denied and blocked (`BLOCK ms`), or blocked by RL.BLOCK (cost 0): the denied
+    /// total grows and the key is blocked until `until_ms`; a missing key is created
+    /// holding only the block.
+    Block {
+        /// Units denied.
+        cost: u64,
+        /// Unix ms the block ends.
+        until_ms: u64,
     },
     /// A lease write (RL.ACQUIRE admitted, RL.RELEASE, RL.RENEW): `quota` (an
     /// acquire's limit and lease_ms) replaces the stored one when given.
@@ -169,10 +225,51 @@ pub fn evaluate(
     now_ms: u64,
 ) -> Result<Outcome, Error> {
     if let Some(c) = current {
-        if c.algorithm() != req.algorithm {
+        let left = c.blocked_for(now_ms);
+        if left > 0 {
+            // Blocked: denied at the cost of this lookup, whatever the algorithm.
+            let left = left.min(i64::MAX as u64) as i64;
+            let decision = Decision {
+                allowed: false,
+                limit: req.quota.limit(),
+                remaining: 0,
+                retry_after_ms: left,
+                reset_after_ms: left,
+            };
+            let change = Change::Deny { cost: req.cost };
+            return Ok(Outcome { decision, change });
+        }
+    }
+    // A key that held only a block which has ended is as good as missing.
+    let current = current.filter(|c| c.algorithm().is_some());
+    if let Some(c) = current {
+        if c.algorithm() != Some(req.algorithm) {
             return Err(Error::AlgorithmMismatch);
         }
     }
+    let mut outcome = evaluate_unblocked(current, req, now_ms)?;
+    if req.block_ms > 0 && !outcome.decision.allowed && req.cost > 0 {
+        let until_ms = now_ms.saturating_add(req.block_ms).min(i64::MAX as u64);
+        let d = &mut outcome.decision;
+        let block = (until_ms - now_ms) as i64;
+        if d.retry_after_ms >= 0 {
+            d.retry_after_ms = d.retry_after_ms.max(block);
+        }
+        d.reset_after_ms = d.reset_after_ms.max(block);
+        outcome.change = Change::Block {
+            cost: req.cost,
+            until_ms,
+        };
+    }
+    Ok(outcome)
+}
+
+/// [`evaluate`] on a key that is not blocked and holds `req`'s algorithm (or nothing).
+fn evaluate_unblocked(
+    current: Option<&Limiter>,
+    req: &CheckRequest,
+    now_ms: u64,
+) -> Result<Outcome, Error> {
     let q = &req.quota;
     let old = current.map(|c| (&c.quota, &c.state));
     macro_rules! fixed {
@@ -198,6 +295,21 @@ pub fn evaluate(
         Algorithm::SlidingWindow => fixed!(sliding_window, SlidingWindow),
         // Leases are evaluated by their own commands (`commands/lease.rs`).
         Algorithm::Leases => return Err(Error::AlgorithmMismatch),
+        Algorithm::Calendar => {
+            let cal = req.calendar.ok_or(Error::Internal)?;
+            let state = match old {
+                Some((_, State::Calendar(s))) if s.calendar == cal => Some(*s),
+                Some((_, State::Calendar(s))) => Some(calendar::convert(s, &cal, now_ms)),
+                _ => None,
+            };
+            let (d, next) = calendar::check(state.as_ref(), &cal, q.limit(), now_ms, req.cost);
+            let change = next.map(|s| Change::Set {
+                quota: *q,
+                state: State::Calendar(s),
+                cost: req.cost,
+            });
+            (d, change)
+        }
         Algorithm::SlidingLog => {
             let empty = SlidingLog::default();
             let log = match old {
@@ -218,6 +330,16 @@ pub fn evaluate(
 
 /// The key's capacity right now without a request: `remaining` and `reset_after_ms`.
 pub fn status(l: &Limiter, now_ms: u64) -> Decision {
+    let Some(algorithm) = l.algorithm() else {
+        // A block-only key: no capacity to report until an algorithm's check.
+        return Decision {
+            allowed: false,
+            limit: 0,
+            remaining: 0,
+            retry_after_ms: -1,
+            reset_after_ms: 0,
+        };
+    };
     if let State::Leases(s) = &l.state {
         let reset = s.latest_expiry(now_ms).map_or(0, |at| at - now_ms);
         return Decision {
@@ -229,12 +351,15 @@ pub fn status(l: &Limiter, now_ms: u64) -> Decision {
         };
     }
     let req = CheckRequest {
-        algorithm: l.algorithm(),
-        quota: l.quota,
+        calendar: match &l.state {
+            State::Calendar(s) => Some(s.calendar),
+            _ => None,
+        },
         // Larger than any burst or limit: evaluated, never admitted.
-        cost: MAX_ARG,
+        ..CheckRequest::new(algorithm, l.quota, MAX_ARG)
     };
-    let mut d = evaluate(Some(l), &req, now_ms)
+    // The algorithm's own view, whether or not the key is blocked.
+    let mut d = evaluate_unblocked(Some(l), &req, now_ms)
         .map(|o| o.decision)
         .unwrap_or(Decision {
             allowed: false,
@@ -256,6 +381,18 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
             l.totals.denied = l.totals.denied.saturating_add(cost);
             None
         }
+        (Some(l), Change::Block { cost, until_ms }) => {
+            l.totals.denied = l.totals.denied.saturating_add(cost);
+            l.blocked_until_ms = until_ms;
+            None
+        }
+        (None, Change::Block { cost, until_ms }) => Some(Limiter::blocked_only(
+            until_ms,
+            Totals {
+                admitted: 0,
+                denied: cost,
+            },
+        )),
         (Some(l), Change::Set { quota, state, cost }) => {
             l.quota = quota;
             l.state = state;
@@ -269,9 +406,14 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
                 denied: 0,
             },
             state,
+            blocked_until_ms: 0,
         }),
         (Some(l), Change::Append { quota, append }) => {
             l.quota = quota;
+            if l.algorithm().is_none() {
+                // A block-only key whose block ended starts its log now.
+                l.state = State::SlidingLog(Box::default());
+            }
             if let State::SlidingLog(log) = &mut l.state {
                 log.apply(&append, quota.limit());
             }
@@ -279,6 +421,10 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
             None
         }
         (Some(l), Change::Lease { quota, step }) => {
+            if l.algorithm().is_none() {
+                // A block-only key whose block ended starts holding leases now.
+                l.state = State::Leases(Leases::default());
+            }
             if let State::Leases(s) = &mut l.state {
                 s.apply(&step);
                 if let Some(q) = quota {
@@ -304,6 +450,7 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
                     denied: 0,
                 },
                 state: State::Leases(s),
+                blocked_until_ms: 0,
             })
         }
         (None, Change::Append { quota, append }) => {
@@ -316,6 +463,7 @@ pub fn apply(slot: Option<&mut Limiter>, change: Change) -> Option<Limiter> {
                     denied: 0,
                 },
                 state: State::SlidingLog(Box::new(log)),
+                blocked_until_ms: 0,
             })
         }
     }
@@ -350,7 +498,12 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> Result<(Option<Limiter>, 
             let n = log.refund(q, now_ms, units);
             (State::SlidingLog(log), n)
         }
+        State::Calendar(s) => {
+            let (s, n) = calendar::refund(s, now_ms, units);
+            (State::Calendar(s), n)
+        }
         State::Leases(_) => return Err(Error::AlgorithmMismatch),
+        State::Blocked => return Ok((None, 0)),
     };
     if given == 0 {
         return Ok((None, 0));
@@ -362,6 +515,7 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> Result<(Option<Limiter>, 
             denied: l.totals.denied,
         },
         state,
+        blocked_until_ms: l.blocked_until_ms,
     };
     Ok((Some(changed), given))
 }

@@ -20,9 +20,5 @@ pub fn check(
 
 /// A request of `cost` units under `quota`.
 pub fn req(algorithm: Algorithm, quota: Quota, cost: u64) -> CheckRequest {
-    CheckRequest {
-        algorithm,
-        quota,
-        cost,
-    }
+    CheckRequest::new(algorithm, quota, cost)
 }
