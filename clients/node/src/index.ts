@@ -1,8 +1,8 @@
 export { RateLimiter } from './limiter.js';
 export type { RateLimiterOptions, OnUnavailable, MCheckEntry, AcquireOptions } from './limiter.js';
 export { ArgumentError, ServerError, UnavailableError, RateLimitError } from './errors.js';
-export { ALGORITHMS } from './limit.js';
-export type { Algorithm, Limit, Key, NormalLimit } from './limit.js';
+export { ALGORITHMS, CALENDAR_UNITS } from './limit.js';
+export type { Algorithm, CalendarUnit, Limit, Key, NormalLimit } from './limit.js';
 export type { Duration } from './duration.js';
 export type { Decision, MultiDecision, Lease, Inspection, Source } from './reply.js';
 export { CircuitBreaker } from './breaker.js';
@@ -18,3 +18,7 @@ export type { FastifyRateLimitOptions, FastifyRouteRateLimit } from './http/fast
 export { rateLimitHeaders } from './http/headers.js';
 export type { HeaderStyle } from './http/headers.js';
 export type { HttpOptions, KeySource } from './http/options.js';
+export { ExpressRateLimitStore } from './compat/express-rate-limit.js';
+export type { ExpressRateLimitStoreOptions, ClientRateLimitInfo } from './compat/express-rate-limit.js';
+export { RateLimiterRL, RateLimiterRes } from './compat/rate-limiter-flexible.js';
+export type { RateLimiterRLOptions } from './compat/rate-limiter-flexible.js';

@@ -1,7 +1,9 @@
 import { ArgumentError } from './errors.js';
 import { toMs, type Duration } from './duration.js';
 
-export const ALGORITHMS = ['TOKEN_BUCKET', 'GCRA', 'FIXED_WINDOW', 'SLIDING_WINDOW', 'SLIDING_LOG'] as const;
+export const ALGORITHMS = ['TOKEN_BUCKET', 'GCRA', 'FIXED_WINDOW', 'SLIDING_WINDOW', 'SLIDING_LOG', 'CALENDAR'] as const;
+export const CALENDAR_UNITS = ['DAY', 'WEEK', 'MONTH'] as const;
+export type CalendarUnit = (typeof CALENDAR_UNITS)[number];
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** One limit, as RL.CHECK takes it. */
@@ -9,7 +11,7 @@ export interface Limit {
   algorithm: Algorithm | Lowercase<Algorithm>;
   /** Units admitted per period. */
   limit: number;
-  /** Milliseconds, or a duration string such as "1s", "1m", "1h". */
+  /** Milliseconds, or a duration string such as "1s", "1m", "1h"; for CALENDAR "DAY", "WEEK" or "MONTH". */
   period: Duration;
   /** TOKEN_BUCKET and GCRA only: units a rested limiter admits at once (default `limit`). */
   burst?: number;
@@ -17,6 +19,10 @@ export interface Limit {
   cost?: number;
   /** TOKEN_BUCKET and GCRA with cost: admit what is available now, up to cost (see `granted`). */
   atMost?: boolean;
+  /** A penalty: when a check is denied, block the key for this long (every later check denied until then). */
+  block?: Duration;
+  /** CALENDAR only: the fixed offset from UTC, in minutes, its days begin in (-1080 .. 1080). */
+  utcOffset?: number;
 }
 
 /** A limit after validation: what every code path below works with. */
@@ -27,11 +33,17 @@ export interface NormalLimit {
   burst: number | undefined;
   cost: number;
   atMost: boolean;
+  blockMs: number | undefined;
+  /** CALENDAR: its unit (periodMs is then the unit's nominal length: 1, 7 or 31 days). */
+  unit: CalendarUnit | undefined;
+  utcOffset: number | undefined;
 }
 
 export type Key = string | Buffer;
 
 const MAX_LOG_PERIOD_MS = 4_294_967_295;
+const DAY_MS = 86_400_000;
+const CALENDAR_MS: Record<CalendarUnit, number> = { DAY: DAY_MS, WEEK: 7 * DAY_MS, MONTH: 31 * DAY_MS };
 
 function positive(value: unknown, what: string, min = 1): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
@@ -50,7 +62,24 @@ export function normalize(l: Partial<Limit> | undefined, minCost = 1): NormalLim
     throw new ArgumentError(`algorithm: expected one of ${ALGORITHMS.join(', ')}`);
   }
   const limit = positive(l.limit, 'limit');
-  const periodMs = toMs(l.period as Duration, 'period');
+  let unit: CalendarUnit | undefined;
+  let periodMs: number;
+  if (algorithm === 'CALENDAR') {
+    unit = typeof l.period === 'string' ? (l.period.toUpperCase() as CalendarUnit) : undefined;
+    if (unit === undefined || !CALENDAR_UNITS.includes(unit)) throw new ArgumentError('period: a CALENDAR period is DAY, WEEK or MONTH');
+    periodMs = CALENDAR_MS[unit];
+  } else {
+    periodMs = toMs(l.period as Duration, 'period');
+  }
+  let utcOffset: number | undefined;
+  if (l.utcOffset !== undefined) {
+    if (algorithm !== 'CALENDAR') throw new ArgumentError('utcOffset: applies only to CALENDAR');
+    if (!Number.isSafeInteger(l.utcOffset) || Math.abs(l.utcOffset) > 1080) {
+      throw new ArgumentError('utcOffset: expected whole minutes between -1080 and 1080');
+    }
+    utcOffset = l.utcOffset;
+  }
+  const blockMs = l.block === undefined ? undefined : toMs(l.block, 'block');
   const bucket = algorithm === 'TOKEN_BUCKET' || algorithm === 'GCRA';
   let burst: number | undefined;
   if (l.burst !== undefined) {
@@ -63,7 +92,7 @@ export function normalize(l: Partial<Limit> | undefined, minCost = 1): NormalLim
   if (algorithm === 'SLIDING_LOG' && periodMs > MAX_LOG_PERIOD_MS) {
     throw new ArgumentError('period: a SLIDING_LOG period is at most 4294967295ms (about 49 days)');
   }
-  return { algorithm, limit, periodMs, burst, cost, atMost };
+  return { algorithm, limit, periodMs, burst, cost, atMost, blockMs, unit, utcOffset };
 }
 
 export function checkKey(key: unknown): Key {
@@ -71,11 +100,13 @@ export function checkKey(key: unknown): Key {
   throw new ArgumentError('key: expected a string or a Buffer');
 }
 
-/** The spec part of RL.CHECK / RL.PEEK / RL.MCHECK: algorithm limit period [BURST n] [COST n] [AT_MOST]. */
+/** The spec part of RL.CHECK / RL.PEEK / RL.MCHECK: algorithm limit period [BURST n] [COST n] [BLOCK ms] [UTC_OFFSET n] [AT_MOST]. */
 export function specArgs(l: NormalLimit, withCost: boolean, withAtMost: boolean): string[] {
-  const args = [l.algorithm, String(l.limit), String(l.periodMs)];
+  const args = [l.algorithm, String(l.limit), l.unit ?? String(l.periodMs)];
   if (l.burst !== undefined) args.push('BURST', String(l.burst));
   if (withCost && l.cost !== 1) args.push('COST', String(l.cost));
+  if (l.blockMs !== undefined) args.push('BLOCK', String(l.blockMs));
+  if (l.utcOffset !== undefined) args.push('UTC_OFFSET', String(l.utcOffset));
   if (withAtMost && l.atMost) {
     if (l.cost === 1) args.push('COST', '1');
     args.push('AT_MOST');

@@ -71,7 +71,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, ctl: AbortController | undefi
 }
 
 const keyId = (k: Key): string => (typeof k === 'string' ? `s${k}` : `b${k.toString('hex')}`);
-const limitId = (l: NormalLimit): string => `${l.algorithm}/${l.limit}/${l.periodMs}/${l.burst ?? ''}`;
+const limitId = (l: NormalLimit): string => `${l.algorithm}/${l.limit}/${l.periodMs}/${l.burst ?? ''}/${l.utcOffset ?? ''}`;
 
 /** A limiter over the application's own node-redis or ioredis client (single node or Cluster). */
 export class RateLimiter {
@@ -197,6 +197,12 @@ export class RateLimiter {
     const k = this.key(key);
     const n = normalize({ algorithm: 'GCRA', limit: 1, period: 1, cost }).cost;
     return this.call(k, false, ['RL.REFUND', k, 'COST', String(n)], intReply);
+  }
+
+  /** Blocks the key for `duration` from now: every check is denied until then (RL.BLOCK; replaces any block). */
+  async block(key: Key, duration: Duration): Promise<void> {
+    const k = this.key(key);
+    await this.call(k, false, ['RL.BLOCK', k, String(toMs(duration, 'block'))], () => undefined);
   }
 
   /** Takes a concurrency lease of `cost` units out of `limit` (RL.ACQUIRE). */

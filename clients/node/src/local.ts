@@ -12,6 +12,8 @@ interface State {
   c: number;
   /** SLIDING_LOG: admission times, one per unit, oldest first. */
   log: number[];
+  /** A penalty block (BLOCK ms) ends here. */
+  blockedUntil: number;
 }
 
 /**
@@ -40,8 +42,18 @@ export class LocalLimiter {
 
   decide(key: string, l: NormalLimit, charge: boolean, now = Date.now()): Decision {
     let s = this.states.get(key);
-    if (s === undefined || s.algorithm !== l.algorithm) s = { algorithm: l.algorithm, a: 0, b: 0, c: 0, log: [] };
+    if (s === undefined || s.algorithm !== l.algorithm) s = { algorithm: l.algorithm, a: 0, b: 0, c: 0, log: [], blockedUntil: 0 };
+    if (s.blockedUntil > now) {
+      const left = s.blockedUntil - now;
+      return { ...result(false, l, 0, left, left), ...(l.atMost ? { granted: 0 } : {}) };
+    }
     const d = this.evaluate(s, l, now, charge);
+    if (charge && !d.allowed && l.blockMs !== undefined) {
+      s.blockedUntil = now + l.blockMs;
+      if (d.retryAfterMs !== -1) d.retryAfterMs = Math.max(d.retryAfterMs, l.blockMs);
+      d.remaining = 0;
+      this.states.set(key, s);
+    }
     if (charge && d.allowed && l.cost > 0) this.states.set(key, s);
     return d;
   }
@@ -52,6 +64,7 @@ export class LocalLimiter {
       case 'GCRA':
         return gcra(s, l, now, charge);
       case 'FIXED_WINDOW':
+      case 'CALENDAR': // windows of the unit's nominal length, from the epoch: an approximation
         return fixedWindow(s, l, now, charge);
       case 'SLIDING_WINDOW':
         return slidingWindow(s, l, now, charge);

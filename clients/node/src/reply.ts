@@ -109,10 +109,12 @@ const camel = (s: string): string => s.replace(/_([a-z])/g, (_, c: string) => c.
 export function inspection(reply: unknown): Inspection | null {
   if (reply === null || reply === undefined) return null;
   const out: Record<string, string | number> = {};
+  // Integers stay numbers; words (algorithm, period, unit) and decimals (tokens) stay text, so
+  // fields a newer server adds come through too.
   const put = (k: unknown, v: unknown): void => {
-    const name = camel(String(k));
-    const text = name === 'algorithm' || name === 'period' || name === 'tokens';
-    out[name] = typeof v === 'number' ? v : text ? String(v) : int(v);
+    const text = Buffer.isBuffer(v) ? v.toString() : v;
+    out[camel(String(k))] =
+      typeof text === 'number' ? text : typeof text === 'string' && /^-?\d+$/.test(text) ? Number(text) : String(text);
   };
   if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) put(reply[i], reply[i + 1]);
   else if (reply instanceof Map) for (const [k, v] of reply) put(k, v);

@@ -28,7 +28,7 @@ for (const kind of ['redis', 'valkey']) {
         after(() => closeClient(client));
 
         test('each algorithm admits its limit, then denies with a retry time', async () => {
-          for (const algorithm of ALGORITHMS) {
+          for (const algorithm of ALGORITHMS.filter((a) => a !== 'CALENDAR')) {
             const limit = { algorithm, limit: 3, period: '1h' };
             const seen = [];
             for (let i = 0; i < 3; i++) seen.push(await rl.check(k(algorithm), limit));
@@ -40,10 +40,30 @@ for (const kind of ['redis', 'valkey']) {
             assert.equal(denied.allowed, false, algorithm);
             assert.equal(denied.limit, 3);
             assert.equal(denied.source, 'server');
-            assert.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 3_600_000, `${algorithm} ${denied.retryAfterMs}`);
-            // SLIDING_WINDOW rests only when the previous window stops counting: up to two periods.
+            // SLIDING_WINDOW waits for the previous window's weight to fall, and rests only when it stops
+            // counting: up to two periods.
+            assert.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 7_200_000, `${algorithm} ${denied.retryAfterMs}`);
             assert.ok(denied.resetAfterMs > 0 && denied.resetAfterMs <= 7_200_000, `${algorithm} ${denied.resetAfterMs}`);
           }
+        });
+
+        test('a calendar quota and a penalty block', async () => {
+          const day = { algorithm: 'CALENDAR', limit: 2, period: 'day', utcOffset: 60 };
+          assert.equal((await rl.check(k('cal'), day)).remaining, 1);
+          assert.equal((await rl.check(k('cal'), day)).remaining, 0);
+          const denied = await rl.check(k('cal'), day);
+          assert.equal(denied.allowed, false);
+          assert.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 86_400_000);
+          assert.equal((await rl.inspect(k('cal'))).unit, 'DAY');
+          const limit = { algorithm: 'GCRA', limit: 1, period: '100ms', block: '1m' };
+          await rl.check(k('blocked'), limit);
+          const blocked = await rl.check(k('blocked'), limit);
+          assert.ok(blocked.retryAfterMs >= 59_000, String(blocked.retryAfterMs));
+          await rl.block(k('banned'), '30s');
+          const banned = await rl.check(k('banned'), { algorithm: 'FIXED_WINDOW', limit: 100, period: '1s' });
+          assert.equal(banned.allowed, false);
+          assert.ok(banned.retryAfterMs > 29_000 && banned.retryAfterMs <= 30_000);
+          assert.ok((await rl.inspect(k('banned'))).blockedMs > 29_000);
         });
 
         test('a lowercase algorithm, a bare-ms period and a default limit work', async () => {
@@ -154,6 +174,10 @@ for (const kind of ['redis', 'valkey']) {
         [{ algorithm: 'GCRA', limit: 1, period: '1s', cost: 0 }, /cost/],
         [{ algorithm: 'SLIDING_WINDOW', limit: 1, period: '1s', cost: 2, atMost: true }, /atMost/],
         [{ algorithm: 'SLIDING_LOG', limit: 1, period: '50d' }, /period/],
+        [{ algorithm: 'CALENDAR', limit: 1, period: '1d' }, /DAY, WEEK or MONTH/],
+        [{ algorithm: 'CALENDAR', limit: 1, period: 'DAY', utcOffset: 2000 }, /utcOffset/],
+        [{ algorithm: 'GCRA', limit: 1, period: '1s', utcOffset: 60 }, /utcOffset/],
+        [{ algorithm: 'GCRA', limit: 1, period: '1s', block: '1.5s' }, /block/],
       ];
       for (const [limit, re] of bad) {
         await assert.rejects(rl.check('k', limit), (e) => e instanceof ArgumentError && re.test(e.message), JSON.stringify(limit));

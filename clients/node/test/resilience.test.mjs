@@ -135,7 +135,7 @@ describe('onUnavailable policies with the server killed', () => {
 
   test('each policy decides without the server; argument and server errors never trip the breaker', async () => {
     const make = (onUnavailable) =>
-      new RateLimiter(client, { timeout: 100, onUnavailable, breaker: { failures: 2, cooldownMs: 60_000 } });
+      new RateLimiter(client, { timeout: 1000, onUnavailable, breaker: { failures: 2, cooldownMs: 60_000 } });
     const policies = { open: make('open'), closed: make('closed'), local: make('local'), throw: make('throw') };
     await client.set('a:string', 'x');
     for (const rl of Object.values(policies)) {
