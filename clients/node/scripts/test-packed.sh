@@ -11,4 +11,4 @@ cp -r test/*.mjs test/support test/package.json test/package-lock.json "$tmp/pro
 cp -a test/node_modules "$tmp/project/"
 (cd "$tmp/project" && npm install --no-save --offline --no-audit --no-fund --loglevel=error "$tmp/$tgz" >/dev/null)
 cd "$tmp/project"
-node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=120000 "${@:-.}"
+node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=120000 --test-force-exit "${@:-.}"

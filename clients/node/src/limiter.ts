@@ -325,6 +325,7 @@ export class RateLimiter {
       this.metrics?.error('unavailable');
     } else {
       // The server answered: it is reachable, whatever it said.
+      this.metrics?.callDuration((performance.now() - started) / 1000);
       breaker?.success();
       this.metrics?.error(err instanceof ServerError ? 'server' : 'argument');
     }
