@@ -6,12 +6,15 @@ import { keySlot } from './slot.js';
  * One way to send a raw command to the server that owns `key`. Built once from the user's
  * client; the limiter never imports a Redis library, so the package has no dependency.
  */
-export type Send = (
+export type Send = ((
   key: Key | undefined,
   readonly: boolean,
   args: (string | Buffer)[],
   signal?: AbortSignal,
-) => Promise<unknown>;
+) => Promise<unknown>) & {
+  /** The client drops a command whose signal aborted before it was written (node-redis). */
+  abortable?: boolean;
+};
 
 // node-redis 4 calls it `signal`, 5 `abortSignal`: a timed-out command still in the offline
 // queue is dropped instead of charging the key when the connection comes back.
@@ -94,10 +97,16 @@ export function transportFor(client: RedisLike): Send {
     }
     return ioClusterSend(client);
   }
-  if (isNodeRedisCluster(client)) return (key, ro, args, sig) => client.sendCommand(key, ro, args, abortOptions(sig));
+  if (isNodeRedisCluster(client)) {
+    const send: Send = (key, ro, args, sig) => client.sendCommand(key, ro, args, abortOptions(sig));
+    send.abortable = true;
+    return send;
+  }
   if (typeof (client as NodeRedisClient).sendCommand === 'function') {
     const c = client as NodeRedisClient;
-    return (_key, _ro, args, sig) => c.sendCommand(args, abortOptions(sig));
+    const send: Send = (_key, _ro, args, sig) => c.sendCommand(args, abortOptions(sig));
+    send.abortable = true;
+    return send;
   }
   throw new ArgumentError('client: expected a node-redis or ioredis client (or cluster), or { send }');
 }
