@@ -26,7 +26,7 @@ for (const [flavour, connect] of Object.entries(CLUSTER_FLAVOURS)) {
     let rl;
     before(async () => {
       client = await connect(nodes.map((n) => n.port));
-      rl = new RateLimiter(client, { timeout: 2000, limit: { algorithm: 'FIXED_WINDOW', limit: 2, period: '1h' } });
+      rl = new RateLimiter(client, { timeout: 5000, onUnavailable: 'throw', limit: { algorithm: 'FIXED_WINDOW', limit: 2, period: '1h' } });
     });
     after(() => closeClient(client));
 

@@ -23,7 +23,7 @@ for (const kind of ['redis', 'valkey']) {
         const k = (name) => `${flavour}:${name}`;
         before(async () => {
           client = await connect(server.port);
-          rl = new RateLimiter(client, { timeout: 2000 });
+          rl = new RateLimiter(client, { timeout: 5000, onUnavailable: 'throw' });
         });
         after(() => closeClient(client));
 
@@ -55,26 +55,26 @@ for (const kind of ['redis', 'valkey']) {
           assert.equal(denied.allowed, false);
           assert.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 86_400_000);
           assert.equal((await rl.inspect(k('cal'))).unit, 'DAY');
-          const limit = { algorithm: 'GCRA', limit: 1, period: '100ms', block: '1m' };
+          const limit = { algorithm: 'GCRA', limit: 1, period: '1h', block: '1m' };
           await rl.check(k('blocked'), limit);
           const blocked = await rl.check(k('blocked'), limit);
           assert.ok(blocked.retryAfterMs >= 59_000, String(blocked.retryAfterMs));
           await rl.block(k('banned'), '30s');
           const banned = await rl.check(k('banned'), { algorithm: 'FIXED_WINDOW', limit: 100, period: '1s' });
           assert.equal(banned.allowed, false);
-          assert.ok(banned.retryAfterMs > 29_000 && banned.retryAfterMs <= 30_000);
-          assert.ok((await rl.inspect(k('banned'))).blockedMs > 29_000);
+          assert.ok(banned.retryAfterMs > 20_000 && banned.retryAfterMs <= 30_000, String(banned.retryAfterMs));
+          assert.ok((await rl.inspect(k('banned'))).blockedMs > 20_000);
         });
 
         test('a lowercase algorithm, a bare-ms period and a default limit work', async () => {
-          const mine = new RateLimiter(client, { limit: { algorithm: 'gcra', limit: 10, period: 1000 }, prefix: 'p:' });
+          const mine = new RateLimiter(client, { limit: { algorithm: 'gcra', limit: 10, period: 3_600_000 }, prefix: 'p:' });
           const d = await mine.check(k('default'));
           assert.equal(d.remaining, 9);
-          assert.ok(d.resetAfterMs > 0 && d.resetAfterMs <= 100);
+          assert.ok(d.resetAfterMs > 0 && d.resetAfterMs <= 360_000);
           const insp = await rl.inspect(`p:${k('default')}`);
           assert.equal(insp.algorithm, 'GCRA');
-          assert.equal(insp.periodMs, 1000);
-          assert.equal(insp.period, '1s');
+          assert.equal(insp.periodMs, 3_600_000);
+          assert.equal(insp.period, '1h');
           const bigger = await mine.check(k('default'), { cost: 4 });
           assert.equal(bigger.remaining, 5);
         });

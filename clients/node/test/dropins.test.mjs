@@ -15,7 +15,8 @@ let limiter;
 before(async () => {
   server = await new Server('redis').start();
   io = await FLAVOURS.ioredis(server.port);
-  limiter = new RateLimiter(io, { timeout: 2000 });
+  // Generous timeout, and no silent fallback: a slow machine must fail loudly, not admit.
+  limiter = new RateLimiter(io, { timeout: 5000, onUnavailable: 'throw' });
 });
 after(async () => {
   await closeClient(io);
@@ -40,7 +41,7 @@ async function statuses(base, n) {
 
 describe('express-rate-limit Store', () => {
   test('behaves like the memory store for a numeric limit, but denied hits are not counted', async () => {
-    const opts = { windowMs: 60_000, limit: 3, standardHeaders: 'draft-7', legacyHeaders: false };
+    const opts = { windowMs: 3_600_000, limit: 3, standardHeaders: 'draft-7', legacyHeaders: false };
     const ours = await serve(rateLimit({ ...opts, store: new ExpressRateLimitStore(limiter, { prefix: 'erl1:' }) }));
     const theirs = await serve(rateLimit({ ...opts, store: new MemoryStore() }));
     const a = await statuses(ours.base, 5);
@@ -59,7 +60,7 @@ describe('express-rate-limit Store', () => {
   test('skipSuccessfulRequests refunds through decrement', async () => {
     let fail = false;
     const store = new ExpressRateLimitStore(limiter, { prefix: 'erl2:' });
-    const app = await serve(rateLimit({ windowMs: 60_000, limit: 2, skipSuccessfulRequests: true, store }),
+    const app = await serve(rateLimit({ windowMs: 3_600_000, limit: 2, skipSuccessfulRequests: true, store }),
       (req, res) => res.status(fail ? 500 : 200).send('x'));
     const ok = await statuses(app.base, 4);
     await sleep(50);
@@ -72,7 +73,7 @@ describe('express-rate-limit Store', () => {
 
   test('a limit function: the store counts and express-rate-limit decides; resetKey works', async () => {
     const store = new ExpressRateLimitStore(limiter, { prefix: 'erl3:' });
-    const mw = rateLimit({ windowMs: 60_000, limit: () => 2, store });
+    const mw = rateLimit({ windowMs: 3_600_000, limit: () => 2, store });
     const app = await serve(mw);
     assert.deepEqual((await statuses(app.base, 3)).map((x) => x[0]), [200, 200, 429]);
     const info = await store.get('127.0.0.1');
@@ -87,10 +88,12 @@ describe('express-rate-limit Store', () => {
 
 describe('RateLimiterRL (rate-limiter-flexible interface)', () => {
   // Scenarios ported from rate-limiter-flexible's own RateLimiterRedis tests, against the module.
-  const make = (o) => new RateLimiterRL({ storeClient: io, ...o });
+  // Their 5 s durations become an hour where a test reads the key back: our windows are aligned to
+  // the epoch, so a 5 s window may end between the consume and the read.
+  const make = (o) => new RateLimiterRL({ storeClient: io, timeout: 5000, ...o });
 
   test('consume 1 point', async () => {
-    const rl = make({ points: 2, duration: 5 });
+    const rl = make({ points: 2, duration: 3600 });
     const res = await rl.consume('consume1');
     assert.ok(res instanceof RateLimiterRes);
     assert.deepEqual([res.consumedPoints, res.remainingPoints, res.isFirstInDuration], [1, 1, true]);
@@ -103,11 +106,11 @@ describe('RateLimiterRL (rate-limiter-flexible interface)', () => {
   });
 
   test('makes penalty; reward points', async () => {
-    const rl = make({ points: 3, duration: 5 });
+    const rl = make({ points: 3, duration: 3600 });
     await rl.consume('penalty1');
     await rl.penalty('penalty1');
     assert.equal((await rl.get('penalty1')).consumedPoints, 2);
-    const one = make({ points: 1, duration: 5 });
+    const one = make({ points: 1, duration: 3600 });
     await one.consume('reward');
     await one.reward('reward');
     assert.equal((await one.get('reward')).consumedPoints, 0);
@@ -119,7 +122,8 @@ describe('RateLimiterRL (rate-limiter-flexible interface)', () => {
   });
 
   test('blocks key for block duration when consumed more than points; the block expires', async () => {
-    const rl = make({ points: 1, duration: 1, blockDuration: 2 });
+    // GCRA: the second consume is denied however the two fall across a second boundary.
+    const rl = make({ points: 1, duration: 1, blockDuration: 2, algorithm: 'GCRA' });
     await assert.rejects(rl.consume('block', 1).then(() => rl.consume('block', 1)), (rej) => rej.msBeforeNext > 1000);
     const started = Date.now();
     await sleep(2000);
@@ -140,7 +144,7 @@ describe('RateLimiterRL (rate-limiter-flexible interface)', () => {
   });
 
   test('set the consumed points', async () => {
-    const rl = make({ points: 5, duration: 60 });
+    const rl = make({ points: 5, duration: 3600 });
     const res = await rl.set('setkey', 3);
     assert.deepEqual([res.consumedPoints, res.remainingPoints], [3, 2]);
   });
