@@ -116,8 +116,7 @@ export class RateLimiter {
 
   /** Checks one request against `key` and charges it if admitted (RL.CHECK). */
   async check(key: Key, limit?: Partial<Limit>): Promise<Decision> {
-    const k = this.key(key);
-    const l = this.limit(limit, 1);
+    const [k, l] = this.counted(() => [this.key(key), this.limit(limit, 1)] as const);
     const cacheId = this.denials === undefined ? '' : `${keyId(k)}|${limitId(l)}`;
     const cached = this.cached(cacheId, l);
     if (cached !== undefined) return this.count(cached);
@@ -134,8 +133,7 @@ export class RateLimiter {
 
   /** What `check` would reply now, without charging anything (RL.PEEK; cost 0 gives the quota left). */
   async peek(key: Key, limit?: Partial<Limit>): Promise<Decision> {
-    const k = this.key(key);
-    const l = this.limit(limit, 0);
+    const [k, l] = this.counted(() => [this.key(key), this.limit(limit, 0)] as const);
     if (l.atMost) throw new ArgumentError('atMost: applies only to check');
     const args = ['RL.PEEK', k, ...specArgs(l, true, false)];
     return this.decide(
@@ -223,6 +221,16 @@ export class RateLimiter {
     const k = this.key(key);
     const args = ['RL.RENEW', k, leaseIdArg(leaseId), String(toMs(lease, 'lease'))];
     return (await this.call(k, false, args, intReply)) === 1;
+  }
+
+  /** Validation before the network: its ArgumentErrors count in the metrics like the server's. */
+  private counted<T>(validate: () => T): T {
+    try {
+      return validate();
+    } catch (e) {
+      if (e instanceof ArgumentError) this.metrics?.error('argument');
+      throw e;
+    }
   }
 
   private key(key: Key): Key {

@@ -27,6 +27,7 @@ test('decisions, errors, round trips and the breaker state, before and after the
   assert.equal(value(text, 'ratelimit_client_decisions_total{result="allowed",source="server"}'), 2);
   assert.equal(value(text, 'ratelimit_client_decisions_total{result="denied",source="server"}'), 1);
   assert.equal(value(text, 'ratelimit_client_errors_total{class="server"}'), 1);
+  assert.equal(value(text, 'ratelimit_client_errors_total{class="argument"}'), 1, 'caught before the network, counted all the same');
   assert.equal(value(text, 'ratelimit_client_call_duration_seconds_count'), 4, 'the WRONGTYPE reply was a round trip too');
   assert.equal(value(text, 'ratelimit_client_breaker_state'), 0);
 
