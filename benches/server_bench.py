@@ -117,6 +117,11 @@ local a = redis.call('RL.ACQUIRE', KEYS[1], ARGV[1], ARGV[2])
 if a[1] == 1 then return redis.call('RL.RELEASE', KEYS[1], a[5]) end
 return 0
 """
+# A unit charged and given back in one call: commandstats times RL.REFUND apart.
+REFUND_PAIR = """
+redis.call('RL.CHECK', KEYS[1], 'TOKEN_BUCKET', ARGV[1], ARGV[2])
+return redis.call('RL.REFUND', KEYS[1], 'COST', 1)
+"""
 # limit, period_ms: 100 per second; the sliding log keeps limit 100 (the issue's target).
 PARAMS = {a: (100, 1000) for a in ALGORITHMS}
 PARAMS["SLIDING_LOG"] = (100, 60_000)
@@ -145,11 +150,40 @@ def workloads(shas):
         out.append(("RL.ACQUIRE+RELEASE (RL.RELEASE's µs)", "lease",
                     ["EVALSHA", shas["LEASE_PAIR"], "1", "{key}", "100", "1000"],
                     "rl.release", None))
+    # The primitives (issue 15): a check on a blocked key (every key blocked first, see
+    # SETUP), a calendar quota, a partial grant, a refund.
+    out.append(("RL.CHECK blocked", "native",
+                ["RL.CHECK", "{key}", "TOKEN_BUCKET", "100", "1000", "BLOCK", "1h"],
+                "rl.check", None))
+    out.append(("CALENDAR DAY", "native", ["RL.CHECK", "{key}", "CALENDAR", "100", "DAY"],
+                "rl.check", None))
+    out.append(("TOKEN_BUCKET AT_MOST", "native",
+                ["RL.CHECK", "{key}", "TOKEN_BUCKET", "100", "1000", "COST", "5", "AT_MOST"],
+                "rl.check", None))
+    if "REFUND_PAIR" in shas:
+        out.append(("RL.CHECK+REFUND (RL.REFUND's µs)", "refund",
+                    ["EVALSHA", shas["REFUND_PAIR"], "1", "{key}", "100", "1000"],
+                    "rl.refund", None))
     out.append(("RL.MCHECK 3 keys", "native",
                 ["RL.MCHECK", "3", "{key}:a", "{key}:b", "{key}:c",
                  "GCRA", "100", "1000", "FIXED_WINDOW", "1000", "60000",
                  "SLIDING_WINDOW", "100000", "86400000"], "rl.mcheck", None))
     return out
+
+
+def block_every_key(c, keys):
+    """RL.CHECK blocked's setup: every key the workload names is blocked for an hour."""
+    names = ["b:hot"] if keys == "hot" else [f"b:{i:012d}" for i in range(KEYSPACE)]
+    pipe = c.pipeline(transaction=False)
+    for i, name in enumerate(names):
+        pipe.execute_command("RL.BLOCK", name, "1h")
+        if i % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+
+
+# Run after FLUSHALL, before a workload that needs keys in a given state.
+SETUP = {"RL.CHECK blocked": block_every_key}
 
 
 def bench(port, argv, keys, pipeline, requests):
@@ -315,12 +349,15 @@ def main():
     ap.add_argument("--requests", type=int,
                     default=int(os.environ.get("BENCH_REQUESTS", 100_000)))
     ap.add_argument("--out", default=os.path.join(REPO, "docs"))
+    ap.add_argument("--no-callgrind", action="store_true",
+                    help="skip the callgrind instruction counts (a quick look at the timings)")
     args = ap.parse_args()
     with Server() as server:
         port = server.port
         c = server.client(timeout=600)
         shas = {a: c.script_load(LUA[a]) for a in ALGORITHMS}
         shas["LEASE_PAIR"] = c.script_load(LEASE_PAIR)
+        shas["REFUND_PAIR"] = c.script_load(REFUND_PAIR)
         results = {}  # (name, keys, pipeline) -> list of (rps, p50, p99, usec, p99_in)
         started = time.time()
         for r in range(args.rounds):
@@ -328,6 +365,8 @@ def main():
                 for pipeline in (1, 16):
                     for name, family, argv, stat, twin in workloads(shas):
                         c.execute_command("FLUSHALL", "SYNC")
+                        if name in SETUP:
+                            SETUP[name](c, keys)
                         c.config_resetstat()
                         c.execute_command("RL.STATS", "RESET")
                         rps, p50, p99 = bench(port, argv, keys, pipeline, args.requests)
@@ -340,7 +379,9 @@ def main():
     counted = {}
     for keys in ("random", "hot"):
         for name, family, argv, stat, twin in workloads(shas):
-            if family == "native" and name != "RL.PEEK GCRA":
+            # A blocked check needs its keys blocked first, which callgrind would count.
+            if family == "native" and name not in ("RL.PEEK GCRA", "RL.CHECK blocked") \
+                    and not args.no_callgrind:
                 counted[(name, keys)] = instructions(argv, keys)
     print(f"callgrind counts done ({time.time() - started:.0f} s)", file=sys.stderr)
     write(args, shas, results, mem_rows, log100, started, counted)
@@ -489,11 +530,17 @@ def targets(med):
             lambda k, p, a=a: mark(med[(a, k, p)][0] / med[(f"Lua {a}", k, p)][0],
                                    med[(a, k, p)][0] / med[(f"Lua {a}", k, p)][0] >= 3,
                                    "{:.2f}x") if p == 16 else "")
-    for name in ("RL.ACQUIRE", "RL.ACQUIRE+RELEASE (RL.RELEASE's µs)"):
+    for name in ("RL.ACQUIRE", "RL.ACQUIRE+RELEASE (RL.RELEASE's µs)", "CALENDAR DAY",
+                 "TOKEN_BUCKET AT_MOST", "RL.CHECK+REFUND (RL.REFUND's µs)"):
         row(f"{name} µs/call <= 1.2x TOKEN_BUCKET's",
             lambda k, p, name=name: mark(
                 med[(name, k, p)][3] / med[("TOKEN_BUCKET", k, p)][3],
                 med[(name, k, p)][3] / med[("TOKEN_BUCKET", k, p)][3] <= 1.2, "{:.2f}x"))
+    row("RL.CHECK blocked µs/call <= 0.6x TOKEN_BUCKET's",
+        lambda k, p: mark(
+            med[("RL.CHECK blocked", k, p)][3] / med[("TOKEN_BUCKET", k, p)][3],
+            med[("RL.CHECK blocked", k, p)][3] / med[("TOKEN_BUCKET", k, p)][3] <= 0.6,
+            "{:.2f}x"))
     for a in ALGORITHMS:
         row(f"{a} in-server p99 <= 5 µs",
             lambda k, p, a=a: mark(med[(a, k, p)][4], med[(a, k, p)][4] <= 5, "{:.2f} µs")

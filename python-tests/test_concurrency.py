@@ -294,3 +294,57 @@ def test_mcheck_charges_all_or_nothing_under_64_clients(server):
     assert b["admitted"] == 1 + counts["group_allowed"] + counts["single_allowed"] == 301, (b, counts)
     assert a["denied"] == counts["group_denied"], (a, counts)
     assert b["denied"] == counts["group_denied"] + counts["single_denied"], (b, counts)
+
+
+def test_refunds_never_let_a_key_admit_more_than_its_limit_under_64_clients(server):
+    """Clients charge and give back units at random on long-period keys of every
+    algorithm. No refill worth a unit happens during the run (windows of a day), so the
+    units held at the end (admitted minus given back) are at most the limit, and the key
+    admits exactly the rest: no refund gave back a unit it had not charged."""
+    c = server.client()
+    keys = {f"{{r}}:{a}": a for a in (TB, GCRA, FW, SW, SL)}
+    limit = 40
+    counts = collections.Counter()
+    errors = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS)
+
+    def worker(i):
+        cc = server.client()
+        rng = random.Random(i)
+        local = collections.Counter()
+        try:
+            barrier.wait(timeout=30)
+            deadline = time.monotonic() + RUN_S
+            while time.monotonic() < deadline:
+                key = rng.choice(list(keys))
+                if rng.random() < 0.6:
+                    cost = rng.choice([1, 2])
+                    if check(cc, key, keys[key], limit, DAY, cost=cost)[0] == 1:
+                        local[(key, "admitted")] += cost
+                else:
+                    local[(key, "refunded")] += cc.execute_command(
+                        "RL.REFUND", key, "COST", rng.choice([1, 3]))
+        except Exception as e:
+            errors.append(repr(e))
+        finally:
+            cc.close()
+            with lock:
+                counts.update(local)
+
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(THREADS)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=RUN_S + 60)
+    assert not errors, errors[:3]
+    for key, algorithm in keys.items():
+        held = counts[(key, "admitted")] - counts[(key, "refunded")]
+        assert 0 <= held <= limit, (key, held)
+        assert counts[(key, "refunded")] > 0, key
+        # What the key admits now is exactly what was not held: the refunds were exact.
+        more = 0
+        while check(c, key, algorithm, limit, DAY)[0] == 1:
+            more += 1
+            assert more <= limit
+        assert held + more == limit, (key, held, more)

@@ -72,6 +72,8 @@ def random_ops(pc, rng, n_ops, clocks):
     short_keys = {f"short:{a}:{i}": a for a in ALL_ALGORITHMS for i in range(4)}
     cell_keys = [f"cell:{i}" for i in range(5)]
     lease_keys = [f"lease:{i}" for i in range(8)]
+    calendar_keys = [f"cal:{i}" for i in range(6)]
+    banned_keys = [f"ban:{i}" for i in range(4)]
     lease_ids = []  # ids RL.ACQUIRE replied in earlier batches
     every = list(long_keys) + list(short_keys)
     allowed = denied = 0
@@ -111,7 +113,34 @@ def random_ops(pc, rng, n_ops, clocks):
             elif roll < 0.78:
                 pipe.execute_command("RL.INSPECT", rng.choice(every))
                 kinds.append("other")
-            elif roll < 0.84:
+            elif roll < 0.87:
+                # The primitives that read the clock: refunds, blocks (a denial with BLOCK,
+                # RL.BLOCK), calendar quotas; the skewed replicas and the AOF must apply
+                # the primary's effect, never evaluate with their own clock.
+                op = rng.random()
+                key = rng.choice(list(long_keys))
+                limit, period, burst = long_quota(rng, long_keys[key])
+                if op < 0.25:
+                    pipe.execute_command("RL.REFUND", key, "COST", rng.choice([1, 2]))
+                    kinds.append("other")
+                elif op < 0.5:
+                    args = ["RL.CHECK", key, long_keys[key], limit, period]
+                    args += ["BURST", burst] if burst else []
+                    pipe.execute_command(*args, "COST", rng.choice([1, 3]),
+                                         "BLOCK", rng.choice([60, 2 * HOUR]))
+                    kinds.append("check")
+                elif op < 0.6:
+                    pipe.execute_command("RL.BLOCK", rng.choice(banned_keys + [key]),
+                                         rng.choice([70, 2 * HOUR]))
+                    kinds.append("other")
+                else:
+                    i = rng.randrange(len(calendar_keys))
+                    pipe.execute_command("RL.CHECK", calendar_keys[i], "CALENDAR",
+                                         rng.choice([3, 50]), ["DAY", "WEEK", "MONTH"][i % 3],
+                                         "UTC_OFFSET", [0, -300, 540][i % 3],
+                                         "COST", rng.choice([1, 2]))
+                    kinds.append("check")
+            elif roll < 0.90:
                 # Leases: evaluated on the primary only (its clock, its random ids),
                 # applied as RL.APPLY lease steps by the skewed replicas and the AOF.
                 key, op = rng.choice(lease_keys), rng.random()
@@ -146,7 +175,8 @@ def random_ops(pc, rng, n_ops, clocks):
         done += len(kinds)
         clocks.advance(rng.randrange(0, 151))
     lengthen_short_keys(pc, short_keys)
-    return list(long_keys) + list(short_keys) + cell_keys, allowed, denied
+    return (list(long_keys) + list(short_keys) + cell_keys + calendar_keys + banned_keys,
+            allowed, denied)
 
 
 def test_skewed_replicas_and_restarts_match_the_primary_after_random_load(server_factory):
@@ -161,7 +191,10 @@ def test_skewed_replicas_and_restarts_match_the_primary_after_random_load(server
     want = digest(pc)
     live = [k for k in keys if pc.exists(k)]
     assert len(live) > 100
-    assert {inspect(pc, k)["algorithm"] for k in live} == set(ALL_ALGORITHMS)
+    # Every algorithm, calendar quotas, and keys holding only a block (NONE) are there.
+    assert ({inspect(pc, k)["algorithm"] for k in live}
+            == set(ALL_ALGORITHMS) | {"CALENDAR", "NONE"})
+    assert any(inspect(pc, k)["blocked_ms"] > 0 for k in live if k.startswith("long:"))
     for rc, replica in zip(rcs, (ahead, behind)):
         assert rc.dbsize() == pc.dbsize(), replica.name
         assert digest(rc) == want, f"{replica.name}: DEBUG DIGEST differs from the primary"

@@ -142,17 +142,20 @@ impl<'a> Pending<'a> {
     }
 
     /// Turns an admitted change into the denial that charges nothing (an RL.MCHECK
-    /// another key denied): existing keys count the denied units.
+    /// another key denied): existing keys count the denied units. A policy key's
+    /// admitted value (a whole replacement) is dropped the same way.
     pub fn deny_instead(&mut self, cost: u64) {
-        if let Write::Change(c) = &self.write {
+        let admitted = match &self.write {
             // A denial (with or without its block) stays what it is.
-            if !matches!(
+            Write::Change(c) => !matches!(
                 c,
                 Change::Nothing | Change::Deny { .. } | Change::Block { .. }
-            ) {
-                self.write = Write::Change(Change::Deny { cost });
-                self.expire_at = None;
-            }
+            ),
+            Write::Replace(_) => true,
+        };
+        if admitted {
+            self.write = Write::Change(Change::Deny { cost });
+            self.expire_at = None;
         }
     }
 }

@@ -3,10 +3,13 @@
 
 pub mod encoding;
 pub mod limiter;
+pub mod multi;
 
 #[cfg(feature = "module")]
 pub mod callbacks;
 #[cfg(feature = "module")]
 pub mod key;
+#[cfg(feature = "module")]
+pub mod policies;
 
 pub use limiter::{Limiter, State, Totals};
