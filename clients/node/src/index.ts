@@ -1,8 +1,8 @@
 export { RateLimiter } from './limiter.js';
-export type { RateLimiterOptions, OnUnavailable, MCheckEntry, AcquireOptions } from './limiter.js';
+export type { RateLimiterOptions, OnUnavailable, MCheckEntry, AcquireOptions, Policy } from './limiter.js';
 export { ArgumentError, ServerError, UnavailableError, RateLimitError } from './errors.js';
 export { ALGORITHMS, CALENDAR_UNITS } from './limit.js';
-export type { Algorithm, CalendarUnit, Limit, Key, NormalLimit } from './limit.js';
+export type { Algorithm, CalendarUnit, Limit, PolicyLimit, Key, NormalLimit } from './limit.js';
 export type { Duration } from './duration.js';
 export type { Decision, MultiDecision, Lease, Inspection, Source } from './reply.js';
 export { CircuitBreaker } from './breaker.js';

@@ -25,6 +25,14 @@ export interface Limit {
   utcOffset?: number;
 }
 
+/** A server-side policy (RL.POLICY) by name: its limits live in the server. */
+export interface PolicyLimit {
+  policy: string;
+  cost?: number;
+  /** Admit everything but count what enforcement would deny (RL.CHECK only). */
+  shadow?: boolean;
+}
+
 /** A limit after validation: what every code path below works with. */
 export interface NormalLimit {
   algorithm: Algorithm;
@@ -37,6 +45,9 @@ export interface NormalLimit {
   /** CALENDAR: its unit (periodMs is then the unit's nominal length: 1, 7 or 31 days). */
   unit: CalendarUnit | undefined;
   utcOffset: number | undefined;
+  /** A policy check: only `cost` (and `shadow`) apply; `limit` and `periodMs` are 0 (the server knows them). */
+  policy?: string;
+  shadow?: boolean;
 }
 
 export type Key = string | Buffer;
@@ -53,10 +64,30 @@ function positive(value: unknown, what: string, min = 1): number {
 }
 
 /** Validates a limit before anything is sent; `minCost` is 0 for peeks. */
-export function normalize(l: Partial<Limit> | undefined, minCost = 1): NormalLimit {
-  if (l === undefined || l === null || typeof l !== 'object') {
+const POLICY_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export function checkPolicyName(name: unknown): string {
+  if (typeof name !== 'string' || !POLICY_NAME.test(name)) {
+    throw new ArgumentError('policy: a policy name is 1 to 128 bytes of letters, digits, _, -, . or :');
+  }
+  return name;
+}
+
+export function normalize(given: Partial<Limit> | Partial<PolicyLimit> | undefined, minCost = 1): NormalLimit {
+  const p: Partial<PolicyLimit> | undefined = given;
+  if (p === undefined || p === null || typeof p !== 'object') {
     throw new ArgumentError('limit: no limit given (pass one to the call or as the `limit` option)');
   }
+  if (p.policy !== undefined) {
+    const cost = p.cost === undefined ? 1 : positive(p.cost, 'cost', minCost);
+    return {
+      algorithm: 'GCRA', limit: 0, periodMs: 0, burst: undefined, cost, atMost: false,
+      blockMs: undefined, unit: undefined, utcOffset: undefined,
+      policy: checkPolicyName(p.policy), shadow: p.shadow === true,
+    };
+  }
+  if (p.shadow !== undefined) throw new ArgumentError('shadow: applies only to a { policy } limit');
+  const l = given as Partial<Limit>;
   const algorithm = typeof l.algorithm === 'string' ? (l.algorithm.toUpperCase() as Algorithm) : undefined;
   if (algorithm === undefined || !ALGORITHMS.includes(algorithm)) {
     throw new ArgumentError(`algorithm: expected one of ${ALGORITHMS.join(', ')}`);
@@ -102,6 +133,12 @@ export function checkKey(key: unknown): Key {
 
 /** The spec part of RL.CHECK / RL.PEEK / RL.MCHECK: algorithm limit period [BURST n] [COST n] [BLOCK ms] [UTC_OFFSET n] [AT_MOST]. */
 export function specArgs(l: NormalLimit, withCost: boolean, withAtMost: boolean): string[] {
+  if (l.policy !== undefined) {
+    const p = ['POLICY', l.policy];
+    if (withCost && l.cost !== 1) p.push('COST', String(l.cost));
+    if (withAtMost && l.shadow === true) p.push('SHADOW');
+    return p;
+  }
   const args = [l.algorithm, String(l.limit), l.unit ?? String(l.periodMs)];
   if (l.burst !== undefined) args.push('BURST', String(l.burst));
   if (withCost && l.cost !== 1) args.push('COST', String(l.cost));

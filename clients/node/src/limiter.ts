@@ -2,7 +2,7 @@ import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breake
 import { Deadlines } from './deadlines.js';
 import { toMs, type Duration } from './duration.js';
 import { ArgumentError, ServerError, UnavailableError, classify, type RateLimitError } from './errors.js';
-import { checkKey, normalize, specArgs, type Key, type Limit, type NormalLimit } from './limit.js';
+import { checkKey, checkPolicyName, normalize, specArgs, type Key, type Limit, type NormalLimit, type PolicyLimit } from './limit.js';
 import { LocalLimiter } from './local.js';
 import { Lru } from './lru.js';
 import type { MetricsSink } from './metrics.js';
@@ -14,8 +14,8 @@ import { transportFor, type RedisLike, type Send } from './transport.js';
 export type OnUnavailable = 'open' | 'closed' | 'local' | 'throw';
 
 export interface RateLimiterOptions {
-  /** The limit `check(key)` uses when the call gives none; a call's limit fields override it. */
-  limit?: Limit;
+  /** The limit `check(key)` uses when the call gives none (or a `{ policy }`); a call's limit fields override it. */
+  limit?: Limit | PolicyLimit;
   /** Prepended to every key (default none). */
   prefix?: string;
   /** Per call, in ms (default 50; 0 waits as long as the Redis client does). */
@@ -41,7 +41,13 @@ export interface RateLimiterOptions {
 
 export interface MCheckEntry {
   key: Key;
-  limit?: Partial<Limit>;
+  limit?: Partial<Limit> | PolicyLimit;
+}
+
+/** A policy as RL.POLICY SET takes it (see docs/policies.md). */
+export interface Policy {
+  limits: Record<string, unknown>[];
+  shadow?: boolean;
 }
 
 export interface AcquireOptions {
@@ -59,7 +65,8 @@ interface CachedDenial {
 }
 
 const keyId = (k: Key): string => (typeof k === 'string' ? `s${k}` : `b${k.toString('hex')}`);
-const limitId = (l: NormalLimit): string => `${l.algorithm}/${l.limit}/${l.periodMs}/${l.burst ?? ''}/${l.utcOffset ?? ''}`;
+const limitId = (l: NormalLimit): string =>
+  l.policy !== undefined ? `policy/${l.policy}` : `${l.algorithm}/${l.limit}/${l.periodMs}/${l.burst ?? ''}/${l.utcOffset ?? ''}`;
 
 /** A limiter over the application's own node-redis or ioredis client (single node or Cluster). */
 export class RateLimiter {
@@ -67,7 +74,7 @@ export class RateLimiter {
   readonly onUnavailable: OnUnavailable;
   readonly timeout: number;
   private readonly send: Send;
-  private readonly defaultLimit: Limit | undefined;
+  private readonly defaultLimit: Limit | PolicyLimit | undefined;
   private readonly prefix: string;
   private readonly local: LocalLimiter;
   private readonly denials: Lru<string, CachedDenial> | undefined;
@@ -105,7 +112,7 @@ export class RateLimiter {
   }
 
   /** The limit a call with `limit` would use (the default merged with it), validated. */
-  resolve(limit?: Partial<Limit>): NormalLimit {
+  resolve(limit?: Partial<Limit> | PolicyLimit): NormalLimit {
     return this.limit(limit, 1);
   }
 
@@ -115,7 +122,7 @@ export class RateLimiter {
   }
 
   /** Checks one request against `key` and charges it if admitted (RL.CHECK). */
-  async check(key: Key, limit?: Partial<Limit>): Promise<Decision> {
+  async check(key: Key, limit?: Partial<Limit> | PolicyLimit): Promise<Decision> {
     const [k, l] = this.counted(() => [this.key(key), this.limit(limit, 1)] as const);
     const cacheId = this.denials === undefined ? '' : `${keyId(k)}|${limitId(l)}`;
     const cached = this.cached(cacheId, l);
@@ -132,9 +139,9 @@ export class RateLimiter {
   }
 
   /** What `check` would reply now, without charging anything (RL.PEEK; cost 0 gives the quota left). */
-  async peek(key: Key, limit?: Partial<Limit>): Promise<Decision> {
+  async peek(key: Key, limit?: Partial<Limit> | PolicyLimit): Promise<Decision> {
     const [k, l] = this.counted(() => [this.key(key), this.limit(limit, 0)] as const);
-    if (l.atMost) throw new ArgumentError('atMost: applies only to check');
+    if (l.atMost || l.shadow === true) throw new ArgumentError(`${l.atMost ? 'atMost' : 'shadow'}: applies only to check`);
     const args = ['RL.PEEK', k, ...specArgs(l, true, false)];
     return this.decide(
       () => this.call(k, true, args, (r) => reply.decision(r, false)),
@@ -149,7 +156,7 @@ export class RateLimiter {
     }
     const keys = entries.map((e) => this.key(e.key));
     const limits = entries.map((e) => this.limit(e.limit, 1));
-    if (limits.some((l) => l.atMost)) throw new ArgumentError('atMost: applies only to check');
+    if (limits.some((l) => l.atMost || l.shadow === true)) throw new ArgumentError('atMost, shadow: apply only to check');
     const ids = new Set(keys.map(keyId));
     if (ids.size !== keys.length) throw new ArgumentError('entries: a key appears more than once');
     const args = ['RL.MCHECK', String(keys.length), ...keys, ...limits.flatMap((l) => specArgs(l, true, false))];
@@ -199,6 +206,39 @@ export class RateLimiter {
     await this.call(k, false, ['RL.BLOCK', k, String(toMs(duration, 'block'))], () => undefined);
   }
 
+  /** Creates or replaces a server policy (RL.POLICY SET); replies its version. On a Cluster, set it on every primary. */
+  async policySet(name: string, policy: Policy): Promise<number> {
+    checkPolicyName(name);
+    if (policy === null || typeof policy !== 'object' || !Array.isArray(policy.limits)) {
+      throw new ArgumentError('policy: expected { limits: [...], shadow? }');
+    }
+    return this.call(undefined, false, ['RL.POLICY', 'SET', name, JSON.stringify(policy)], intReply);
+  }
+
+  /** The policy as the server keeps it (canonical, with `version`), or null. */
+  async policyGet(name: string): Promise<(Policy & { version: number }) | null> {
+    checkPolicyName(name);
+    return this.call(undefined, true, ['RL.POLICY', 'GET', name], (r) =>
+      typeof r === 'string' || Buffer.isBuffer(r) ? (JSON.parse(r.toString()) as Policy & { version: number }) : null,
+    );
+  }
+
+  /** Removes a policy; true when it existed. */
+  async policyDel(name: string): Promise<boolean> {
+    checkPolicyName(name);
+    return (await this.call(undefined, false, ['RL.POLICY', 'DEL', name], intReply)) === 1;
+  }
+
+  /** The policy names, sorted. */
+  async policyList(): Promise<string[]> {
+    return this.call(undefined, true, ['RL.POLICY', 'LIST'], (r) => (Array.isArray(r) ? r.map(String) : []));
+  }
+
+  /** A digest of the whole set: equal on two servers exactly when their policies are. */
+  async policyDigest(): Promise<string> {
+    return this.call(undefined, true, ['RL.POLICY', 'DIGEST'], (r) => (typeof r === 'string' ? r : Buffer.isBuffer(r) ? r.toString() : ''));
+  }
+
   /** Takes a concurrency lease of `cost` units out of `limit` (RL.ACQUIRE). */
   async acquire(key: Key, opts: AcquireOptions): Promise<Lease> {
     const k = this.key(key);
@@ -239,9 +279,11 @@ export class RateLimiter {
     return typeof k === 'string' ? this.prefix + k : Buffer.concat([Buffer.from(this.prefix), k]);
   }
 
-  private limit(l: Partial<Limit> | undefined, minCost: number): NormalLimit {
+  private limit(l: Partial<Limit> | PolicyLimit | undefined, minCost: number): NormalLimit {
     if (l === undefined && minCost === 1 && this.defaultNormal !== undefined) return this.defaultNormal;
     if (l === undefined) return normalize(this.defaultLimit, minCost);
+    // A policy given in the call replaces an algorithm default rather than merging into it.
+    if ('policy' in l && this.defaultLimit !== undefined && !('policy' in this.defaultLimit)) return normalize(l, minCost);
     if (minCost === 1 && typeof l === 'object' && l !== null) {
       let n = this.limits.get(l);
       if (n === undefined) {
@@ -297,7 +339,9 @@ export class RateLimiter {
   private fallback(k: Key, l: NormalLimit, charge: boolean): Decision {
     switch (this.onUnavailable) {
       case 'local':
-        return this.local.decide(keyId(k), l, charge);
+        // A policy's limits are in the server: without it there is nothing to count locally.
+        if (l.policy === undefined) return this.local.decide(keyId(k), l, charge);
+        return this.fallbackOpen(l);
       case 'closed': {
         const wait = this.breaker === undefined ? 1000 : this.breaker.openRemainingMs || this.breaker.cooldownMs;
         const d: Decision = {
@@ -311,19 +355,22 @@ export class RateLimiter {
         if (l.atMost) d.granted = 0;
         return d;
       }
-      default: {
-        const d: Decision = {
-          allowed: true,
-          limit: l.limit,
-          remaining: Math.max(0, (l.burst ?? l.limit) - l.cost),
-          retryAfterMs: -1,
-          resetAfterMs: 0,
-          source: 'fallback',
-        };
-        if (l.atMost) d.granted = l.cost;
-        return d;
-      }
+      default:
+        return this.fallbackOpen(l);
     }
+  }
+
+  private fallbackOpen(l: NormalLimit): Decision {
+    const d: Decision = {
+      allowed: true,
+      limit: l.limit,
+      remaining: Math.max(0, (l.burst ?? l.limit) - l.cost),
+      retryAfterMs: -1,
+      resetAfterMs: 0,
+      source: 'fallback',
+    };
+    if (l.atMost) d.granted = l.cost;
+    return d;
   }
 
   private withTimeout<T>(p: Promise<T>, deadlines: Deadlines, ctl: AbortController | undefined): Promise<T> {
@@ -346,7 +393,7 @@ export class RateLimiter {
   }
 
   /** One round trip through the timeout and the breaker; errors come out as the three classes. */
-  private async call<T>(key: Key, readonly: boolean, args: (string | Buffer)[], parse: (r: unknown) => T): Promise<T> {
+  private async call<T>(key: Key | undefined, readonly: boolean, args: (string | Buffer)[], parse: (r: unknown) => T): Promise<T> {
     const breaker = this.breaker;
     if (breaker !== undefined && !breaker.tryAcquire()) {
       throw new UnavailableError(`circuit breaker open (${breaker.openRemainingMs} ms left)`);

@@ -13,6 +13,10 @@ export interface Decision {
   resetAfterMs: number;
   /** With `atMost`: the units admitted (0 when denied). */
   granted?: number;
+  /** Policy checks on RESP3: the position (from 1) of the policy limit that decided. */
+  decidedBy?: number;
+  /** Policy checks on RESP3: 1 when shadow mode admitted what enforcement would deny. */
+  shadowDenied?: number;
   source: Source;
 }
 
@@ -77,6 +81,11 @@ export function decision(reply: unknown, withGranted: boolean): Decision {
     source: 'server',
   };
   if (withGranted) d.granted = int(f[5]);
+  if (!Array.isArray(reply)) {
+    const [by, shadow] = fields(reply, ['decided_by', 'shadow_denied']);
+    if (by !== undefined) d.decidedBy = int(by);
+    if (shadow !== undefined) d.shadowDenied = int(shadow);
+  }
   return d;
 }
 

@@ -66,6 +66,39 @@ for (const kind of ['redis', 'valkey']) {
           assert.ok((await rl.inspect(k('banned'))).blockedMs > 20_000);
         });
 
+        test('server policies: administration, { policy, cost } checks, shadow mode', async () => {
+          const name = `tier.${flavour.replace(/[^A-Za-z0-9]+/g, '-')}`;
+          const version = await rl.policySet(name, { limits: [
+            { algorithm: 'FIXED_WINDOW', limit: 3, period: '1h' },
+            { algorithm: 'GCRA', limit: 100, period_ms: 1000 },
+          ] });
+          assert.ok(Number.isInteger(version) && version > 0);
+          const got = await rl.policyGet(name);
+          assert.equal(got.limits.length, 2);
+          assert.equal(got.version, version);
+          assert.ok((await rl.policyList()).includes(name));
+          assert.match(await rl.policyDigest(), /^[0-9a-f]{32}$/);
+          const resp3 = flavour.includes('RESP3');
+          const a = await rl.check(k('pol'), { policy: name, cost: 2 });
+          assert.deepEqual([a.allowed, a.limit, a.remaining], [true, 3, 1]);
+          const b = await rl.check(k('pol'), { policy: name, cost: 2 });
+          assert.equal(b.allowed, false);
+          assert.ok(b.retryAfterMs > 0);
+          assert.equal(b.decidedBy, resp3 ? 1 : undefined, 'decided_by comes with RESP3 only');
+          const p = await rl.peek(k('pol'), { policy: name, cost: 0 });
+          assert.equal(p.remaining, 1);
+          for (let i = 0; i < 3; i++) await rl.check(k('shadow'), { policy: name, shadow: true, cost: 2 });
+          const s = await rl.check(k('shadow'), { policy: name, shadow: true, cost: 2 });
+          assert.equal(s.allowed, true, 'shadow mode admits');
+          if (resp3) assert.equal(s.shadowDenied, 1);
+          await assert.rejects(rl.check(k('pol'), { policy: 'no.such.policy' }), (e) => e instanceof ServerError && /no such policy/.test(e.message));
+          await assert.rejects(rl.check(k('pol'), { policy: 'bad name!' }), ArgumentError);
+          await assert.rejects(rl.peek(k('pol'), { policy: name, shadow: true }), ArgumentError);
+          assert.equal(await rl.policyDel(name), true);
+          assert.equal(await rl.policyDel(name), false);
+          assert.equal(await rl.policyGet(name), null);
+        });
+
         test('a lowercase algorithm, a bare-ms period and a default limit work', async () => {
           const mine = new RateLimiter(client, { limit: { algorithm: 'gcra', limit: 10, period: 3_600_000 }, prefix: 'p:' });
           const d = await mine.check(k('default'));

@@ -18,15 +18,17 @@ export function rateLimitHeaders(
 ): [string, string][] {
   const h: [string, string][] = [];
   const w = seconds(l.periodMs);
+  // A policy's windows are in the server; its RateLimit-Policy has no w= then.
+  const window = l.policy === undefined ? `;w=${w}` : '';
   const reset = seconds(d.resetAfterMs);
   if (style === 'draft-6') {
-    h.push(['RateLimit-Policy', `${d.limit};w=${w}`], ['RateLimit-Limit', String(d.limit)]);
+    h.push(['RateLimit-Policy', `${d.limit}${window}`], ['RateLimit-Limit', String(d.limit)]);
     h.push(['RateLimit-Remaining', String(d.remaining)], ['RateLimit-Reset', String(reset)]);
   } else if (style === 'draft-7') {
-    h.push(['RateLimit-Policy', `${d.limit};w=${w}`]);
+    h.push(['RateLimit-Policy', `${d.limit}${window}`]);
     h.push(['RateLimit', `limit=${d.limit}, remaining=${d.remaining}, reset=${reset}`]);
   } else if (style === 'draft-8') {
-    h.push(['RateLimit-Policy', `"${policyName}";q=${d.limit};w=${w}`]);
+    h.push(['RateLimit-Policy', `"${policyName}";q=${d.limit}${window}`]);
     h.push(['RateLimit', `"${policyName}";r=${d.remaining};t=${reset}`]);
   }
   if (!d.allowed && d.retryAfterMs >= 0) h.push(['Retry-After', String(Math.max(1, seconds(d.retryAfterMs)))]);
