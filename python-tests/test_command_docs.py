@@ -137,7 +137,7 @@ def redis_cli_hint(port, typed):
     if pid == 0:  # the child: redis-cli on the terminal
         os.environ["TERM"] = "xterm"
         os.execvp("redis-cli", ["redis-cli", "-p", str(port)])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 250, 0, 0))
 
     def read_until(pattern, seconds=5.0):
         out, end = b"", time.monotonic() + seconds

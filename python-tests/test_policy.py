@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from helpers import (
+    EXPECTED_ALGORITHM,
     EXPECTED_COUNT,
     EXPECTED_DURATION,
     MISMATCH_ERROR,
@@ -87,8 +88,11 @@ def test_bad_policies_are_clear_errors_and_change_nothing(r):
         (json.dumps({"limits": ONE["limits"] * 9}), "ERR a policy's limits is an array of 1 to 8 limits"),
         (json.dumps({**ONE, "shadow": "yes"}), "ERR a policy's shadow is true or false"),
         ('{"limits": [{"algorithm": "LEAKY", "limit": 1, "period": "1s"}]}',
-         "ERR policy limit 1 (algorithm): expected TOKEN_BUCKET, GCRA, FIXED_WINDOW,"
-         " SLIDING_WINDOW or SLIDING_LOG"),
+         f"ERR policy limit 1 (algorithm): {EXPECTED_ALGORITHM}"),
+        ('{"limits": [{"algorithm": "CALENDAR", "limit": 1, "period": "1s"}]}',
+         "ERR policy limit 1 (period): a CALENDAR period is DAY, WEEK or MONTH"),
+        ('{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1s", "block": "1s",'
+         ' "block_ms": 5}]}', "ERR policy limit 1 gives both block_ms and block: give one"),
         ('{"limits": [{"algorithm": "GCRA", "limit": 1, "period": "1s"},'
          ' {"algorithm": "GCRA", "limit": -1, "period": "1s"}]}',
          f"ERR policy limit 2 (limit): {EXPECTED_COUNT}"),

@@ -19,7 +19,7 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
         return Ok(Reply::Null.into());
     };
     let mut fields = limiter_fields(l, now);
-    fields.insert(8, ("ttl_ms", Value::Int(ttl)));
+    fields.insert(7, ("ttl_ms", Value::Int(ttl)));
     let fields = fields.into_iter().map(|(n, v)| (Cow::Borrowed(n), v));
     Ok(Reply::Fields(fields.collect()).into())
 }

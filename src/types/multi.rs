@@ -456,6 +456,44 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_key_encodes_and_decodes_to_the_same_value_and_refuses_corruption() {
+        use crate::types::encoding::{decode, encode};
+        let limits = [
+            Limit {
+                block_ms: 5000,
+                ..lim(Algorithm::Gcra, 1, 1000)
+            },
+            lim(Algorithm::SlidingLog, 5, 60_000),
+            lim(Algorithm::TokenBucket, 3, 1000),
+        ];
+        let mut key = None;
+        run(&mut key, &pref(&limits, false), 1, 0);
+        run(&mut key, &pref(&limits, false), 1, 1);
+        run(&mut key, &pref(&limits, true), 1, 2);
+        let l = key.unwrap();
+        let bytes = encode(&l);
+        assert_eq!(decode(bytes.as_bytes()), Ok(l.clone()));
+        let b = bytes.as_bytes();
+        for cut in (8..b.len()).step_by(8) {
+            assert!(decode(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        // Words: header, limit, period, burst, admitted, denied, version, shadow_denied,
+        // the name's length (1), the name ("p"), the limit count (3), the limits.
+        let word = |i: usize| i * 8;
+        assert_eq!((b[word(8)], b[word(9)], b[word(10)]), (1, b'p', 3));
+        for (at, value) in [
+            (word(9), b' '),
+            (word(9) + 1, b'q'),
+            (word(10), 9),
+            (word(10), 0),
+        ] {
+            let mut bad = b.to_vec();
+            bad[at] = value;
+            assert!(decode(&bad).is_err(), "byte {at} = {value}");
+        }
+    }
+
+    #[test]
     fn peek_with_cost_zero_shows_the_fewest_remaining() {
         let limits = [
             lim(Algorithm::FixedWindow, 3, 1000),
