@@ -87,7 +87,7 @@ pub fn convert(state: &Gcra, old: &Quota, new: &Quota, now_ms: u64) -> Gcra {
 pub fn refund(state: &Gcra, q: &Quota, now_ms: u64, units: u64) -> (Gcra, u64) {
     let t = u128::from(q.period_ms());
     let debt = debt(Some(state), q, now_ms);
-    let owed = debt / t + u128::from(debt % t != 0);
+    let owed = debt / t + u128::from(!debt.is_multiple_of(t));
     let given = clamp_u64(owed).min(units);
     if given == 0 {
         return (*state, 0);
