@@ -125,7 +125,7 @@ test-ha-long: deps build ## The HA tests with 10x the load: 1M operations under 
 fuzz: deps build ## Long fuzzing: 1,000,000 commands per server on the live module, then each cargo-fuzz target for FUZZ_SECONDS (default 300)
 	cd python-tests && RL_FUZZ_COMMANDS=1000000 ../$(PY) -m pytest -q -p no:cacheprovider -s test_fuzz.py
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	cd fuzz && for t in parse_args decode check_sequence; do \
+	cd fuzz && for t in parse_args decode check_sequence policy_json; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 lint: deps-rust ## rustfmt and clippy, warnings as errors

@@ -4,7 +4,8 @@
 Starts one fresh redis-server (Debian's 7.0) with the module, pinned to one CPU, and
 drives it with redis-benchmark pinned to another. In each round, against that same
 server, it measures the native floors (INCR, SET PX), RL.CHECK for every algorithm,
-RL.PEEK, RL.MCHECK over three keys, and a Lua twin of each algorithm called by EVALSHA;
+RL.PEEK, RL.MCHECK over three keys, checks against one- and two-limit policies next to
+RL.MCHECK over two keys, and a Lua twin of each algorithm called by EVALSHA;
 random keys over 100,000 ids and one hot key; pipelined (-P 16) and not. It reports
 requests per second, client p50 and p99, the server's own microseconds per call
 (INFO commandstats), and the module's in-server p99 (RL.STATS), each as the median of
@@ -18,6 +19,7 @@ Usage: python3 benches/server_bench.py [--rounds 3] [--requests 200000] [--out d
 import argparse
 import csv
 import io
+import json
 import os
 import platform
 import shutil
@@ -122,6 +124,14 @@ REFUND_PAIR = """
 redis.call('RL.CHECK', KEYS[1], 'TOKEN_BUCKET', ARGV[1], ARGV[2])
 return redis.call('RL.REFUND', KEYS[1], 'COST', 1)
 """
+# The benchmark's policies: `one` is the GCRA workload's limit, `two` adds a daily quota;
+# RL.MCHECK 2 keys checks the same two limits on two keys.
+POLICY_TWO = ["GCRA", "100", "1000", "FIXED_WINDOW", "10000000", "86400000"]
+POLICIES = json.dumps({"policies": {
+    "one": {"limits": [{"algorithm": "GCRA", "limit": 100, "period_ms": 1000, "burst": 100}]},
+    "two": {"limits": [{"algorithm": "GCRA", "limit": 100, "period_ms": 1000, "burst": 100},
+                       {"algorithm": "FIXED_WINDOW", "limit": 10_000_000,
+                        "period_ms": 86_400_000}]}}})
 # limit, period_ms: 100 per second; the sliding log keeps limit 100 (the issue's target).
 PARAMS = {a: (100, 1000) for a in ALGORITHMS}
 PARAMS["SLIDING_LOG"] = (100, 60_000)
@@ -164,6 +174,15 @@ def workloads(shas):
         out.append(("RL.CHECK+REFUND (RL.REFUND's µs)", "refund",
                     ["EVALSHA", shas["REFUND_PAIR"], "1", "{key}", "100", "1000"],
                     "rl.refund", None))
+    # Policies (issue 16): one limit against the same check with explicit arguments; two
+    # limits (per second and per day) in one key against RL.MCHECK of two keys.
+    out.append(("POLICY 1 limit", "native", ["RL.CHECK", "{key}", "POLICY", "one"],
+                "rl.check", None))
+    out.append(("POLICY 2 limits", "native", ["RL.CHECK", "{key}", "POLICY", "two"],
+                "rl.check", None))
+    out.append(("RL.MCHECK 2 keys", "native",
+                ["RL.MCHECK", "2", "{key}:s", "{key}:d", *POLICY_TWO[:3], *POLICY_TWO[3:]],
+                "rl.mcheck", None))
     out.append(("RL.MCHECK 3 keys", "native",
                 ["RL.MCHECK", "3", "{key}:a", "{key}:b", "{key}:c",
                  "GCRA", "100", "1000", "FIXED_WINDOW", "1000", "60000",
@@ -293,6 +312,8 @@ def instructions(argv, keys):
                     break
                 except redis.ConnectionError:
                     time.sleep(0.1)
+            # The policies the POLICY workloads name (counted once: noise per request).
+            c.execute_command("RL.POLICY", "LOAD", POLICIES)
             subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(CALLGRIND_REQUESTS),
                             "-c", "1", "-r", str(KEYSPACE), *cmd],
                            capture_output=True, check=True, timeout=600)
@@ -361,6 +382,7 @@ def main():
         shas = {a: c.script_load(LUA[a]) for a in ALGORITHMS}
         shas["LEASE_PAIR"] = c.script_load(LEASE_PAIR)
         shas["REFUND_PAIR"] = c.script_load(REFUND_PAIR)
+        c.execute_command("RL.POLICY", "LOAD", POLICIES)  # FLUSHALL leaves policies
         results = {}  # (name, keys, pipeline) -> list of (rps, p50, p99, usec, p99_in)
         started = time.time()
         for r in range(args.rounds):
@@ -551,6 +573,13 @@ def targets(med):
             lambda k, p, name=name: mark(
                 med[(name, k, p)][3] / med[("TOKEN_BUCKET", k, p)][3],
                 med[(name, k, p)][3] / med[("TOKEN_BUCKET", k, p)][3] <= 1.2, "{:.2f}x"))
+    ratio = (lambda a, b, k, p: med[(a, k, p)][3] / med[(b, k, p)][3])
+    for name, base, limit in (("POLICY 1 limit", "GCRA", 1.05),
+                              ("POLICY 2 limits", "POLICY 1 limit", 1.3),
+                              ("POLICY 2 limits", "RL.MCHECK 2 keys", 0.7)):
+        row(f"{name} µs/call <= {limit}x {base}'s",
+            lambda k, p, name=name, base=base, limit=limit: mark(
+                ratio(name, base, k, p), ratio(name, base, k, p) <= limit, "{:.2f}x"))
     row("RL.CHECK blocked µs/call <= 0.6x TOKEN_BUCKET's",
         lambda k, p: mark(
             med[("RL.CHECK blocked", k, p)][3] / med[("TOKEN_BUCKET", k, p)][3],

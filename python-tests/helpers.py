@@ -498,14 +498,14 @@ WRONGTYPE_ERROR = "WRONGTYPE Operation against a key holding the wrong kind of v
 STATS_NAMES = ["checks", "allowed", "denied", "errors", "keys"] + [
     f"{algorithm}_{counter}"
     for algorithm in ("token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_log",
-                      "leases", "calendar")
+                      "leases", "calendar", "policies")
     for counter in ("checks", "allowed", "denied", "errors", "keys")
-]
+] + ["shadow_denied"]
 
 
 # Every command, in report order, and those that reply a decision.
 COMMANDS = ("check", "peek", "mcheck", "inspect", "reset", "stats", "apply", "throttle",
-            "metrics", "refund", "acquire", "release", "renew", "block")
+            "metrics", "refund", "acquire", "release", "renew", "block", "policy")
 DECIDING = ("check", "peek", "mcheck", "throttle", "acquire")
 PERCENTILES = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 

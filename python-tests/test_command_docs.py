@@ -21,14 +21,12 @@ from helpers import raw_reply as raw
 
 # name: (arity, key spec flags or None, top-level argument names)
 EXPECTED = {
-    "rl.check": (-5, ["RW", "access", "update"],
-                 ["key", "algorithm", "limit", "period", "burst", "cost", "block", "utc_offset",
-                  "at_most"]),
-    "rl.peek": (-5, ["RO", "access"],
-                ["key", "algorithm", "limit", "period", "burst", "cost", "block", "utc_offset"]),
+    "rl.check": (-4, ["RW", "access", "update"], ["key", "request"]),
+    "rl.peek": (-4, ["RO", "access"], ["key", "request"]),
     "rl.block": (3, ["RW", "access", "update"], ["key", "ms"]),
     "rl.inspect": (2, ["RO", "access"], ["key"]),
-    "rl.mcheck": (-6, ["RW", "access", "update"], ["numkeys", "key", "spec"]),
+    "rl.mcheck": (-5, ["RW", "access", "update"], ["numkeys", "key", "request"]),
+    "rl.policy": (-2, None, ["subcommand"]),
     "rl.reset": (-2, ["RM", "delete"], ["key"]),
     "rl.stats": (-1, None, ["reset"]),
     "rl.metrics": (1, None, []),
@@ -57,9 +55,24 @@ def test_every_command_has_docs_with_summary_since_complexity_and_arguments(cell
         assert [a["name"].decode() for a in args] == arg_names, (name, args)
 
 
+def forms(doc, i):
+    """The blocks of a one-of argument (a spec, a policy), by name."""
+    request = as_dict(doc["arguments"][i])
+    assert request["type"] == b"oneof", request
+    return {a["name"].decode(): a for a in map(as_dict, request["arguments"])}
+
+
 def test_arguments_carry_types_tokens_and_flags(r):
     doc = as_dict(raw(r, "COMMAND", "DOCS", "rl.check")[1])
-    args = {a["name"].decode(): a for a in map(as_dict, doc["arguments"])}
+    top = {a["name"].decode(): a for a in map(as_dict, doc["arguments"])}
+    assert top["key"]["type"] == b"key" and top["key"]["key_spec_index"] == 0
+    spec, policy = forms(doc, 1)["spec"], forms(doc, 1)["policy"]
+    args = {a["name"].decode(): a for a in map(as_dict, spec["arguments"])}
+    args["key"] = top["key"]
+    assert [(a["name"], a.get("token"), a.get("flags", [])) for a in
+            map(as_dict, policy["arguments"])] == [
+        (b"policy", b"POLICY", []), (b"name", None, []), (b"cost", b"COST", [b"optional"]),
+        (b"shadow", b"SHADOW", [b"optional"])]
     assert args["key"]["type"] == b"key" and args["key"]["key_spec_index"] == 0
     assert args["limit"]["type"] == b"integer"
     # A duration (`60000`, `60s`, `1m`): a string, not an integer.
@@ -71,10 +84,13 @@ def test_arguments_carry_types_tokens_and_flags(r):
         b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG",
         b"CALENDAR"]
     mdoc = as_dict(raw(r, "COMMAND", "DOCS", "rl.mcheck")[1])
-    spec = [as_dict(a) for a in mdoc["arguments"]][2]
-    assert spec["type"] == b"block" and spec["flags"] == [b"multiple"]
+    assert as_dict(mdoc["arguments"][2])["flags"] == [b"multiple"]
+    spec = forms(mdoc, 2)["spec"]
+    assert spec["type"] == b"block"
     assert [as_dict(a)["name"] for a in spec["arguments"]] == [
         b"algorithm", b"limit", b"period", b"burst", b"cost", b"block", b"utc_offset"]
+    assert [as_dict(a)["name"] for a in forms(mdoc, 2)["policy"]["arguments"]] == [
+        b"policy", b"name", b"cost"]
 
 
 def test_command_info_gives_arity_and_key_specs(cell):
@@ -90,8 +106,8 @@ def test_command_info_gives_arity_and_key_specs(cell):
 
 
 def test_the_server_enforces_the_declared_arity(r):
-    for args in [("RL.CHECK", "k", GCRA, 1), ("RL.INSPECT",), ("RL.INSPECT", "a", "b"),
-                 ("RL.RESET",), ("RL.APPLY", "k"), ("RL.MCHECK", 1, "k", GCRA, 1)]:
+    for args in [("RL.CHECK", "k", GCRA), ("RL.INSPECT",), ("RL.INSPECT", "a", "b"),
+                 ("RL.RESET",), ("RL.APPLY", "k"), ("RL.MCHECK", 1, "k", GCRA), ("RL.POLICY",)]:
         with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
             r.execute_command(*args)
 
@@ -121,7 +137,7 @@ def redis_cli_hint(port, typed):
     if pid == 0:  # the child: redis-cli on the terminal
         os.environ["TERM"] = "xterm"
         os.execvp("redis-cli", ["redis-cli", "-p", str(port)])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 250, 0, 0))
 
     def read_until(pattern, seconds=5.0):
         out, end = b"", time.monotonic() + seconds
@@ -150,6 +166,7 @@ def redis_cli_hint(port, typed):
 def test_redis_cli_shows_argument_hints_from_the_docs(server):
     assert redis_cli_hint(server.port, "RL.CHECK ") == (
         "key TOKEN_BUCKET|GCRA|FIXED_WINDOW|SLIDING_WINDOW|SLIDING_LOG|CALENDAR limit period "
-        "[BURST burst] [COST cost] [BLOCK block] [UTC_OFFSET utc_offset] [AT_MOST]")
+        "[BURST burst] [COST cost] [BLOCK block] [UTC_OFFSET utc_offset] [AT_MOST]|POLICY name "
+        "[COST cost] [SHADOW]")
     assert redis_cli_hint(server.port, "RL.INSPECT ") == "key"
     assert redis_cli_hint(server.port, "RL.STATS ") == "[RESET]"

@@ -409,6 +409,8 @@ def test_stats_count_exactly(server, protocol):
         "leases_keys": 0,
         "calendar_checks": 0, "calendar_allowed": 0, "calendar_denied": 0,
         "calendar_errors": 0, "calendar_keys": 0,
+        "policies_checks": 0, "policies_allowed": 0, "policies_denied": 0, "policies_errors": 0,
+        "policies_keys": 0, "shadow_denied": 0,
     }
     per_command = {
         f"{cmd}_{field}": after_all[f"{cmd}_{field}"] - base_all[f"{cmd}_{field}"]
@@ -432,6 +434,7 @@ def test_stats_count_exactly(server, protocol):
         "acquire_calls": 0, "acquire_errors": 0, "acquire_allowed": 0, "acquire_denied": 0,
         "release_calls": 0, "release_errors": 0, "renew_calls": 0, "renew_errors": 0,
         "block_calls": 0, "block_errors": 0,
+        "policy_calls": 0, "policy_errors": 0,
     }
     assert sum(after_all[f"{cmd}_errors"] for cmd in COMMANDS) == after["errors"]
     # RL.RESET and RL.APPLY successes are not checks; RL.STATS itself counts nothing.

@@ -100,13 +100,15 @@ def test_the_repo_conf_loads_the_module_with_every_setting_at_its_default(conf_s
     assert modules[b"ratelimit"] == module_ver()
     assert admin.info("server")["redis_version"]
     # Every module setting the server knows is written in the file, at its default.
-    in_file = dict(line.split(None, 1) for line in conf_lines() if line.startswith("ratelimit."))
+    in_file = {name: value.strip('"') for name, value in
+               (line.split(None, 1) for line in conf_lines() if line.startswith("ratelimit."))}
     live = admin.config_get("ratelimit.*")
-    assert set(live) == set(in_file) and len(live) == 6
+    assert set(live) == set(in_file) and len(live) == 8
     assert live == in_file == {
         "ratelimit.sliding-log-max-limit": "10000", "ratelimit.cell-compat": "no",
         "ratelimit.deny-notifications": "no", "ratelimit.latency-tracking": "yes",
-        "ratelimit.top-denied-keys": "10", "ratelimit.max-leases-per-key": "1000"}
+        "ratelimit.top-denied-keys": "10", "ratelimit.max-leases-per-key": "1000",
+        "ratelimit.max-policies": "10000", "ratelimit.policy-file": ""}
     assert admin.config_get("appendonly") == {"appendonly": "yes"}
     assert admin.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-ttl"}
     assert os.path.isdir(tmp / "appendonlydir")
@@ -119,6 +121,7 @@ def refused(c, *args):
 
 
 COLLECT = os.path.join(REPO, "docs", "monitoring", "ratelimit-stats.lua")
+POLICY = '{"limits": [{"algorithm": "GCRA", "limit": 2, "period": "1m"}]}'
 
 # Per user of the repo's redis.conf: what it may run and what it is refused (by ACL).
 # The monitor user's allowed list is what the health check and Debian's exporter
@@ -129,10 +132,11 @@ ALLOWED = {
             ("RL.REFUND", "api:1", "COST", 1),
             ("RL.ACQUIRE", "jobs:1", 2, 60_000), ("RL.RELEASE", "jobs:1", "00000000000000ff"),
             ("RL.RENEW", "jobs:1", "00000000000000ff", 1000), ("RL.BLOCK", "api:3", "1s"),
-            ("PING",)],
+            ("RL.CHECK", "api:4", "POLICY", "free"), ("PING",)],
     "monitor": [("PING",), ("INFO", "ALL"), ("RL.METRICS",), ("LATENCY", "LATEST"),
                 ("SLOWLOG", "LEN"), ("EVAL", "COLLECT", 0), ("CLIENT", "SETNAME", "x")],
     "admin": [("RL.STATS",), ("RL.STATS", "RESET"), ("CONFIG", "RESETSTAT"),
+              ("RL.POLICY", "SET", "pro", POLICY), ("RL.POLICY", "DIGEST"),
               ("RL.RESET", "api:1", "api:2"), ("CONFIG", "SET", "ratelimit.top-denied-keys", "20"),
               ("SLOWLOG", "GET"), ("KEYS", "*")],
 }
@@ -140,11 +144,13 @@ REFUSED = {
     "app": [("RL.RESET", "api:1"), ("RL.STATS",), ("RL.STATS", "RESET"), ("RL.METRICS",),
             ("RL.APPLY", "api:1", "x"), ("GET", "api:1"), ("DEL", "api:1"), ("KEYS", "*"),
             ("FLUSHALL",), ("CONFIG", "SET", "ratelimit.top-denied-keys", "0"),
-            ("CONFIG", "RESETSTAT"), ("MODULE", "LIST"), ("SUBSCRIBE", "x"), ("INFO",)],
+            ("CONFIG", "RESETSTAT"), ("MODULE", "LIST"), ("SUBSCRIBE", "x"), ("INFO",),
+            ("RL.POLICY", "SET", "free", POLICY), ("RL.POLICY", "LIST"),
+            ("RL.POLICY", "GET", "free")],
     "monitor": [("RL.STATS",), ("RL.STATS", "RESET"), ("CONFIG", "RESETSTAT"),
                 ("CONFIG", "GET", "*"), ("RL.RESET", "api:1"), ("RL.CHECK", "k", "GCRA", 1, 1000),
                 ("RL.INSPECT", "api:1"), ("RL.PEEK", "api:1", "GCRA", 2, 60_000),
-                ("RL.ACQUIRE", "jobs:1", 2, 60_000), ("GET", "api:1"), ("SCAN", 0), ("KEYS", "*"), ("SLOWLOG", "GET"),
+                ("RL.ACQUIRE", "jobs:1", 2, 60_000), ("RL.POLICY", "DIGEST"), ("GET", "api:1"), ("SCAN", 0), ("KEYS", "*"), ("SLOWLOG", "GET"),
                 ("SLOWLOG", "RESET"), ("LATENCY", "RESET"), ("MONITOR",), ("CLIENT", "LIST"),
                 ("ACL", "LOG"), ("SCRIPT", "FLUSH"), ("FLUSHALL",), ("SUBSCRIBE", "x"),
                 # EVAL runs only what the user may: not RL.STATS, not keys.
@@ -165,6 +171,7 @@ def test_the_repo_conf_acl_users_get_what_its_comments_say(conf_server):
     port, _ = conf_server
     admin = user(port, "admin")
     admin.execute_command("RL.CHECK", "api:1", "GCRA", 1, 60_000)
+    admin.execute_command("RL.POLICY", "SET", "free", POLICY)
     for name in ("app", "monitor", "admin"):
         c = user(port, name)
         for args in ALLOWED[name]:

@@ -40,6 +40,16 @@ def test_python_example(server):
     assert len(out) == 6
 
 
+def test_python_policies_example(server):
+    env = {"ADMIN_URL": f"redis://127.0.0.1:{server.port}"}
+    p = subprocess.run([sys.executable, os.path.join(EXAMPLES, "python", "policies.py")],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{server.port}", **env))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines() == ["key:alice (free): 2 of 6 admitted",
+                                     "key:bob (pro): 5 of 6 admitted"]
+
+
 def test_node_example(server):
     node = os.path.join(EXAMPLES, "node")
     assert os.path.isdir(os.path.join(node, "node_modules", "redis")), "run make deps (npm ci)"
@@ -187,6 +197,7 @@ def test_the_docs_quote_every_example_word_for_word():
                 assert body == f.read(), f"{doc} quotes {path}, which has changed"
             quoted.add(path)
     files = {"examples/python/check.py", "examples/python/middleware.py",
+             "examples/python/policies.py",
              "examples/node/check.mjs", "examples/rust/check.rs",
              "examples/redis-cli/session.txt"}
     assert files <= quoted, f"examples no doc quotes: {files - quoted}"

@@ -8,6 +8,7 @@ key or argument bytes in an error, and return to its memory baseline after FLUSH
 RL_FUZZ_COMMANDS sets the commands per server kind (default 50,000: half RESP2, half
 RESP3); `make fuzz` runs 1,000,000 per kind. RL_FUZZ_SEED picks the seed (printed)."""
 
+import json
 import os
 import random
 
@@ -22,6 +23,7 @@ BATCH = 500
 MARK = b"Zq7mark"
 ALGORITHMS = [b"TOKEN_BUCKET", b"GCRA", b"FIXED_WINDOW", b"SLIDING_WINDOW", b"SLIDING_LOG",
               b"CALENDAR"]
+POLICY_NAMES = [b"free", b"pro", b"two", b"shadow"]
 # Keys of every other type, and the command that creates each.
 OTHER_TYPES = {"str": ["SET", "v"], "list": ["RPUSH", "v"], "hash": ["HSET", "f", "v"],
                "set": ["SADD", "v"], "zset": ["ZADD", 1, "v"], "stream": ["XADD", "*", "f", "v"]}
@@ -124,6 +126,79 @@ class Gen:
             out += [b"BLOCK", rng.choice([b"1", b"20", b"1s"])]
         return out
 
+    def policy_name(self):
+        r = self.rng.random()
+        if r < 0.85:
+            return self.rng.choice(POLICY_NAMES)
+        return self.rng.choice([b"", b"a" * 129, b"a b", b"nope", MARK + b"!"])
+
+    def policy_spec(self, shadow_ok):
+        rng = self.rng
+        out = [rng.choice([b"POLICY", b"policy"]), self.policy_name()]
+        if rng.random() < 0.4:
+            out += [b"COST", str(rng.choice([0, 1, 2, 50])).encode() if rng.random() < 0.9
+                    else self.number()]
+        if rng.random() < 0.2:
+            out.append(b"SHADOW" if shadow_ok or rng.random() < 0.3 else self.junk())
+        if rng.random() < 0.05:
+            out += [b"BURST", b"2"]
+        return out
+
+    def limit_json(self):
+        """One limit: usually valid, sometimes a field out of range or unknown."""
+        rng = self.rng
+        algorithm = rng.choice(ALGORITHMS).decode()
+        limit = {"algorithm": algorithm, "limit": rng.choice([1, 2, 5, 100])}
+        if algorithm == "CALENDAR":
+            limit["period"] = rng.choice(["DAY", "WEEK", "month"])
+            if rng.random() < 0.3:
+                limit["utc_offset"] = rng.choice([-300, 0, 60, 330, 1081])
+        elif rng.random() < 0.5:
+            limit["period_ms"] = rng.choice([50, 1000, 3_600_000])
+        else:
+            limit["period"] = rng.choice(["1s", "1m", "1h", "50ms", "1d"])
+        if algorithm in ("TOKEN_BUCKET", "GCRA") and rng.random() < 0.3:
+            limit["burst"] = rng.choice([1, 3, 200])
+        if rng.random() < 0.1:
+            limit["block_ms"] = rng.choice([1, 1000, 60_000])
+        if rng.random() < 0.1:
+            field = rng.choice(["limit", "period_ms", "burst", "algorithm", "cost", "period"])
+            limit[field] = rng.choice([0, -1, 1.5, 2**63, "x", None, [], "1w", "LEAKY",
+                                       MARK.decode()])
+        return limit
+
+    def policy_json(self):
+        rng = self.rng
+        policy = {"limits": [self.limit_json() for _ in range(rng.choice([1, 1, 2, 3, 8, 9]))]}
+        if rng.random() < 0.3:
+            policy["shadow"] = rng.random() < 0.7 or MARK.decode()
+        text = json.dumps(policy).encode()
+        r = rng.random()
+        if r < 0.05:
+            return text[: rng.randrange(len(text))]
+        if r < 0.1:
+            return self.junk()
+        return text
+
+    def policy_command(self):
+        rng = self.rng
+        sub = rng.choices([b"SET", b"set", b"GET", b"DEL", b"LIST", b"LOAD", b"RELOAD",
+                           b"DIGEST", self.junk()], weights=[30, 5, 10, 5, 5, 8, 2, 5, 2])[0]
+        upper = sub.upper()
+        if upper == b"SET":
+            args = [self.policy_name(), self.policy_json()]
+        elif upper in (b"GET", b"DEL"):
+            args = [self.policy_name()]
+        elif upper == b"LOAD":
+            names = rng.sample(POLICY_NAMES, rng.randrange(len(POLICY_NAMES) + 1))
+            body = b",".join(b'"%s": %s' % (n, self.policy_json()) for n in names)
+            args = [b'{"policies": {' + body + b"}}" if rng.random() < 0.9 else self.junk()]
+        else:
+            args = []
+        if rng.random() < 0.05:
+            args.append(self.junk())
+        return [sub] + args
+
     def payload(self):
         rng = self.rng
         r = rng.random()
@@ -149,9 +224,16 @@ class Gen:
         name = rng.choices(
             [b"RL.CHECK", b"rl.check", b"RL.PEEK", b"Rl.Peek", b"RL.MCHECK", b"RL.INSPECT",
              b"RL.RESET", b"RL.STATS", b"RL.METRICS", b"RL.APPLY", b"CL.THROTTLE",
-             b"RL.REFUND", b"RL.ACQUIRE", b"RL.RELEASE", b"rl.renew", b"RL.BLOCK"],
-            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6, 10, 5, 4, 3])[0]
+             b"RL.REFUND", b"RL.ACQUIRE", b"RL.RELEASE", b"rl.renew", b"RL.BLOCK", b"RL.POLICY"],
+            weights=[25, 5, 8, 2, 15, 5, 5, 3, 2, 17, 15, 6, 10, 5, 4, 3, 8])[0]
         upper = name.upper()
+        if upper in (b"RL.CHECK", b"RL.PEEK") and rng.random() < 0.2:
+            # A policy check: mostly a policy that exists (and its keys), sometimes not.
+            key = (b"rl:" + MARK + b":p%d" % rng.randrange(6) if rng.random() < 0.8
+                   else self.key())
+            return [name, key] + self.policy_spec(upper == b"RL.CHECK")
+        if upper == b"RL.POLICY":
+            return [name] + self.policy_command()
         if upper in (b"RL.ACQUIRE", b"RL.RELEASE", b"RL.RENEW"):
             # Mostly the lease keys (a few of them, so the cap and the limit are hit),
             # sometimes any key (mismatches, wrong types, junk).
@@ -259,6 +341,15 @@ def real_payloads(c):
     return out
 
 
+def seed_policies(c):
+    """Policies the checks name (RL.POLICY commands then change them at random)."""
+    limit = {"algorithm": "GCRA", "limit": 5, "period": "1s"}
+    day = {"algorithm": "FIXED_WINDOW", "limit": 50, "period": "1d"}
+    c.execute_command("RL.POLICY", "LOAD", json.dumps({"policies": {
+        "free": {"limits": [limit]}, "pro": {"limits": [day]},
+        "two": {"limits": [limit, day]}, "shadow": {"limits": [limit], "shadow": True}}}))
+
+
 def create_other_types(c):
     for name, (command, *rest) in OTHER_TYPES.items():
         c.execute_command(command, b"wt:" + MARK + b":" + name.encode(), *rest)
@@ -307,6 +398,7 @@ def test_fuzzing_every_command_never_crashes_or_leaks(server_factory, kind):
     baseline = c.info("memory")["used_memory"]
     payloads = real_payloads(c)
     create_other_types(c)
+    seed_policies(c)
     rng = random.Random(SEED)
     print(f"fuzz seed {SEED}, {N} commands on {kind}")
     errors, decided = run(server, 2, rng, N // 2, payloads)

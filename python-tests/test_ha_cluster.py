@@ -6,6 +6,7 @@ moves limiter keys with their state and TTL intact; a manual failover and a kill
 primary both keep every key's state. RL_HA_KEYS sets how many keys the load checks
 (`make test-ha-long`: 6000)."""
 
+import json
 import os
 import subprocess
 import time
@@ -251,9 +252,42 @@ def primary_and_replica(cluster):
     raise AssertionError("no primary with a replica")
 
 
+def policy_digests(nodes):
+    """RL.POLICY DIGEST of every live node, by `redis-cli --cluster call`."""
+    alive = next(n for n in nodes if n.proc is not None)
+    out = cli("--cluster", "call", f"127.0.0.1:{alive.port}", "RL.POLICY", "DIGEST")
+    digests = [line.split(": ", 1)[1] for line in out.splitlines() if ": " in line]
+    assert len(digests) == sum(n.proc is not None for n in nodes), out
+    return digests
+
+
+def set_policies_on_every_node(cluster):
+    """`redis-cli --cluster call` on every node: the primaries take it and replicate it,
+    the replicas refuse it; then every node's digest agrees."""
+    empty = policy_digests(cluster)[0]
+    tiers = {"policies": {
+        "free": {"limits": [{"algorithm": "GCRA", "limit": 2, "period": "2h"}]},
+        "pro": {"limits": [{"algorithm": "GCRA", "limit": 20, "period": "1s"},
+                           {"algorithm": "FIXED_WINDOW", "limit": 5, "period_ms": 2**40}]}}}
+    out = cli("--cluster", "call", f"127.0.0.1:{cluster[0].port}", "RL.POLICY", "LOAD",
+              json.dumps(tiers))
+    replies = [line.split(": ", 1)[1] for line in out.splitlines()
+               if line.startswith("127.0.0.1:") and ": " in line]
+    assert sorted(replies) == ["2"] * 3 + ["READONLY RL.POLICY writes go to the primary,"
+                                           " which replicates them"] * 3, out
+    wait_until(lambda: len(set(policy_digests(cluster))) == 1, timeout=30,
+               what="every node's policies to agree")
+    assert policy_digests(cluster)[0] != empty
+    return policy_digests(cluster)[0]
+
+
 def test_manual_failover_and_a_killed_primary_keep_every_limiter(cluster):
     rc = client(cluster)
     load(rc)
+    # Policies too: set on every node, checked on every shard, kept through failovers.
+    digest = set_policies_on_every_node(cluster)
+    for i in range(30):
+        assert rc.execute_command("RL.CHECK", f"tier:{i}", "POLICY", "pro")[0] == 1
     for n in cluster:
         c = n.client()
         if c.info("replication")["role"] == "master":
@@ -276,10 +310,13 @@ def test_manual_failover_and_a_killed_primary_keep_every_limiter(cluster):
                timeout=60, what="failover after a killed primary")
     wait_all_ok(cluster)
     assert states(snapshot(cluster)) == before
+    assert set(policy_digests(cluster)) == {digest}
     # Checks go on through a fresh client on the surviving nodes.
     rc = client(cluster)
-    key = next(iter(before)).decode()
+    key = next(k for k in before if not k.startswith(b"tier:")).decode()
     state = inspect(rc, key)
     rc.execute_command("RL.CHECK", key, state["algorithm"], state["limit"], state["period_ms"])
     assert inspect(rc, key)["admitted"] + inspect(rc, key)["denied"] \
         == state["admitted"] + state["denied"] + 1
+    assert [inspect(rc, f"tier:{i}")["admitted"] for i in range(30)] == [1] * 30
+    assert rc.execute_command("RL.CHECK", "tier:0", "POLICY", "pro", "COST", 5)[0] == 0

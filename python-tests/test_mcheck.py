@@ -191,7 +191,14 @@ BAD = [
     (("1",), None),
     (("1", "a"), None),
     (("1", "a", GCRA), None),
-    (("1", "a", GCRA, 5), None),
+    # Four arguments pass the server's arity (POLICY name is that short): the spec's own.
+    (("1", "a", GCRA, 5), arg_error(5, "period", "missing, "
+        "expected a duration from 1ms to 9223372036854775807ms: digits, optionally followed by"
+        " ms, s, m, h or d (no unit: milliseconds); a spec is: algorithm limit period"
+        " [BURST n] [COST n] [BLOCK ms]")),
+    (("1", "a", "POLICY", "nope"), "ERR no such policy (RL.POLICY LIST shows them)"),
+    (("1", "a", "POLICY", "free", "SHADOW"), arg_error(5, "option", "after POLICY name:"
+        " COST n, and on RL.CHECK also SHADOW")),
     (("0", "a", GCRA, 5, 1000), NUMKEYS_ERROR),
     (("-1", "a", GCRA, 5, 1000), NUMKEYS_ERROR),
     (("1025", "a", GCRA, 5, 1000), NUMKEYS_ERROR),
@@ -240,7 +247,7 @@ def test_bad_arguments_get_the_exact_error_and_charge_nothing(r, args, expected)
     before = frozen(r, ["b"])
     got = call_error(r, "RL.MCHECK", *args)
     if expected is None:
-        assert len(args) < 5
+        assert len(args) < 4
         assert same_error(got, arity_error("rl.mcheck")), got
     else:
         assert same_error(got, expected), f"got {got!r}, expected {expected!r}"

@@ -67,9 +67,21 @@ def test_burst_caps_a_token_bucket_refund(clocked):
 def test_a_gcra_refund_gives_back_only_what_is_still_owed(clocked):
     c = clocked.client()
     check(c, "g", GCRA, 10, 1000, cost=3)  # owes 300 ms
-    clocked.advance_clock(150)  # 1.5 units emitted: 1.5 owed, so 1 whole unit back
-    assert refund(c, "g", 3) == 1
-    assert admitted_now(c, "g", GCRA, 10, 1000) == 10 - 1  # 0.5 still owed
+    clocked.advance_clock(150)  # 1.5 units emitted: 1.5 owed, the half unit counts as one
+    assert refund(c, "g", 3) == 2
+    assert refund(c, "g", 1) == 0  # nothing owed any more: the key is rested
+    assert admitted_now(c, "g", GCRA, 10, 1000) == 10
+
+
+@pytest.mark.parametrize("algorithm", [TB, GCRA])
+def test_a_check_refunded_a_moment_later_is_undone_whole(clocked, algorithm):
+    """"Count only failures": a unit partly refilled between the check and its refund
+    still comes back, and the key ends exactly as if the check had not been made."""
+    c = clocked.client()
+    check(c, "k", algorithm, 2, 60_000)
+    clocked.advance_clock(7)
+    assert refund(c, "k", 1) == 1
+    assert admitted_now(c, "k", algorithm, 2, 60_000) == 2
 
 
 @pytest.mark.parametrize("algorithm", [FW, SW])

@@ -11,7 +11,8 @@ from helpers import CELL_COMPAT, GCRA, SL, attach, check, inspect, mcheck
 
 APP_COMMANDS = ["rl.check", "rl.peek", "rl.mcheck", "rl.inspect", "rl.refund", "cl.throttle",
                 "rl.acquire", "rl.release", "rl.renew", "rl.block"]
-ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.metrics", "rl.apply"]
+ADMIN_COMMANDS = ["rl.reset", "rl.stats", "rl.metrics", "rl.apply", "rl.policy"]
+POLICY = '{"limits": [{"algorithm": "GCRA", "limit": 2, "period": "1m"}]}'
 
 
 def user(server, name):
@@ -24,7 +25,13 @@ def denied(c, *args):
 
 
 def assert_app_user_confined(app, r):
-    # Its own keys: every check command works.
+    # Its own keys: every check command works, with a policy too; the policies are the
+    # operator's: the app may not change or read them.
+    r.execute_command("RL.POLICY", "SET", "tier", POLICY)
+    assert app.execute_command("RL.CHECK", "rl:p", "POLICY", "tier")[0] == 1
+    assert app.execute_command("RL.PEEK", "rl:p", "POLICY", "tier")[0] == 1
+    denied(app, "RL.POLICY", "SET", "tier", POLICY)
+    denied(app, "RL.POLICY", "LIST")
     assert check(app, "rl:a", GCRA, 2, 60_000)[0] == 1
     assert app.execute_command("RL.PEEK", "rl:a", GCRA, 2, 60_000)[0] == 1
     assert mcheck(app, [("rl:a", GCRA, 2, 60_000), ("rl:b", SL, 5, 60_000)])[0] == 1
@@ -95,6 +102,7 @@ def test_module_acl_categories_where_the_server_has_them(cell_server, kind):
     assert ops.execute_command("RL.STATS")
     assert ops.execute_command("RL.METRICS")
     assert ops.execute_command("RL.RESET", "rl:a") == 1
+    assert ops.execute_command("RL.POLICY", "SET", "ops", POLICY) >= 1
     denied(ops, "RL.CHECK", "rl:a", GCRA, 2, 60_000)
 
 

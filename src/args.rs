@@ -7,7 +7,7 @@
 use crate::algorithms::calendar::{Calendar, Unit, MAX_OFFSET_MIN};
 use crate::algorithms::sliding_log::MAX_PERIOD_MS;
 use crate::algorithms::{Algorithm, Quota, MAX_ARG};
-use crate::error::{ArgError, Error, Field};
+use crate::error::{ArgError, Error, Field, PolicyError};
 pub use crate::types::limiter::CheckRequest;
 
 /// Limits that come from the module configuration.
@@ -228,7 +228,7 @@ pub fn parse_spec<A: AsRef<[u8]>>(
             .position(|o| o.field.name().as_bytes().eq_ignore_ascii_case(option))
         else {
             if form == Form::Mcheck {
-                if Algorithm::from_keyword(option).is_some() {
+                if Algorithm::from_keyword(option).is_some() || is_policy(option) {
                     break;
                 }
                 return Err(ArgError::OptionOrSpec.at(pos + used));
@@ -273,6 +273,111 @@ pub fn parse_spec<A: AsRef<[u8]>>(
 /// The partial-grant flag of RL.CHECK.
 const AT_MOST: &[u8] = b"AT_MOST";
 
+/// The keyword that names a policy instead of a spec.
+pub const POLICY: &[u8] = b"POLICY";
+/// RL.CHECK's flag that only counts what a policy check would deny.
+const SHADOW: &[u8] = b"SHADOW";
+
+/// Whether `word` is the `POLICY` keyword (case-insensitive).
+pub fn is_policy(word: &[u8]) -> bool {
+    word.eq_ignore_ascii_case(POLICY)
+}
+
+/// `POLICY name [COST n] [SHADOW]`: a check against a stored policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyCall<'a> {
+    /// The policy's name (looked up when the command runs).
+    pub name: &'a [u8],
+    /// Units asked (0 only from RL.PEEK).
+    pub cost: u64,
+    /// RL.CHECK's SHADOW flag: admit, counting what would be denied.
+    pub shadow: bool,
+}
+
+/// Parses `POLICY name [COST n] [SHADOW]` at the start of `args` (`args[0]` is POLICY,
+/// argument `pos`); RL.MCHECK stops before the next spec. Returns the call and the
+/// arguments used.
+pub fn parse_policy_spec<A: AsRef<[u8]>>(
+    args: &[A],
+    pos: usize,
+    form: Form,
+) -> Result<(PolicyCall<'_>, usize), Error> {
+    let name = args
+        .get(1)
+        .map(AsRef::as_ref)
+        .ok_or(Error::Policy(PolicyError::Name))?;
+    if !crate::policy::valid_name(name) {
+        return Err(Error::Policy(PolicyError::Name));
+    }
+    let mut call = PolicyCall {
+        name,
+        cost: 1,
+        shadow: false,
+    };
+    let (mut cost_seen, mut used) = (false, 2);
+    while let Some(option) = args.get(used).map(AsRef::as_ref) {
+        if option.eq_ignore_ascii_case(b"COST") {
+            if cost_seen {
+                return Err(ArgError::Repeated(Field::Cost).at(pos + used));
+            }
+            let value = args
+                .get(used + 1)
+                .ok_or(ArgError::Missing(Field::Cost).at(pos + used))?;
+            call.cost = parse_int(value.as_ref(), form.min_cost(), MAX_ARG, Field::Cost)
+                .map_err(|e| e.at(pos + used + 1))?;
+            cost_seen = true;
+            used += 2;
+        } else if form == Form::Check && option.eq_ignore_ascii_case(SHADOW) && !call.shadow {
+            call.shadow = true;
+            used += 1;
+        } else if form == Form::Mcheck
+            && (is_policy(option) || Algorithm::from_keyword(option).is_some())
+        {
+            break;
+        } else {
+            return Err(ArgError::PolicyOption.at(pos + used));
+        }
+    }
+    Ok((call, used))
+}
+
+/// What one RL.CHECK, RL.PEEK or RL.MCHECK spec asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spec<'a> {
+    /// `algorithm limit period [BURST n] [COST n]`.
+    Limit(CheckRequest),
+    /// `POLICY name [COST n]`.
+    Policy(PolicyCall<'a>),
+}
+
+impl Spec<'_> {
+    /// The explicit request, if this spec is one.
+    pub fn request(&self) -> Option<&CheckRequest> {
+        match self {
+            Spec::Limit(r) => Some(r),
+            Spec::Policy(_) => None,
+        }
+    }
+
+    /// Units asked.
+    pub fn cost(&self) -> u64 {
+        match self {
+            Spec::Limit(r) => r.cost,
+            Spec::Policy(p) => p.cost,
+        }
+    }
+}
+
+/// Parses RL.CHECK / RL.PEEK's `key POLICY name [COST n] [SHADOW]` (after the command
+/// name), or `None` when the arguments are a spec.
+pub fn parse_check_policy<A: AsRef<[u8]>>(
+    args: &[A],
+    form: Form,
+) -> Option<Result<PolicyCall<'_>, Error>> {
+    let word = args.get(1)?;
+    is_policy(word.as_ref()).then(|| parse_policy_spec(&args[1..], 2, form).map(|(c, _)| c))
+}
+
 /// Parses the arguments of RL.CHECK / RL.PEEK after the command name: `args[0]` is the
 /// key, the spec starts at argument 2.
 pub fn parse_check<A: AsRef<[u8]>>(
@@ -301,10 +406,10 @@ pub fn parse_check_at_most<A: AsRef<[u8]>>(
 /// Parses `numkeys key [key ...] spec [spec ...]` (after the command name): the number
 /// of keys and one request per key, in key order. When that fails and the first
 /// algorithm keyword is not where numkeys says the specs start, the error says so.
-pub fn parse_mcheck<A: AsRef<[u8]>>(
-    args: &[A],
+pub fn parse_mcheck<'a, A: AsRef<[u8]>>(
+    args: &'a [A],
     limits: &Limits,
-) -> Result<(usize, Vec<CheckRequest>), Error> {
+) -> Result<(usize, Vec<Spec<'a>>), Error> {
     let Some(numkeys) = args.first() else {
         return Err(Error::WrongArity);
     };
@@ -323,11 +428,11 @@ pub fn parse_mcheck<A: AsRef<[u8]>>(
     }
 }
 
-fn parse_mcheck_specs<A: AsRef<[u8]>>(
-    args: &[A],
+fn parse_mcheck_specs<'a, A: AsRef<[u8]>>(
+    args: &'a [A],
     n: usize,
     limits: &Limits,
-) -> Result<(usize, Vec<CheckRequest>), Error> {
+) -> Result<(usize, Vec<Spec<'a>>), Error> {
     if args.len() <= n + 1 {
         return Err(Error::WrongArity);
     }
@@ -335,8 +440,14 @@ fn parse_mcheck_specs<A: AsRef<[u8]>>(
     let mut reqs = Vec::with_capacity(n);
     let mut next = 1 + n;
     while next < args.len() {
+        if is_policy(args[next].as_ref()) {
+            let (call, used) = parse_policy_spec(&args[next..], next + 1, Form::Mcheck)?;
+            reqs.push(Spec::Policy(call));
+            next += used;
+            continue;
+        }
         let (req, used, _) = parse_spec(&args[next..], next + 1, Form::Mcheck, limits)?;
-        reqs.push(req);
+        reqs.push(Spec::Limit(req));
         next += used;
     }
     if reqs.len() != n {
@@ -356,7 +467,8 @@ fn parse_mcheck_specs<A: AsRef<[u8]>>(
 /// before the first algorithm keyword (the keys) and the algorithm keywords from there
 /// on (the specs). `None` without any algorithm keyword.
 fn mcheck_shape<A: AsRef<[u8]>>(rest: &[A]) -> Option<(usize, usize)> {
-    let is_algorithm = |a: &A| Algorithm::from_keyword(a.as_ref()).is_some();
+    let is_algorithm =
+        |a: &A| is_policy(a.as_ref()) || Algorithm::from_keyword(a.as_ref()).is_some();
     let keys = rest.iter().position(is_algorithm)?;
     Some((
         keys,
@@ -734,7 +846,7 @@ mod tests {
             Err(Invalid(Cost).at(6))
         );
         assert_eq!(
-            parse_mcheck(&split("1 a GCRA 10 1m COST 0"), &LIMITS),
+            parse_mcheck(&split("1 a GCRA 10 1m COST 0"), &LIMITS).map(|r| r.0),
             Err(Invalid(Cost).at(7))
         );
         assert_eq!(
@@ -745,12 +857,10 @@ mod tests {
 
     #[test]
     fn mcheck_takes_one_spec_per_key() {
-        let (n, reqs) = parse_mcheck(
-            &split("2 a b GCRA 10 1s BURST 3 SLIDING_LOG 5 1m COST 2"),
-            &LIMITS,
-        )
-        .unwrap();
+        let words = split("2 a b GCRA 10 1s BURST 3 SLIDING_LOG 5 1m COST 2");
+        let (n, reqs) = parse_mcheck(&words, &LIMITS).unwrap();
         assert_eq!(n, 2);
+        let reqs: Vec<CheckRequest> = reqs.iter().map(|s| *s.request().unwrap()).collect();
         assert_eq!(
             (reqs[0].quota.burst(), reqs[0].quota.period_ms()),
             (3, 1000)
@@ -801,6 +911,71 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn policy_specs_take_a_name_cost_and_on_rl_check_shadow() {
+        let p = |line: &str, form| {
+            let words = split(line);
+            parse_check_policy(&words, form)
+                .unwrap()
+                .map(|c| (c.name.to_vec(), c.cost, c.shadow))
+        };
+        assert_eq!(
+            p("k POLICY free", Form::Check),
+            Ok((b"free".to_vec(), 1, false))
+        );
+        assert_eq!(
+            p("k policy pro COST 3 shadow", Form::Check),
+            Ok((b"pro".to_vec(), 3, true))
+        );
+        assert_eq!(
+            p("k POLICY pro COST 0", Form::Peek),
+            Ok((b"pro".to_vec(), 0, false))
+        );
+        assert!(parse_check_policy(&split("k GCRA 1 1"), Form::Check).is_none());
+        let table: &[(&str, Form, Error)] = &[
+            ("k POLICY", Form::Check, Error::Policy(PolicyError::Name)),
+            (
+                "k POLICY a:b! ",
+                Form::Check,
+                Error::Policy(PolicyError::Name),
+            ),
+            ("k POLICY p COST 0", Form::Check, Invalid(Cost).at(5)),
+            ("k POLICY p COST", Form::Check, Missing(Cost).at(4)),
+            (
+                "k POLICY p COST 1 COST 1",
+                Form::Check,
+                Repeated(Cost).at(6),
+            ),
+            ("k POLICY p SHADOW", Form::Peek, PolicyOption.at(4)),
+            ("k POLICY p SHADOW SHADOW", Form::Check, PolicyOption.at(5)),
+            ("k POLICY p BURST 2", Form::Check, PolicyOption.at(4)),
+            ("k POLICY p AT_MOST", Form::Check, PolicyOption.at(4)),
+        ];
+        for (line, form, want) in table {
+            assert_eq!(p(line, *form), Err(*want), "{line}");
+        }
+        let words = split("2 a b POLICY free COST 2 GCRA 1 1s");
+        let (n, specs) = parse_mcheck(&words, &LIMITS).unwrap();
+        assert_eq!(n, 2);
+        assert!(matches!(specs[0], Spec::Policy(PolicyCall { cost: 2, .. })));
+        assert_eq!(specs[1].request().unwrap().algorithm, Algorithm::Gcra);
+        let words = split("2 a b POLICY x POLICY y");
+        assert_eq!(parse_mcheck(&words, &LIMITS).unwrap().1.len(), 2);
+        let mcheck_error = |line: &str| {
+            let words = split(line);
+            parse_mcheck(&words, &LIMITS).map(|r| r.0)
+        };
+        assert_eq!(
+            mcheck_error("1 a b POLICY x"),
+            Err(Error::NumKeysMismatch {
+                numkeys: 1,
+                keys: 2,
+                specs: 1
+            })
+        );
+        assert_eq!(mcheck_error("1 a POLICY x SHADOW"), Err(PolicyOption.at(5)));
     }
 
     #[test]

@@ -142,17 +142,20 @@ impl<'a> Pending<'a> {
     }
 
     /// Turns an admitted change into the denial that charges nothing (an RL.MCHECK
-    /// another key denied): existing keys count the denied units.
+    /// another key denied): existing keys count the denied units. A policy key's
+    /// admitted value (a whole replacement) is dropped the same way.
     pub fn deny_instead(&mut self, cost: u64) {
-        if let Write::Change(c) = &self.write {
+        let admitted = match &self.write {
             // A denial (with or without its block) stays what it is.
-            if !matches!(
+            Write::Change(c) => !matches!(
                 c,
                 Change::Nothing | Change::Deny { .. } | Change::Block { .. }
-            ) {
-                self.write = Write::Change(Change::Deny { cost });
-                self.expire_at = None;
-            }
+            ),
+            Write::Replace(_) => true,
+        };
+        if admitted {
+            self.write = Write::Change(Change::Deny { cost });
+            self.expire_at = None;
         }
     }
 }
@@ -195,7 +198,7 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
         match p.key.slot()? {
             Slot::Empty => {}
             Slot::Limiter(stored) if alone => {
-                p.changed = update(stored, &p.write);
+                p.changed = update(stored, &mut p.write);
                 p.written = true;
                 continue;
             }
@@ -222,7 +225,7 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
     for p in pending.iter_mut() {
         if !p.written {
             if let Slot::Limiter(stored) = p.key.slot()? {
-                p.changed = update(stored, &p.write);
+                p.changed = update(stored, &mut p.write);
             }
         }
         if p.changed {
@@ -253,16 +256,20 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
     Ok(())
 }
 
-/// Changes an existing value in place; whether anything changed.
-fn update(stored: &mut Stored, write: &Write) -> bool {
+/// Changes an existing value in place; whether anything changed. A whole replacement
+/// is moved in, not copied (a policy key's value owns buffers); what is left in its
+/// place propagates the same way (the payload of a replacement is the stored value).
+fn update(stored: &mut Stored, write: &mut Write) -> bool {
     match write {
         Write::Change(Change::Nothing) => false,
         Write::Change(c) => {
             stored.update(|l| apply(Some(l), c.clone()));
             true
         }
-        Write::Replace(l) => {
-            stored.replace(l.clone());
+        Write::Replace(_) => {
+            if let Write::Replace(l) = std::mem::replace(write, Write::Change(Change::Nothing)) {
+                stored.replace(l);
+            }
             true
         }
     }

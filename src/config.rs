@@ -2,6 +2,7 @@
 //! `CONFIG SET/GET ratelimit.<name>`. Each value lives in an atomic read on the hot path.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 use crate::args::Limits;
 
@@ -59,6 +60,29 @@ pub fn max_leases_per_key() -> u64 {
         .clamp(MAX_LEASES_PER_KEY_RANGE.0, MAX_LEASES_PER_KEY_RANGE.1) as u64
 }
 
+/// `ratelimit.max-policies`: the most policies RL.POLICY keeps.
+pub static MAX_POLICIES: AtomicI64 = AtomicI64::new(MAX_POLICIES_DEFAULT);
+/// Default of `max-policies`.
+pub const MAX_POLICIES_DEFAULT: i64 = 10_000;
+/// Range of `max-policies`.
+pub const MAX_POLICIES_RANGE: (i64, i64) = (0, 1_000_000);
+
+/// The configured cap on policies.
+pub fn max_policies() -> usize {
+    MAX_POLICIES
+        .load(Relaxed)
+        .clamp(MAX_POLICIES_RANGE.0, MAX_POLICIES_RANGE.1) as usize
+}
+
+/// `ratelimit.policy-file`: the JSON file RL.POLICY RELOAD (and module load) reads;
+/// empty: none.
+pub static POLICY_FILE: Mutex<String> = Mutex::new(String::new());
+
+/// The configured policy file (empty: none).
+pub fn policy_file() -> String {
+    POLICY_FILE.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
 /// The limits argument parsing enforces, as configured now.
 pub fn limits() -> Limits {
     Limits {
@@ -114,6 +138,18 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
                     }
                 }
             }
+            b"max-policies" => {
+                let (lo, hi) = MAX_POLICIES_RANGE;
+                match value.parse::<i64>() {
+                    Ok(v) if (lo..=hi).contains(&v) => {}
+                    _ => {
+                        return Err(format!(
+                            "max-policies must be an integer between {lo} and {hi}"
+                        ))
+                    }
+                }
+            }
+            b"policy-file" => {}
             b"cell-compat" | b"deny-notifications" | b"latency-tracking" => {
                 if value != "yes" && value != "no" {
                     let name = String::from_utf8_lossy(name);
@@ -123,7 +159,7 @@ pub fn validate_load_args<A: AsRef<[u8]>>(args: &[A]) -> Result<(), String> {
             _ => {
                 return Err("unknown load argument; known: sliding-log-max-limit, \
                      top-denied-keys, cell-compat, deny-notifications, latency-tracking, \
-                     max-leases-per-key"
+                     max-leases-per-key, max-policies, policy-file"
                     .into())
             }
         }
@@ -146,6 +182,10 @@ mod tests {
             b"no",
             b"max-leases-per-key",
             b"100000",
+            b"max-policies",
+            b"0",
+            b"policy-file",
+            b"/etc/ratelimit/policies.json",
         ];
         assert_eq!(validate_load_args(ok), Ok(()));
         for bad in [
@@ -155,6 +195,7 @@ mod tests {
             &[b"cell-compat", b"maybe"],
             &[b"max-leases-per-key", b"0"],
             &[b"max-leases-per-key", b"100001"],
+            &[b"max-policies", b"1000001"],
             &[b"typo", b"1"],
             &[b"cell-compat"],
         ] {

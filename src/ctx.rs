@@ -143,6 +143,53 @@ impl Ctx {
         }
     }
 
+    /// Whether this server is a replica.
+    pub fn is_replica(&self) -> bool {
+        // SAFETY: as above.
+        let flags = unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.0) } as u32;
+        flags & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
+    }
+
+    /// Whether the AOF is on.
+    pub fn aof_on(&self) -> bool {
+        // SAFETY: as above.
+        let flags = unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.0) } as u32;
+        flags & raw::REDISMODULE_CTX_FLAGS_AOF != 0
+    }
+
+    /// A server configuration value, as `CONFIG GET` replies it (`None`: unknown).
+    pub fn config_get(&self, name: &str) -> Option<String> {
+        let ctx = redis_module::Context::new(self.0);
+        match ctx.call("CONFIG", &["GET", name]) {
+            Ok(redis_module::RedisValue::Array(v)) => match v.get(1) {
+                Some(redis_module::RedisValue::SimpleString(s)) => Some(s.clone()),
+                Some(redis_module::RedisValue::BulkString(s)) => Some(s.clone()),
+                Some(redis_module::RedisValue::BulkRedisString(s)) => Some(s.to_string_lossy()),
+                Some(redis_module::RedisValue::StringBuffer(b)) => {
+                    Some(String::from_utf8_lossy(b).into_owned())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Propagates `cmd word payload` (RL.POLICY RELOAD sends `RL.POLICY LOAD json`).
+    pub fn replicate_word_payload(&self, cmd: &CStr, word: &CStr, payload: &[u8]) {
+        // SAFETY: as above; "cb" takes a C string and a (pointer, length) buffer, both
+        // copied before the call returns.
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                self.0,
+                cmd.as_ptr(),
+                c"cb".as_ptr(),
+                word.as_ptr(),
+                payload.as_ptr(),
+                payload.len(),
+            );
+        }
+    }
+
     /// Propagates the running command as is.
     pub fn replicate_verbatim(&self) {
         // SAFETY: as above.

@@ -122,6 +122,8 @@ pub enum ArgError {
     OnlyCost,
     /// `AT_MOST` outside RL.CHECK with TOKEN_BUCKET or GCRA.
     AtMostNotSupported,
+    /// After `POLICY name`: only `COST n` (and RL.CHECK's `SHADOW`).
+    PolicyOption,
     /// `UTC_OFFSET` given to an algorithm other than CALENDAR.
     UtcOffsetNotSupported,
 }
@@ -132,7 +134,7 @@ impl ArgError {
         match self {
             ArgError::Invalid(f) | ArgError::Missing(f) | ArgError::Repeated(f) => f,
             ArgError::NumberForAlgorithm => Field::Algorithm,
-            ArgError::OptionOrSpec | ArgError::OnlyCost => Field::Option,
+            ArgError::OptionOrSpec | ArgError::OnlyCost | ArgError::PolicyOption => Field::Option,
             ArgError::AtMostNotSupported => Field::AtMost,
             ArgError::UtcOffsetNotSupported => Field::UtcOffset,
             ArgError::BurstNotSupported => Field::Burst,
@@ -174,6 +176,9 @@ impl ArgError {
             ArgError::OnlyCost => w.write_str("expected COST n"),
             ArgError::AtMostNotSupported => {
                 w.write_str("applies only to RL.CHECK with TOKEN_BUCKET or GCRA")
+            }
+            ArgError::PolicyOption => {
+                w.write_str("after POLICY name: COST n, and on RL.CHECK also SHADOW")
             }
             ArgError::UtcOffsetNotSupported => w.write_str("applies only to CALENDAR"),
         }
@@ -222,6 +227,70 @@ pub enum Error {
     Panic,
     /// RL.RELEASE / RL.RENEW: a lease id that is not 16 hexadecimal digits.
     BadLeaseId,
+    /// Policy JSON that does not parse, and where.
+    Json {
+        /// 1-based line.
+        line: u32,
+        /// 1-based column.
+        column: u32,
+        /// What is wrong there.
+        what: JsonError,
+    },
+    /// A policy limit's field is out of range: RL.CHECK's message for that argument.
+    PolicyLimit {
+        /// The limit's position in the policy, from 1.
+        index: u8,
+        /// What is wrong with it.
+        what: ArgError,
+    },
+    /// Anything else wrong with a policy or RL.POLICY.
+    Policy(PolicyError),
+}
+
+/// Why policy JSON text does not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not JSON.
+    Syntax,
+    /// The text ends inside a value.
+    Eof,
+}
+
+/// What is wrong with a policy, a policy set or an RL.POLICY call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyError {
+    /// The JSON is not an object.
+    NotAnObject,
+    /// A policy field other than limits and shadow.
+    UnknownField,
+    /// shadow is not a boolean.
+    Shadow,
+    /// limits is missing, not an array, empty or longer than eight.
+    LimitCount,
+    /// Limit n is not an object or has an unknown field.
+    LimitField(u8),
+    /// Limit n gives both period_ms and period.
+    TwoPeriods(u8),
+    /// Limit n gives both block_ms and block.
+    TwoBlocks(u8),
+    /// RL.POLICY LOAD's JSON (or the policy file) is not `{"policies": {...}}`.
+    SetShape,
+    /// A policy name that is empty, too long or has other bytes.
+    Name,
+    /// More policies than ratelimit.max-policies.
+    TooMany,
+    /// RL.CHECK / RL.PEEK / RL.MCHECK name a policy that does not exist.
+    Unknown,
+    /// RL.POLICY RELOAD without ratelimit.policy-file.
+    NoFile,
+    /// The policy file cannot be read.
+    FileUnreadable,
+    /// An RL.POLICY write sent by a client to a replica.
+    Replica,
+    /// An RL.POLICY write while the AOF is on without the RDB preamble.
+    NoPreamble,
+    /// An RL.POLICY subcommand other than the seven.
+    Subcommand,
 }
 
 impl Error {
@@ -245,7 +314,11 @@ impl Error {
             Error::Internal => "ERR internal error in ratelimit module",
             Error::Panic => "ERR internal error in ratelimit module (a bug; see the Redis log)",
             Error::BadLeaseId => "ERR lease_id must be the 16 hexadecimal digits RL.ACQUIRE replied",
-            Error::Arg { .. } | Error::NumKeysMismatch { .. } => return None,
+            Error::Policy(p) => return p.fixed(),
+            Error::Arg { .. }
+            | Error::NumKeysMismatch { .. }
+            | Error::Json { .. }
+            | Error::PolicyLimit { .. } => return None,
         })
     }
 
@@ -283,8 +356,56 @@ impl fmt::Display for Error {
                 plural(keys, "key", "keys"),
                 plural(specs, "spec", "specs"),
             ),
+            Error::Json { line, column, what } => write!(
+                f,
+                "ERR policy JSON {} at line {line} column {column}",
+                match what {
+                    JsonError::Syntax => "is malformed",
+                    JsonError::Eof => "ends early",
+                }
+            ),
+            Error::PolicyLimit { index, what } => {
+                write!(f, "ERR policy limit {index} ({}): ", what.field().name())?;
+                what.write(f)
+            }
+            Error::Policy(PolicyError::LimitField(n)) => write!(
+                f,
+                "ERR policy limit {n} is not an object of algorithm, limit, period_ms or period, burst, utc_offset, block_ms or block"
+            ),
+            Error::Policy(PolicyError::TwoPeriods(n)) => write!(
+                f,
+                "ERR policy limit {n} gives both period_ms and period: give one"
+            ),
+            Error::Policy(PolicyError::TwoBlocks(n)) => write!(
+                f,
+                "ERR policy limit {n} gives both block_ms and block: give one"
+            ),
             _ => f.write_str(self.fixed().unwrap_or("ERR")),
         }
+    }
+}
+
+impl PolicyError {
+    /// The text of a variant that carries no numbers.
+    fn fixed(self) -> Option<&'static str> {
+        Some(match self {
+            PolicyError::NotAnObject => "ERR a policy is a JSON object: {\"limits\": [limit, ...], \"shadow\": false}",
+            PolicyError::UnknownField => "ERR a policy takes only the fields limits and shadow",
+            PolicyError::Shadow => "ERR a policy's shadow is true or false",
+            PolicyError::LimitCount => "ERR a policy's limits is an array of 1 to 8 limits",
+            PolicyError::SetShape => "ERR a policy set is {\"policies\": {\"name\": policy, ...}}",
+            PolicyError::Name => "ERR a policy name is 1 to 128 bytes of letters, digits, _, -, . or :",
+            PolicyError::TooMany => "ERR that would make more policies than ratelimit.max-policies",
+            PolicyError::Unknown => "ERR no such policy (RL.POLICY LIST shows them)",
+            PolicyError::NoFile => "ERR ratelimit.policy-file is not set",
+            PolicyError::FileUnreadable => "ERR ratelimit.policy-file cannot be read",
+            PolicyError::Replica => "READONLY RL.POLICY writes go to the primary, which replicates them",
+            PolicyError::NoPreamble => "ERR RL.POLICY writes need aof-use-rdb-preamble yes while appendonly is on: an AOF without the RDB preamble has no place for policies",
+            PolicyError::Subcommand => "ERR unknown subcommand; RL.POLICY takes SET, GET, DEL, LIST, LOAD, RELOAD or DIGEST",
+            PolicyError::LimitField(_) | PolicyError::TwoPeriods(_) | PolicyError::TwoBlocks(_) => {
+                return None
+            }
+        })
     }
 }
 
@@ -360,7 +481,10 @@ mod tests {
                 | Error::MissingStamp
                 | Error::Internal
                 | Error::Panic
-                | Error::BadLeaseId => 0,
+                | Error::BadLeaseId
+                | Error::Json { .. }
+                | Error::PolicyLimit { .. }
+                | Error::Policy(_) => 0,
             };
             match a {
                 Invalid(_)
@@ -373,7 +497,8 @@ mod tests {
                 | LogLimitTooHigh
                 | OnlyCost
                 | AtMostNotSupported
-                | UtcOffsetNotSupported => 0,
+                | UtcOffsetNotSupported
+                | PolicyOption => 0,
             }
         };
         let fields = [
@@ -404,6 +529,7 @@ mod tests {
             OnlyCost,
             AtMostNotSupported,
             Repeated(AtMost),
+            PolicyOption,
             UtcOffsetNotSupported,
         ]);
         let mut all: Vec<Error> = args.into_iter().map(|a| a.at(3)).collect();
@@ -428,7 +554,42 @@ mod tests {
             Error::Internal,
             Error::Panic,
             Error::BadLeaseId,
+            Error::Json {
+                line: 1,
+                column: 2,
+                what: JsonError::Syntax,
+            },
+            Error::Json {
+                line: 1,
+                column: 2,
+                what: JsonError::Eof,
+            },
+            Error::PolicyLimit {
+                index: 2,
+                what: Invalid(Limit),
+            },
         ]);
+        all.extend(
+            [
+                PolicyError::NotAnObject,
+                PolicyError::UnknownField,
+                PolicyError::Shadow,
+                PolicyError::LimitCount,
+                PolicyError::LimitField(1),
+                PolicyError::TwoPeriods(1),
+                PolicyError::TwoBlocks(1),
+                PolicyError::SetShape,
+                PolicyError::Name,
+                PolicyError::TooMany,
+                PolicyError::Unknown,
+                PolicyError::NoFile,
+                PolicyError::FileUnreadable,
+                PolicyError::Replica,
+                PolicyError::NoPreamble,
+                PolicyError::Subcommand,
+            ]
+            .map(Error::Policy),
+        );
         all
     }
 
@@ -460,7 +621,9 @@ mod tests {
             .split('`')
             .skip(1)
             .step_by(2)
-            .filter(|s| s.starts_with("ERR ") || s.starts_with("WRONGTYPE "))
+            .filter(|s| {
+                s.starts_with("ERR ") || s.starts_with("WRONGTYPE ") || s.starts_with("READONLY ")
+            })
             .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect()
     }
@@ -493,7 +656,9 @@ mod tests {
         for e in every_error() {
             let text = e.to_string();
             assert!(
-                text.starts_with("ERR ") || text.starts_with("WRONGTYPE "),
+                text.starts_with("ERR ")
+                    || text.starts_with("WRONGTYPE ")
+                    || text.starts_with("READONLY "),
                 "{text}"
             );
             assert!(text.len() <= Message::CAPACITY, "{text}");

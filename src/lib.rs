@@ -14,6 +14,7 @@ pub mod args;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod policy;
 pub mod replicate;
 pub mod stamp;
 pub mod stopwatch;
@@ -56,9 +57,10 @@ mod entry {
 
     use crate::config::{
         CELL_COMPAT, DENY_NOTIFICATIONS, LATENCY_TRACKING, MAX_LEASES_PER_KEY,
-        MAX_LEASES_PER_KEY_DEFAULT, MAX_LEASES_PER_KEY_RANGE, SLIDING_LOG_MAX_LIMIT,
-        SLIDING_LOG_MAX_LIMIT_DEFAULT, SLIDING_LOG_MAX_LIMIT_RANGE, TOP_DENIED_KEYS,
-        TOP_DENIED_KEYS_DEFAULT, TOP_DENIED_KEYS_RANGE,
+        MAX_LEASES_PER_KEY_DEFAULT, MAX_LEASES_PER_KEY_RANGE, MAX_POLICIES, MAX_POLICIES_DEFAULT,
+        MAX_POLICIES_RANGE, POLICY_FILE, SLIDING_LOG_MAX_LIMIT, SLIDING_LOG_MAX_LIMIT_DEFAULT,
+        SLIDING_LOG_MAX_LIMIT_RANGE, TOP_DENIED_KEYS, TOP_DENIED_KEYS_DEFAULT,
+        TOP_DENIED_KEYS_RANGE,
     };
     use crate::panic::{install_hook, log_warning};
     use crate::types::callbacks::LIMITER_TYPE;
@@ -114,6 +116,19 @@ mod entry {
         }
     }
 
+    /// Reads `ratelimit.policy-file` when it is set: a file that cannot be read or
+    /// holds a bad policy stops the load (the log says why), it is never skipped.
+    fn load_policy_file() -> Result<(), String> {
+        if crate::config::policy_file().is_empty() {
+            return Ok(());
+        }
+        let set = crate::commands::policy::read_file(&crate::config::limits())
+            .map_err(|e| format!("ratelimit.policy-file: {e}"))?;
+        crate::policy::store()
+            .replace_all(set, crate::config::max_policies())
+            .map_err(|e| format!("ratelimit.policy-file: {e}"))
+    }
+
     fn init(ctx: &Context, args: &[RedisString]) -> Status {
         let arg_bytes: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
         if let Err(why) = crate::config::validate_load_args(&arg_bytes) {
@@ -149,6 +164,10 @@ mod entry {
                 log_warning(&format!(
                     "ratelimit: could not set the ACL category {name:?}; refusing to load"
                 ));
+                return Status::Err;
+            }
+            if let Err(why) = load_policy_file() {
+                log_warning(&format!("ratelimit: {why}; refusing to load"));
                 return Status::Err;
             }
             if let Err(name) = crate::commands::docs::declare(ctx.ctx) {
@@ -197,8 +216,19 @@ mod entry {
                     ConfigurationFlags::DEFAULT,
                     None
                 ],
+                [
+                    "max-policies",
+                    &MAX_POLICIES,
+                    MAX_POLICIES_DEFAULT,
+                    MAX_POLICIES_RANGE.0,
+                    MAX_POLICIES_RANGE.1,
+                    ConfigurationFlags::DEFAULT,
+                    None
+                ],
             ],
-            string: [],
+            string: [
+                ["policy-file", &POLICY_FILE, "", ConfigurationFlags::DEFAULT, None],
+            ],
             bool: [
                 ["cell-compat", &CELL_COMPAT, false, ConfigurationFlags::IMMUTABLE, None],
                 ["deny-notifications", &DENY_NOTIFICATIONS, false, ConfigurationFlags::DEFAULT, None],

@@ -66,6 +66,20 @@ pub enum Reply {
     },
     /// A flat array of integers.
     Ints(Vec<i64>),
+    /// A bulk string.
+    Bulk(Vec<u8>),
+    /// An array of values.
+    Values(Vec<Value>),
+    /// A policy check's decision: the five fields; the RESP3 map adds `decided_by` (the
+    /// deciding limit, from 1) and `shadow_denied` (1: admitted by shadow mode only).
+    Policy {
+        /// The deciding limit's decision.
+        decision: Decision,
+        /// Its index in the policy, from 0.
+        decided_by: usize,
+        /// Whether shadow mode admitted a request enforcement would deny.
+        shadow_denied: bool,
+    },
     /// Name/value pairs: a map on RESP3, a flat array on RESP2.
     Fields(Vec<(Cow<'static, str>, Value)>),
     /// RL.ACQUIRE's: a five-field array on RESP2 (`LEASE_FIELDS` order), a map on RESP3;
@@ -126,6 +140,27 @@ impl Reply {
             Reply::Ints(v) => {
                 ctx.reply_array(v.len());
                 v.iter().for_each(|&v| ctx.reply_i64(v));
+            }
+            Reply::Bulk(b) => ctx.reply_bulk(b),
+            Reply::Values(v) => write_value(ctx, &Value::Array(v.clone()), resp3),
+            Reply::Policy {
+                decision,
+                decided_by,
+                shadow_denied,
+            } => {
+                if resp3 {
+                    ctx.reply_map(DECISION_FIELDS.len() + 2);
+                    for (name, v) in DECISION_FIELDS.iter().zip(decision_values(decision)) {
+                        ctx.reply_bulk(name.as_bytes());
+                        ctx.reply_i64(v);
+                    }
+                    ctx.reply_bulk(b"decided_by");
+                    ctx.reply_i64(*decided_by as i64 + 1);
+                    ctx.reply_bulk(b"shadow_denied");
+                    ctx.reply_i64(i64::from(*shadow_denied));
+                } else {
+                    write_decision(ctx, decision, false, None);
+                }
             }
             Reply::Fields(fields) => {
                 if resp3 {

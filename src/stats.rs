@@ -36,6 +36,14 @@ static PER_COMMAND: PerCommand = PerCommand {
     allowed: [const { AtomicU64::new(0) }; C],
     denied: [const { AtomicU64::new(0) }; C],
 };
+/// Requests shadow mode admitted that enforcement would have denied.
+static SHADOW_DENIED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one request shadow mode admitted that enforcement would have denied.
+pub fn record_shadow_denied() {
+    SHADOW_DENIED.fetch_add(1, Relaxed);
+}
+
 /// Live limiter keys per algorithm: moved only by the type's create and free paths.
 static LIVE: [AtomicI64; N] = [const { AtomicI64::new(0) }; N];
 /// Live keys holding only a block (RL.BLOCK on a missing key): no algorithm yet.
@@ -105,6 +113,7 @@ pub fn reset() {
     ] {
         t.iter().for_each(|c| c.store(0, Relaxed));
     }
+    SHADOW_DENIED.store(0, Relaxed);
 }
 
 /// Clears everything RL.STATS reports but the gauges: counters, latency histograms and
@@ -149,6 +158,7 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ];
         out.extend(names(a).into_iter().zip(values));
     }
+    out.push(("shadow_denied", SHADOW_DENIED.load(Relaxed)));
     out
 }
 
@@ -173,6 +183,7 @@ fn names(a: Algorithm) -> [&'static str; 5] {
         Algorithm::SlidingLog => five!("sliding_log"),
         Algorithm::Leases => five!("leases"),
         Algorithm::Calendar => five!("calendar"),
+        Algorithm::Policy => five!("policies"),
     }
 }
 

@@ -6,7 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 use redis_ratelimit::algorithms::Algorithm;
 use redis_ratelimit::args::{
-    parse_check, parse_duration, parse_mcheck, parse_throttle, Form, Limits,
+    parse_check, parse_check_policy, parse_duration, parse_mcheck, parse_throttle, Form, Limits,
+    Spec,
 };
 use redis_ratelimit::error::{Error, Field};
 
@@ -23,13 +24,27 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(e) => check_error(e),
         }
+        match parse_check_policy(&args, form) {
+            Some(Ok(call)) => {
+                assert!(redis_ratelimit::policy::valid_name(call.name));
+                assert!(call.cost >= 1 || form == Form::Peek);
+                assert!(!call.shadow || form == Form::Check);
+            }
+            Some(Err(e)) => check_error(e),
+            None => {}
+        }
     }
     match parse_mcheck(&args, &limits) {
-        Ok((n, reqs)) => {
-            assert_eq!(n, reqs.len());
+        Ok((n, specs)) => {
+            assert_eq!(n, specs.len());
             assert!(n >= 1 && args.len() > n);
-            reqs.iter().for_each(|r| check_request(r, &limits));
-            assert!(reqs.iter().all(|r| r.cost >= 1));
+            for s in &specs {
+                match s {
+                    Spec::Limit(r) => check_request(r, &limits),
+                    Spec::Policy(p) => assert!(!p.shadow),
+                }
+            }
+            assert!(specs.iter().all(|s| s.cost() >= 1));
         }
         Err(e) => check_error(e),
     }
@@ -53,6 +68,8 @@ fn check_request(req: &redis_ratelimit::args::CheckRequest, limits: &Limits) {
 /// An error's reply is a code word and fits its buffer whole.
 fn check_error(e: Error) {
     let text = e.to_string();
-    assert!(text.starts_with("ERR ") || text.starts_with("WRONGTYPE "));
+    assert!(
+        text.starts_with("ERR ") || text.starts_with("WRONGTYPE ") || text.starts_with("READONLY ")
+    );
     assert_eq!(e.message().as_str(), text);
 }

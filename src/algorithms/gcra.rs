@@ -80,16 +80,19 @@ pub fn convert(state: &Gcra, old: &Quota, new: &Quota, now_ms: u64) -> Gcra {
 }
 
 /// Gives back up to `units` at `now_ms`: the theoretical arrival time moves back one
-/// emission interval per unit, never before now (what is not owed cannot be given).
-/// Returns the new state and the units given back (0 leaves the state as it was).
+/// emission interval per unit, never before now (what is not owed cannot be given). A
+/// unit partly emitted since it was taken counts as one given back, so a check undone at
+/// once is undone whole. Returns the new state and the units given back (0 leaves the
+/// state as it was).
 pub fn refund(state: &Gcra, q: &Quota, now_ms: u64, units: u64) -> (Gcra, u64) {
     let t = u128::from(q.period_ms());
-    let owed = debt(Some(state), q, now_ms) / t;
+    let debt = debt(Some(state), q, now_ms);
+    let owed = debt / t + u128::from(!debt.is_multiple_of(t));
     let given = clamp_u64(owed).min(units);
     if given == 0 {
         return (*state, 0);
     }
-    let tat = state.tat - u128::from(given) * t;
+    let tat = state.tat - (u128::from(given) * t).min(debt);
     (Gcra { tat }, given)
 }
 

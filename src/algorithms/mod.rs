@@ -126,11 +126,13 @@ pub enum Algorithm {
     Leases = 6,
     /// A fixed window that follows the calendar ([`calendar`]): days, weeks, months.
     Calendar = 7,
+    /// A policy's limits in one key (`RL.CHECK key POLICY name`, `crate::policy`).
+    Policy = 8,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order stats report them.
-    pub const ALL: [Algorithm; 7] = [
+    pub const ALL: [Algorithm; 8] = [
         Algorithm::TokenBucket,
         Algorithm::Gcra,
         Algorithm::FixedWindow,
@@ -138,6 +140,7 @@ impl Algorithm {
         Algorithm::SlidingLog,
         Algorithm::Leases,
         Algorithm::Calendar,
+        Algorithm::Policy,
     ];
 
     /// The algorithms RL.CHECK (and RL.PEEK, RL.MCHECK) take by keyword: all but leases.
@@ -160,6 +163,7 @@ impl Algorithm {
             Algorithm::SlidingLog => "SLIDING_LOG",
             Algorithm::Leases => "LEASES",
             Algorithm::Calendar => "CALENDAR",
+            Algorithm::Policy => "POLICY",
         }
     }
 

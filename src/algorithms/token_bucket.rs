@@ -119,19 +119,22 @@ pub fn convert(state: &TokenBucket, old: &Quota, new: &Quota, now_ms: u64) -> To
     }
 }
 
-/// Gives back up to `units` at `now_ms`: the bucket is refilled to now first, then at
-/// most the whole units that fit under the burst are added. Returns the new state and
+/// Gives back up to `units` at `now_ms`: the bucket is refilled to now first, then the
+/// units are added, never above the burst. A unit partly refilled since it was taken
+/// counts as one given back (so a check undone at once is undone whole, whatever
+/// refilled in between), and the bucket ends at most full. Returns the new state and
 /// the units given back (0 leaves the state as it was).
 pub fn refund(state: &TokenBucket, q: &Quota, now_ms: u64, units: u64) -> (TokenBucket, u64) {
     let b = refill(Some(state), q, now_ms);
     let period = i128::from(q.period_ms());
-    let room = capacity(q).saturating_sub(b.tokens).max(0) / period;
+    let missing = capacity(q).saturating_sub(b.tokens).max(0);
+    let room = missing / period + i128::from(missing % period != 0);
     let given = u64::try_from(room).unwrap_or(u64::MAX).min(units);
     if given == 0 {
         return (*state, 0);
     }
     let after = TokenBucket {
-        tokens: b.tokens + i128::from(given) * period,
+        tokens: (b.tokens + i128::from(given) * period).min(capacity(q)),
         updated_ms: b.updated_ms,
     };
     (after, given)

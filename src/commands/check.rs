@@ -1,7 +1,8 @@
-//! `RL.CHECK key algorithm limit period [BURST n] [COST n] [AT_MOST]`.
+//! `RL.CHECK key algorithm limit period [BURST n] [COST n] [AT_MOST]`, and
+//! `RL.CHECK key POLICY name [COST n] [SHADOW]` (`policy.rs`).
 
 use super::{Call, Command, Done};
-use crate::args::{parse_check_at_most, Form};
+use crate::args::{parse_check_at_most, parse_check_policy, Form};
 use crate::charge::{charge_at_most, charge_one, when};
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
@@ -12,6 +13,9 @@ use crate::{config, stats};
 /// pipeline (`charge.rs`), and replies the decision.
 pub fn check(call: &Call) -> Result<Done, Error> {
     let (args, when) = when(call)?;
+    if let Some(pc) = parse_check_policy(args, Form::Check) {
+        return super::policy::check(call, args, when, &pc?);
+    }
     let (req, at_most) = parse_check_at_most(args, Form::Check, &when.limits())?;
     let replay = when.is_replay();
     let charged = if at_most {

@@ -163,37 +163,61 @@ const SPEC_ARGS: [ArgDoc; 7] = [
     optional(arg(c"utc_offset", Kind::Int), c"UTC_OFFSET"),
 ];
 
-const fn with_key<const N: usize>(rest: [ArgDoc; N]) -> [ArgDoc; 8] {
-    let mut out = [arg(c"key", Kind::Key(0)); 8];
-    let mut i = 0;
-    while i < N && i < 7 {
-        out[i + 1] = rest[i];
-        i += 1;
-    }
-    out
-}
-
-/// RL.PEEK's arguments: the key and one spec.
-pub const CHECK_ARGS: [ArgDoc; 8] = with_key(SPEC_ARGS);
-/// RL.CHECK's: RL.PEEK's and the `AT_MOST` flag (a partial grant).
-pub const CHECK_AT_MOST_ARGS: [ArgDoc; 9] = {
-    let mut out = [arg(c"key", Kind::Key(0)); 9];
-    let mut i = 0;
-    while i < CHECK_ARGS.len() {
-        out[i] = CHECK_ARGS[i];
-        i += 1;
-    }
-    out[8] = ArgDoc {
+/// RL.PEEK's spec form: one spec.
+const PEEK_SPEC: [ArgDoc; 7] = SPEC_ARGS;
+/// RL.CHECK's spec form: a spec and the `AT_MOST` flag (a partial grant).
+const CHECK_SPEC: [ArgDoc; 8] = [
+    SPEC_ARGS[0],
+    SPEC_ARGS[1],
+    SPEC_ARGS[2],
+    SPEC_ARGS[3],
+    SPEC_ARGS[4],
+    SPEC_ARGS[5],
+    SPEC_ARGS[6],
+    ArgDoc {
         flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
         ..token(c"at_most", c"AT_MOST")
-    };
-    out
-};
+    },
+];
+/// `POLICY name [COST n]`: a stored policy instead of a spec.
+const POLICY_SPEC: [ArgDoc; 3] = [
+    token(c"policy", c"POLICY"),
+    arg(c"name", Kind::Str),
+    optional(arg(c"cost", Kind::Int), c"COST"),
+];
+/// RL.CHECK's policy form: `POLICY name [COST n] [SHADOW]`.
+const CHECK_POLICY: [ArgDoc; 4] = [
+    POLICY_SPEC[0],
+    POLICY_SPEC[1],
+    POLICY_SPEC[2],
+    ArgDoc {
+        flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
+        ..token(c"shadow", c"SHADOW")
+    },
+];
+const PEEK_FORMS: [ArgDoc; 2] = [
+    group(c"spec", Kind::Block, &PEEK_SPEC),
+    group(c"policy", Kind::Block, &POLICY_SPEC),
+];
+const CHECK_FORMS: [ArgDoc; 2] = [
+    group(c"spec", Kind::Block, &CHECK_SPEC),
+    group(c"policy", Kind::Block, &CHECK_POLICY),
+];
+/// RL.PEEK's arguments: the key, then a spec or a policy.
+pub const PEEK_ARGS: [ArgDoc; 2] = [
+    arg(c"key", Kind::Key(0)),
+    group(c"request", Kind::OneOf, &PEEK_FORMS),
+];
+/// RL.CHECK's arguments: the key, then a spec (with AT_MOST) or a policy (with SHADOW).
+pub const CHECK_ARGS: [ArgDoc; 2] = [
+    arg(c"key", Kind::Key(0)),
+    group(c"request", Kind::OneOf, &CHECK_FORMS),
+];
 /// Arguments of a table row.
 pub const MCHECK_ARGS: [ArgDoc; 3] = [
     arg(c"numkeys", Kind::Int),
     multiple(arg(c"key", Kind::Key(0))),
-    multiple(group(c"spec", Kind::Block, &SPEC_ARGS)),
+    multiple(group(c"request", Kind::OneOf, &PEEK_FORMS)),
 ];
 /// Arguments of a table row.
 pub const INSPECT_ARGS: [ArgDoc; 1] = [arg(c"key", Kind::Key(0))];
@@ -218,6 +242,29 @@ pub const THROTTLE_ARGS: [ArgDoc; 5] = [
         ..arg(c"quantity", Kind::Int)
     },
 ];
+
+const POLICY_SET: [ArgDoc; 3] = [
+    token(c"set", c"SET"),
+    arg(c"name", Kind::Str),
+    arg(c"json", Kind::Str),
+];
+const POLICY_GET: [ArgDoc; 2] = [token(c"get", c"GET"), arg(c"name", Kind::Str)];
+const POLICY_DEL: [ArgDoc; 2] = [token(c"del", c"DEL"), arg(c"name", Kind::Str)];
+const POLICY_LIST: [ArgDoc; 1] = [token(c"list", c"LIST")];
+const POLICY_LOAD: [ArgDoc; 2] = [token(c"load", c"LOAD"), arg(c"json", Kind::Str)];
+const POLICY_RELOAD: [ArgDoc; 1] = [token(c"reload", c"RELOAD")];
+const POLICY_DIGEST: [ArgDoc; 1] = [token(c"digest", c"DIGEST")];
+const POLICY_FORMS: [ArgDoc; 7] = [
+    group(c"set", Kind::Block, &POLICY_SET),
+    group(c"get", Kind::Block, &POLICY_GET),
+    group(c"del", Kind::Block, &POLICY_DEL),
+    group(c"list", Kind::Block, &POLICY_LIST),
+    group(c"load", Kind::Block, &POLICY_LOAD),
+    group(c"reload", Kind::Block, &POLICY_RELOAD),
+    group(c"digest", Kind::Block, &POLICY_DIGEST),
+];
+/// `RL.POLICY SET name json | GET name | DEL name | LIST | LOAD json | RELOAD | DIGEST`.
+pub const POLICY_ARGS: [ArgDoc; 1] = [group(c"subcommand", Kind::OneOf, &POLICY_FORMS)];
 
 /// Read and written in place.
 pub const RW_UPDATE: u32 =

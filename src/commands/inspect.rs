@@ -7,7 +7,7 @@ use crate::args::format_duration;
 use crate::error::Error;
 use crate::reply::{Reply, Value};
 use crate::types::key::Key;
-use crate::types::limiter::{status, State};
+use crate::types::limiter::{status, Limiter, State};
 
 /// Replies the key's algorithm, parameters, capacity now, TTL, totals and state; nil
 /// for a missing key.
@@ -19,6 +19,14 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
     let Some(l) = current.as_deref() else {
         return Ok(Reply::Null.into());
     };
+    let mut fields = limiter_fields(l, now);
+    fields.insert(7, ("ttl_ms", Value::Int(ttl)));
+    let fields = fields.into_iter().map(|(n, v)| (Cow::Borrowed(n), v));
+    Ok(Reply::Fields(fields.collect()).into())
+}
+
+/// A limiter's fields (all but the key's TTL, which goes after `reset_after_ms`).
+fn limiter_fields(l: &Limiter, now: u64) -> Vec<(&'static str, Value)> {
     let now_status = status(l, now);
     let int = Value::count;
     // A key holding only a block has no parameters yet: its quota fields read 0.
@@ -37,7 +45,6 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
         ("burst", int(burst)),
         ("remaining", int(now_status.remaining)),
         ("reset_after_ms", Value::Int(now_status.reset_after_ms)),
-        ("ttl_ms", Value::Int(ttl)),
         ("admitted", int(l.totals.admitted)),
         ("denied", int(l.totals.denied)),
         ("blocked_ms", int(l.blocked_for(now))),
@@ -79,9 +86,24 @@ pub fn inspect(call: &Call) -> Result<Done, Error> {
             fields.push(("oldest_ms", opt(log.oldest_ms())));
             fields.push(("newest_ms", opt(log.newest_ms())));
         }
+        State::Policy(m) => {
+            fields.push(("policy", Value::Bulk(m.policy.to_vec())));
+            fields.push(("version", int(m.version)));
+            fields.push(("shadow_denied", int(m.shadow_denied)));
+            // Each limit's own fields as a flat name, value array (nil: no state yet).
+            let each = m.parts.iter().map(|p| match p {
+                None => Value::Array(Vec::new()),
+                Some(p) => Value::Array(
+                    limiter_fields(p, now)
+                        .into_iter()
+                        .flat_map(|(n, v)| [Value::text(n), v])
+                        .collect(),
+                ),
+            });
+            fields.push(("limits", Value::Array(each.collect())));
+        }
     }
-    let fields = fields.into_iter().map(|(n, v)| (Cow::Borrowed(n), v));
-    Ok(Reply::Fields(fields.collect()).into())
+    fields
 }
 
 /// The period as written: a duration, or a calendar quota's unit (`MONTH`, whose nominal

@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod lease;
 pub mod mcheck;
 pub mod peek;
+pub mod policy;
 pub mod refund;
 pub mod reset;
 pub mod stats;
@@ -102,6 +103,8 @@ pub enum Command {
     Renew,
     /// RL.BLOCK
     Block,
+    /// RL.POLICY
+    Policy,
 }
 
 impl Command {
@@ -142,7 +145,8 @@ impl Command {
 pub enum Acl {
     /// `@ratelimit`: the checks, previews and per-key inspection an application runs.
     App,
-    /// `@ratelimit-admin`: deleting limiters, the module's counters, the internal RL.APPLY.
+    /// `@ratelimit-admin`: deleting limiters, the module's counters, the internal
+    /// RL.APPLY, the policies (RL.POLICY).
     Admin,
 }
 
@@ -223,20 +227,20 @@ impl Row {
 }
 
 /// The table. Rows are in `Command` order, which is RL.STATS's report order.
-pub const TABLE: [Row; 15] = [
+pub const TABLE: [Row; 16] = [
     Row {
         id: Command::Check,
         name: c"rl.check",
         stat: "check",
         handler: check::check,
         flags: c"write deny-oom fast",
-        arity: -5,
+        arity: -4,
         keys: Keys::One(RW_UPDATE),
         acl: Acl::App,
         summary: c"Checks one request against a key's limit and charges it when allowed.",
         complexity: c"O(1); SLIDING_LOG: O(log N + E + COST) amortized, N the units in the log, E those that left the window",
         nondeterministic: true,
-        args: &docs::CHECK_AT_MOST_ARGS,
+        args: &docs::CHECK_ARGS,
         stamp: Some(5),
         decides: true,
         register: Register::Always,
@@ -247,13 +251,13 @@ pub const TABLE: [Row; 15] = [
         stat: "peek",
         handler: peek::peek,
         flags: c"readonly fast",
-        arity: -5,
+        arity: -4,
         keys: Keys::One(RO_ACCESS),
         acl: Acl::App,
         summary: c"Replies what RL.CHECK would, changing nothing; COST 0 shows the remaining quota now.",
         complexity: c"O(1); SLIDING_LOG: O(log N), N the units in the log",
         nondeterministic: true,
-        args: &docs::CHECK_ARGS,
+        args: &docs::PEEK_ARGS,
         stamp: None,
         decides: true,
         register: Register::Always,
@@ -266,7 +270,7 @@ pub const TABLE: [Row; 15] = [
         // Keys come after numkeys: declared through the getkeys API (what cluster
         // routing uses on 7.0) and a key spec.
         flags: c"write deny-oom getkeys-api",
-        arity: -6,
+        arity: -5,
         keys: Keys::NumKeys(RW_UPDATE),
         acl: Acl::App,
         summary: c"Checks several keys at once: all are charged, or none.",
@@ -481,6 +485,27 @@ pub const TABLE: [Row; 15] = [
         complexity: c"O(1)",
         nondeterministic: true,
         args: &docs::BLOCK_ARGS,
+        stamp: None,
+        decides: false,
+        register: Register::Always,
+    },
+    Row {
+        id: Command::Policy,
+        name: c"rl.policy",
+        stat: "policy",
+        handler: policy::policy,
+        // Not `write`: GET, LIST and DIGEST serve on replicas too; the handler refuses
+        // a client's writes there. `may-replicate`: its writes propagate (so a write
+        // pause, as before a failover, holds them). `admin`: in @admin and @dangerous
+        // too, so no "+@all -@admin" user changes what every check admits.
+        flags: c"admin may-replicate",
+        arity: -2,
+        keys: Keys::None,
+        acl: Acl::Admin,
+        summary: c"Manages the server's named policies: SET, GET, DEL, LIST, LOAD (a whole set), RELOAD (from ratelimit.policy-file), DIGEST.",
+        complexity: c"O(1) per policy; LIST, LOAD, RELOAD and DIGEST: O(N), N the policies",
+        nondeterministic: false,
+        args: &docs::POLICY_ARGS,
         stamp: None,
         decides: false,
         register: Register::Always,
@@ -716,8 +741,8 @@ mod tests {
         assert!(inspect.arity_ok(1));
         assert!(!inspect.arity_ok(0) && !inspect.arity_ok(2));
         let check = Command::Check.row();
-        assert!(!check.arity_ok(3));
-        assert!(check.arity_ok(4) && check.arity_ok(9));
+        assert!(!check.arity_ok(2));
+        assert!(check.arity_ok(3) && check.arity_ok(9));
     }
 
     #[test]

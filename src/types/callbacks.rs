@@ -38,9 +38,10 @@ pub static LIMITER_TYPE: RedisType = RedisType::new(
         mem_usage: Some(mem_usage),
         digest: Some(digest),
         free: Some(free),
-        aux_load: None,
-        aux_save: None,
-        aux_save_triggers: 0,
+        // The policy set (`policies.rs`): before the keys, in every RDB.
+        aux_load: Some(crate::types::policies::aux_load),
+        aux_save: Some(crate::types::policies::aux_save),
+        aux_save_triggers: raw::REDISMODULE_AUX_BEFORE_RDB as i32,
         free_effort: None,
         unlink: None,
         copy: Some(copy),

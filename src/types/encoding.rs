@@ -44,6 +44,12 @@
 //! blocked_until_ms, right after the totals; algorithm byte 0 (only with that bit) is a
 //! key holding just a block: quota words 1, 1, 1 and no state words.
 //!
+//! POLICY (algorithm 8, added without a version bump as LEASES was): version,
+//! shadow_denied, the name's length then its bytes packed eight to a word (low byte
+//! first, zero padded), the number of limits (1 to 8), then per limit 0 (no state
+//! yet) or 1 followed by that limit's own encoding (any check algorithm, or a block);
+//! limit and period_ms are the first limit's, burst = limit.
+//!
 //! Version 1 (0.1.0 development builds; read only): TOKEN_BUCKET or GCRA without the
 //! totals; its byte form (`RL.APPLY` payloads) had a 2-byte header.
 
@@ -57,7 +63,9 @@ use crate::algorithms::sliding_log::{SlidingLog, MAX_PERIOD_MS, MAX_UNITS};
 use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use crate::algorithms::{Algorithm, Quota};
+use crate::policy::{valid_name, MAX_LIMITS, MAX_NAME};
 use crate::types::limiter::{Limiter, State, Totals};
+use crate::types::multi::Multi;
 
 pub use crate::types::encoding_v3::{decode_body, encode_body};
 
@@ -192,7 +200,89 @@ pub fn encode_words(l: &Limiter, mut out: impl FnMut(u64)) {
                 out(l.units);
             }
         }
+        State::Policy(m) => {
+            out(m.version);
+            out(m.shadow_denied);
+            out(m.policy.len() as u64);
+            for chunk in m.policy.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                out(u64::from_le_bytes(w));
+            }
+            out(m.parts.len() as u64);
+            for part in &m.parts {
+                match part {
+                    None => out(0),
+                    Some(p) => {
+                        out(1);
+                        encode_nested(p, &mut out);
+                    }
+                }
+            }
+        }
     }
+}
+
+/// A policy key's limit, encoded through one non-generic instance (no recursion of
+/// generic instances).
+fn encode_nested(l: &Limiter, out: &mut dyn FnMut(u64)) {
+    encode_words(l, out);
+}
+
+/// A policy key's limit, decoded through one non-generic instance.
+fn decode_nested(next: &mut dyn FnMut() -> Option<u64>) -> Result<Limiter, DecodeError> {
+    decode_words(next)
+}
+
+/// Decodes a policy key's state (after the common fields).
+fn decode_multi(word: &mut dyn FnMut() -> Result<u64, DecodeError>) -> Result<Multi, DecodeError> {
+    let version = word()?;
+    let shadow_denied = word()?;
+    let len = word()?;
+    if len == 0 || len > MAX_NAME as u64 {
+        return Err(DecodeError::State);
+    }
+    let mut name = Vec::with_capacity(len as usize);
+    while (name.len() as u64) < len {
+        let bytes = word()?.to_le_bytes();
+        let take = ((len as usize) - name.len()).min(8);
+        if bytes[take..].iter().any(|&b| b != 0) {
+            return Err(DecodeError::State);
+        }
+        name.extend_from_slice(&bytes[..take]);
+    }
+    if !valid_name(&name) {
+        return Err(DecodeError::State);
+    }
+    let n = word()?;
+    if n == 0 || n > MAX_LIMITS as u64 {
+        return Err(DecodeError::State);
+    }
+    let mut parts = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        parts.push(match word()? {
+            0 => None,
+            1 => {
+                let part = decode_nested(&mut || word().ok())?;
+                // A limit's own state (any check algorithm), or a limit holding only
+                // its block.
+                if !part
+                    .algorithm()
+                    .is_none_or(|a| Algorithm::CHECKS.contains(&a))
+                {
+                    return Err(DecodeError::Algorithm);
+                }
+                Some(part)
+            }
+            _ => return Err(DecodeError::State),
+        });
+    }
+    Ok(Multi {
+        policy: name.into(),
+        version,
+        shadow_denied,
+        parts,
+    })
 }
 
 /// The latest encoding of `l` as bytes: the version byte, then the body.
@@ -345,6 +435,7 @@ pub fn decode_words(mut next: impl FnMut() -> Option<u64>) -> Result<Limiter, De
             }
             State::Leases(leases)
         }
+        Algorithm::Policy => State::Policy(Box::new(decode_multi(&mut word)?)),
     };
     Ok(Limiter {
         quota,

@@ -10,8 +10,10 @@ use crate::algorithms::sliding_log::{SlidingLog, MAX_PERIOD_MS, MAX_UNITS};
 use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use crate::algorithms::{Algorithm, Quota};
+use crate::policy::{valid_name, MAX_LIMITS, MAX_NAME};
 use crate::types::encoding::{Bytes, DecodeError};
 use crate::types::limiter::{Limiter, State, Totals};
+use crate::types::multi::Multi;
 use crate::types::varint::{put, Reader};
 
 /// The period units a header can name, by code: the largest that divides the period
@@ -20,8 +22,10 @@ const UNITS: [u64; 4] = [1, 1000, 60_000, 3_600_000];
 const BURST_IS_LIMIT: u64 = 1 << 5;
 const NO_DENIED: u64 = 1 << 6;
 const BLOCKED: u64 = 1 << 7;
+/// A policy key (algorithm 8 does not fit bits 0-2, which are then 0).
+const POLICY: u64 = 1 << 8;
 /// Header bits this version knows.
-const KNOWN: u64 = (1 << 8) - 1;
+const KNOWN: u64 = (1 << 9) - 1;
 
 fn capacity(q: &Quota) -> i128 {
     i128::from(q.burst()) * i128::from(q.period_ms())
@@ -35,7 +39,10 @@ pub fn encode_body(l: &Limiter, out: &mut Bytes) {
         .find(|&u| q.period_ms().is_multiple_of(UNITS[u]))
         .unwrap_or(0);
     let blocked = l.blocked_until_ms != 0 || l.algorithm().is_none();
-    let mut header = l.algorithm().map_or(0, |a| a as u64) | (unit as u64) << 3;
+    let mut header = match l.algorithm() {
+        Some(Algorithm::Policy) => POLICY,
+        a => a.map_or(0, |a| a as u64),
+    } | (unit as u64) << 3;
     if blocked {
         header |= BLOCKED;
     }
@@ -99,18 +106,92 @@ pub fn encode_body(l: &Limiter, out: &mut Bytes) {
                 }
             }
         }
+        State::Policy(m) => {
+            for v in [m.version, m.shadow_denied, m.policy.len() as u64] {
+                put(out, u128::from(v));
+            }
+            out.extend(&m.policy);
+            put(out, m.parts.len() as u128);
+            for part in &m.parts {
+                match part {
+                    None => put(out, 0),
+                    Some(p) => {
+                        put(out, 1);
+                        encode_body(p, out);
+                    }
+                }
+            }
+        }
     }
+}
+
+/// Decodes a policy key's state: its limits are whole bodies, none of them a policy.
+fn read_multi(r: &mut Reader) -> Result<Multi, DecodeError> {
+    let version = r.u64()?;
+    let shadow_denied = r.u64()?;
+    let len = r.u64()?;
+    if len == 0 || len > MAX_NAME as u64 {
+        return Err(DecodeError::State);
+    }
+    let name = r.bytes(len as usize)?;
+    if !valid_name(name) {
+        return Err(DecodeError::State);
+    }
+    let n = r.u64()?;
+    if n == 0 || n > MAX_LIMITS as u64 {
+        return Err(DecodeError::State);
+    }
+    let mut parts = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        parts.push(match r.u64()? {
+            0 => None,
+            1 => {
+                let part = read(r, false)?;
+                // A limit's own state (any check algorithm), or a limit holding only
+                // its block.
+                if !part
+                    .algorithm()
+                    .is_none_or(|a| Algorithm::CHECKS.contains(&a))
+                {
+                    return Err(DecodeError::Algorithm);
+                }
+                Some(part)
+            }
+            _ => return Err(DecodeError::State),
+        });
+    }
+    Ok(Multi {
+        policy: name.into(),
+        version,
+        shadow_denied,
+        parts,
+    })
 }
 
 /// Decodes a body; every byte must be used.
 pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
     let mut r = Reader::new(b);
+    let l = read(&mut r, true)?;
+    if !r.is_empty() {
+        return Err(DecodeError::Length);
+    }
+    Ok(l)
+}
+
+/// Reads one value; a policy key only at the top (its limits are never policies).
+fn read(r: &mut Reader, top: bool) -> Result<Limiter, DecodeError> {
     let header = r.u64()?;
     if header & !KNOWN != 0 {
         return Err(DecodeError::Version(3));
     }
     let blocked = header & BLOCKED != 0;
     let algorithm = match Algorithm::from_u8((header & 7) as u8) {
+        _ if header & POLICY != 0 => {
+            if !top || header & 7 != 0 {
+                return Err(DecodeError::Algorithm);
+            }
+            Some(Algorithm::Policy)
+        }
         Some(a) => Some(a),
         None if header & 7 == 0 && blocked => None,
         None => return Err(DecodeError::Algorithm),
@@ -135,9 +216,6 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
     let Some(algorithm) = algorithm else {
         if quota != Quota::new(1, 1, 1).ok_or(DecodeError::Quota)? {
             return Err(DecodeError::Quota);
-        }
-        if !r.is_empty() {
-            return Err(DecodeError::Length);
         }
         return Ok(Limiter::blocked_only(blocked_until_ms, totals));
     };
@@ -182,11 +260,11 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
             State::Gcra(Gcra { tat })
         }
         Algorithm::FixedWindow => State::FixedWindow(FixedWindow {
-            start_ms: start(&mut r)?,
+            start_ms: start(r)?,
             count: r.small()?,
         }),
         Algorithm::SlidingWindow => State::SlidingWindow(SlidingWindow {
-            start_ms: start(&mut r)?,
+            start_ms: start(r)?,
             previous: r.small()?,
             current: r.small()?,
         }),
@@ -196,7 +274,7 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
             }
             let n = r.u64()?;
             // Never more units than the log's own limit (nor than the bytes left).
-            if n > quota.limit() || n > b.len() as u64 {
+            if n > quota.limit() || n > r.remaining() as u64 {
                 return Err(DecodeError::State);
             }
             let base = r.small()?;
@@ -214,7 +292,7 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
         }
         Algorithm::Leases => {
             let n = r.u64()?;
-            if n > MAX_LEASES || n > b.len() as u64 {
+            if n > MAX_LEASES || n > r.remaining() as u64 {
                 return Err(DecodeError::State);
             }
             let mut held = Vec::with_capacity(n as usize);
@@ -231,10 +309,8 @@ pub fn decode_body(b: &[u8]) -> Result<Limiter, DecodeError> {
             }
             State::Leases(leases)
         }
+        Algorithm::Policy => State::Policy(Box::new(read_multi(r)?)),
     };
-    if !r.is_empty() {
-        return Err(DecodeError::Length);
-    }
     Ok(Limiter {
         quota,
         totals,

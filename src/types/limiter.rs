@@ -9,6 +9,7 @@ use crate::algorithms::{
     fixed_window, gcra, sliding_window, token_bucket, Algorithm, Decision, Quota, MAX_ARG,
 };
 use crate::error::Error;
+use crate::types::multi::Multi;
 
 /// One request against a limit: `algorithm limit period [BURST n] [COST n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub enum State {
     SlidingLog(SlidingLog),
     /// Concurrency leases (a buffer of 24-byte leases).
     Leases(Leases),
+    /// A policy's limits, each a limiter of its own (`types/multi.rs`).
+    Policy(Box<Multi>),
     /// A calendar quota's window.
     Calendar(CalendarWindow),
     /// No algorithm yet: a key RL.BLOCK created, holding only its block.
@@ -74,6 +77,7 @@ impl State {
             State::SlidingLog(_) => Algorithm::SlidingLog,
             State::Leases(_) => Algorithm::Leases,
             State::Calendar(_) => Algorithm::Calendar,
+            State::Policy(_) => Algorithm::Policy,
             State::Blocked => return None,
         })
     }
@@ -129,6 +133,7 @@ impl Limiter {
         match &self.state {
             State::SlidingLog(l) => l.heap_bytes(),
             State::Leases(l) => l.heap_bytes(),
+            State::Policy(m) => std::mem::size_of::<Multi>() + m.heap_bytes(),
             _ => 0,
         }
     }
@@ -292,8 +297,9 @@ fn evaluate_unblocked(
         Algorithm::Gcra => fixed!(gcra, Gcra),
         Algorithm::FixedWindow => fixed!(fixed_window, FixedWindow),
         Algorithm::SlidingWindow => fixed!(sliding_window, SlidingWindow),
-        // Leases are evaluated by their own commands (`commands/lease.rs`).
-        Algorithm::Leases => return Err(Error::AlgorithmMismatch),
+        // Leases are evaluated by their own commands (`commands/lease.rs`), policies by
+        // `types/multi.rs`.
+        Algorithm::Leases | Algorithm::Policy => return Err(Error::AlgorithmMismatch),
         Algorithm::Calendar => {
             let cal = req.calendar.ok_or(Error::Internal)?;
             let state = match old {
@@ -329,6 +335,9 @@ fn evaluate_unblocked(
 
 /// The key's capacity right now without a request: `remaining` and `reset_after_ms`.
 pub fn status(l: &Limiter, now_ms: u64) -> Decision {
+    if let State::Policy(m) = &l.state {
+        return crate::types::multi::multi_status(l, m, now_ms);
+    }
     let Some(algorithm) = l.algorithm() else {
         // A block-only key: no capacity to report until an algorithm's check.
         return Decision {
@@ -501,7 +510,7 @@ pub fn refund(l: &Limiter, units: u64, now_ms: u64) -> Result<(Option<Limiter>, 
             let (s, n) = calendar::refund(s, now_ms, units);
             (State::Calendar(s), n)
         }
-        State::Leases(_) => return Err(Error::AlgorithmMismatch),
+        State::Leases(_) | State::Policy(_) => return Err(Error::AlgorithmMismatch),
         State::Blocked => return Ok((None, 0)),
     };
     if given == 0 {

@@ -4,6 +4,7 @@
 pub mod encoding;
 mod encoding_v3;
 pub mod limiter;
+pub mod multi;
 pub mod packed;
 pub mod quotas;
 pub mod varint;
@@ -12,5 +13,7 @@ pub mod varint;
 pub mod callbacks;
 #[cfg(feature = "module")]
 pub mod key;
+#[cfg(feature = "module")]
+pub mod policies;
 
 pub use limiter::{Limiter, State, Totals};

@@ -54,7 +54,7 @@ fn state_words(s: &State) -> Option<[u64; 2]> {
             u64::from(u32::try_from(s.count).ok()?)
                 | u64::from(u32::try_from(s.calendar.pack()).ok()?) << 32,
         ],
-        State::SlidingLog(_) | State::Leases(_) | State::Blocked => return None,
+        State::SlidingLog(_) | State::Leases(_) | State::Policy(_) | State::Blocked => return None,
     })
 }
 

@@ -1,0 +1,5 @@
+package ratelimit
+
+import "errors"
+
+func errorsAs(err error, target interface{}) bool { return errors.As(err, target) }

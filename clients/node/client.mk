@@ -1,0 +1,24 @@
+# The TypeScript/Node client (clients/node): built, linted and tested against the packed tarball.
+NODE_DIR := clients/node
+
+CLIENT_TESTS   += test-node
+CLIENT_BENCHES += bench-node
+.PHONY: deps-node-client build-node-client test-node bench-node
+
+# npm ci of the package's dev tools and of the tests' peer libraries, each when its lock changed.
+deps-node-client:
+	@command -v npm >/dev/null || { sudo=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$sudo apt-get install -y -q --no-install-recommends nodejs npm; }
+	@for d in $(NODE_DIR) $(NODE_DIR)/test; do \
+	  [ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ] || \
+	    (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done
+
+build-node-client: deps-node-client
+	cd $(NODE_DIR) && npm run --silent lint && npm run --silent build
+
+test-node: deps-node-client build-node-client
+	@test -n "$(VALKEY_SERVER)" || { echo "valkey-server not found (make deps-py)"; exit 1; }
+	cd $(NODE_DIR) && RL_MODULE=$(MODULE) VALKEY_SERVER=$(VALKEY_SERVER) scripts/test-packed.sh
+
+bench-node: deps-node-client build-node-client
+	cd $(NODE_DIR) && RL_MODULE=$(MODULE) node bench/bench.mjs --doc $(CURDIR)/docs/benchmarks.md

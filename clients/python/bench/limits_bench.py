@@ -1,0 +1,133 @@
+"""The same traffic through `limits` with its own Redis storage (redis://, Lua scripts) and
+with this package's storage (rl+redis://, the module), per strategy, in one run against one
+redis-server with the module: checks per second of one client process, and the server's
+time per check from INFO commandstats (usec_per_call of the command each storage sends).
+
+    python clients/python/bench/limits_bench.py [--hits 10000] [--rounds 3] [--doc docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import STRATEGIES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from servers import Server
+
+import redis_ratelimit  # noqa: F401  (registers rl+redis://)
+
+STRATEGY_NAMES = ["fixed-window", "moving-window", "sliding-window-counter"]
+KEYS = 500
+ITEM = RateLimitItemPerSecond(20, 1)
+SECTION = "## Client: Python"
+
+
+def run(uri: str, strategy: str, hits: int, r: redis.Redis) -> tuple[float, dict[str, tuple[int, float]]]:
+    storage = storage_from_string(uri)
+    limiter = STRATEGIES[strategy](storage)
+    rng = random.Random(7)
+    ids = [f"user{rng.randrange(KEYS)}" for _ in range(hits)]
+    for i in range(200):  # warm up: connections, script loading
+        limiter.hit(ITEM, f"warm{i}")
+    r.config_resetstat()
+    t0 = time.perf_counter()
+    for ident in ids:
+        limiter.hit(ITEM, ident)
+    elapsed = time.perf_counter() - t0
+    stats = {name: (int(v["calls"]), float(v["usec_per_call"]))
+             for name, v in r.info("commandstats").items()}
+    r.flushall()
+    return hits / elapsed, {k.removeprefix("cmdstat_"): v for k, v in stats.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hits", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--doc")
+    args = ap.parse_args()
+    server = Server("redis")
+    try:
+        r = server.client()
+        rows = []
+        for strategy in STRATEGY_NAMES:
+            # Rounds alternate the two storages, and each figure is the median over the
+            # rounds, so a stall of the shared machine weighs on neither side alone.
+            samples: dict[str, list[tuple[float, float]]] = {"base": [], "ours": []}
+            for _ in range(args.rounds):
+                rate, stats = run(f"redis://127.0.0.1:{server.port}", strategy, args.hits, r)
+                # limits sends EVALSHA (its Lua scripts); commands the script runs are
+                # counted inside it (and again under their own names, not added here).
+                samples["base"].append((rate, stats["evalsha"][1]))
+                rate, stats = run(f"rl+redis://127.0.0.1:{server.port}", strategy, args.hits, r)
+                samples["ours"].append((rate, stats["rl.check"][1]))
+            base_rate = statistics.median(x for x, _ in samples["base"])
+            base_us = statistics.median(y for _, y in samples["base"])
+            ours_rate = statistics.median(x for x, _ in samples["ours"])
+            ours_us = statistics.median(y for _, y in samples["ours"])
+            rows.append((strategy, base_rate, ours_rate, "EVALSHA", base_us, ours_us))
+            print(f"{strategy}: limits redis:// {base_rate:,.0f}/s (evalsha {base_us:.2f} us), "
+                  f"rl+redis:// {ours_rate:,.0f}/s (rl.check {ours_us:.2f} us)")
+        version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+        redis_v = re.search(r"v=(\S+)", version)
+        lines = [
+            SECTION,
+            "",
+            f"`limits` {__import__('limits').__version__} with its own Redis storage (`redis://`, "
+            "Lua scripts) against `rl+redis://` (this package's storage on the module), the same "
+            f"traffic in one run: {args.hits:,} sequential `hit()` calls from one client process "
+            f"over {KEYS} keys of `20 per 1 second`, {args.rounds} rounds alternating the two "
+            "storages (medians), against one redis-server "
+            f"{redis_v.group(1) if redis_v else ''} on loopback ({platform.machine()}, shared "
+            "2-core machine, so absolute rates are noisy; the ratios are the point). Server time "
+            "is `usec_per_call` of the command each storage sends, from `INFO commandstats` "
+            "after `CONFIG RESETSTAT`.",
+            "",
+            "| strategy | limits redis:// checks/s | rl+redis:// checks/s | ratio | limits server µs/check | "
+            "rl+redis:// server µs/check (RL.CHECK) | ratio |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for strategy, br, orate, cmd, bus, ous in rows:
+            lines.append(f"| {strategy} | {br:,.0f} | {orate:,.0f} | {orate / br:.2f}x | {bus:.2f} ({cmd}) | "
+                         f"{ous:.2f} | {ous / bus:.2f} |")
+        lines += ["", "One client process waits for each round trip, of which the server's time is a "
+                  "small part on loopback (the rest is the client library and the kernel), so its "
+                  "checks per second move much less than the server time per check; the server "
+                  "time is what a shared Redis spends, and what decides how many clients one "
+                  "server carries.",
+                  "", f"Produced by `make bench-python-client` (`clients/python/bench/limits_bench.py "
+                      f"--hits {args.hits} --rounds {args.rounds}`).", ""]
+        text = "\n".join(lines)
+        print(text)
+        if args.doc:
+            write_section(Path(args.doc), text)
+    finally:
+        server.close()
+
+
+def write_section(doc: Path, text: str) -> None:
+    """Replaces this section of the file (from its heading to the next '## '), or appends it."""
+    old = doc.read_text() if doc.exists() else ""
+    start = old.find(SECTION + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        nxt = old.find("\n## ", start + len(SECTION))
+        new = old[:start] + text + ("" if nxt < 0 else old[nxt:])
+    doc.write_text(new.rstrip("\n") + "\n")
+
+
+if __name__ == "__main__":
+    main()
