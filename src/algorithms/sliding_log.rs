@@ -49,6 +49,12 @@ impl SlidingLog {
             .then_some(Self { base_ms, offsets })
     }
 
+    /// Rebuilds a log that [`from_parts`](Self::from_parts) or the algorithm made,
+    /// kept packed in memory (not from outside input: nothing is checked again).
+    pub fn from_packed(base_ms: u64, offsets: VecDeque<u32>) -> Self {
+        Self { base_ms, offsets }
+    }
+
     /// The base time and the offsets, for encoding.
     pub fn parts(&self) -> (u64, &VecDeque<u32>) {
         (self.base_ms, &self.offsets)

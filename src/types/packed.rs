@@ -1,23 +1,28 @@
 //! How a limiter lives in memory as a key's value: in 32 bytes, the allocator's
 //! 32-byte class (the state in two words, the quota as an interned id, the totals
-//! in 32 bits each), or boxed whole when a field does not fit that (logs, leases,
-//! totals above 4 billion, a token count beyond i64, a block). Packing is exact: a value
-//! unpacks to the very [`Limiter`] it was packed from, so the algorithms never see
-//! the difference.
+//! in 32 bits each); a short SLIDING_LOG in 32 bytes plus one exactly sized buffer
+//! of its times; or boxed whole when a field does not fit that (long logs, leases,
+//! policies, totals above 4 billion, a token count beyond i64, a block). Packing is
+//! exact: a value unpacks to the very [`Limiter`] it was packed from, so the
+//! algorithms never see the difference.
 
 use std::borrow::Cow;
 
 use crate::algorithms::calendar::{Calendar, CalendarWindow};
 use crate::algorithms::fixed_window::FixedWindow;
 use crate::algorithms::gcra::Gcra;
+use crate::algorithms::sliding_log::SlidingLog;
 use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::TokenBucket;
 use crate::algorithms::Algorithm;
 use crate::types::limiter::{Limiter, State, Totals};
 use crate::types::quotas::{intern, QuotaId};
 
-/// A fixed-size algorithm's value in 29 bytes.
+/// A fixed-size algorithm's value in 29 bytes. In C order, so the algorithm byte
+/// (whose unused values tell the variants of [`Packed`] apart) sits after the 28
+/// bytes a [`SmallLog`] uses.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Fixed {
     state: [u64; 2],
     quota: QuotaId,
@@ -26,11 +31,33 @@ pub struct Fixed {
     algorithm: Algorithm,
 }
 
+/// Units a log may hold and stay packed. A packed log is copied out and back on
+/// every update, which costs nothing at this length; a longer log is boxed whole,
+/// where its ring buffer is updated in place.
+pub const SMALL_LOG: usize = 64;
+
+/// A SLIDING_LOG of at most [`SMALL_LOG`] units in 24 bytes and one buffer of
+/// 12 + 4 x units bytes (a one-unit log's buffer takes the allocator's 16-byte class).
+#[derive(Debug)]
+#[repr(C)]
+pub struct SmallLog {
+    /// The base time (low half, high half), the denied total, then the offsets,
+    /// oldest first.
+    buf: Box<[u32]>,
+    quota: QuotaId,
+    admitted: u32,
+}
+
+/// Where a [`SmallLog`]'s offsets start in its buffer.
+const LOG_HEAD: usize = 3;
+
 /// A limiter value as stored.
 #[derive(Debug)]
 pub enum Packed {
     /// Packed in 32 bytes.
     Fixed(Fixed),
+    /// A short log: 32 bytes and its times.
+    Log(SmallLog),
     /// Everything else.
     Wide(Box<Limiter>),
 }
@@ -143,11 +170,78 @@ impl Fixed {
     }
 }
 
+impl SmallLog {
+    /// Packs `l` when it is a log of at most `max` units, reusing `quota` (which must
+    /// hold `l.quota`) or interning it.
+    fn pack(l: &Limiter, quota: Option<QuotaId>, max: usize) -> Option<Self> {
+        let State::SlidingLog(log) = &l.state else {
+            return None;
+        };
+        if l.blocked_until_ms != 0 || log.len() > max {
+            return None;
+        }
+        let (admitted, denied) = totals_words(&l.totals)?;
+        let quota = match quota {
+            Some(q) => q,
+            None => intern(l.quota)?,
+        };
+        Some(Self {
+            buf: Self::buffer(log, denied),
+            quota,
+            admitted,
+        })
+    }
+
+    fn buffer(log: &SlidingLog, denied: u32) -> Box<[u32]> {
+        let (base, offsets) = log.parts();
+        let mut buf = Vec::with_capacity(LOG_HEAD + offsets.len());
+        buf.extend([base as u32, (base >> 32) as u32, denied]);
+        buf.extend(offsets.iter().copied());
+        buf.into_boxed_slice()
+    }
+
+    fn unpack(&self) -> Limiter {
+        let base = u64::from(self.buf[0]) | u64::from(self.buf[1]) << 32;
+        Limiter {
+            quota: self.quota.get(),
+            totals: Totals {
+                admitted: u64::from(self.admitted),
+                denied: u64::from(self.buf[2]),
+            },
+            state: State::SlidingLog(SlidingLog::from_packed(
+                base,
+                self.buf[LOG_HEAD..].iter().copied().collect(),
+            )),
+            blocked_until_ms: 0,
+        }
+    }
+
+    /// Stores `l`'s log and totals in place (its quota is this value's); whether they
+    /// fit.
+    fn store(&mut self, l: &Limiter) -> bool {
+        let State::SlidingLog(log) = &l.state else {
+            return false;
+        };
+        if l.blocked_until_ms != 0 || log.len() > SMALL_LOG {
+            return false;
+        }
+        let Some((admitted, denied)) = totals_words(&l.totals) else {
+            return false;
+        };
+        self.buf = Self::buffer(log, denied);
+        self.admitted = admitted;
+        true
+    }
+}
+
 impl Packed {
     /// Packs `l`: in 32 bytes when it fits, boxed otherwise.
     pub fn new(l: Limiter) -> Self {
-        match Fixed::pack(&l, None) {
-            Some(f) => Packed::Fixed(f),
+        if let Some(f) = Fixed::pack(&l, None) {
+            return Packed::Fixed(f);
+        }
+        match SmallLog::pack(&l, None, SMALL_LOG) {
+            Some(log) => Packed::Log(log),
             None => Packed::Wide(Box::new(l)),
         }
     }
@@ -156,6 +250,7 @@ impl Packed {
     pub fn algorithm(&self) -> Option<Algorithm> {
         match self {
             Packed::Fixed(f) => Some(f.algorithm),
+            Packed::Log(_) => Some(Algorithm::SlidingLog),
             Packed::Wide(l) => l.algorithm(),
         }
     }
@@ -164,6 +259,7 @@ impl Packed {
     pub fn limiter(&self) -> Cow<'_, Limiter> {
         match self {
             Packed::Fixed(f) => Cow::Owned(f.unpack()),
+            Packed::Log(log) => Cow::Owned(log.unpack()),
             Packed::Wide(l) => Cow::Borrowed(l),
         }
     }
@@ -178,6 +274,19 @@ impl Packed {
                     if let Some(fixed) = Fixed::pack(l, None) {
                         *self = Packed::Fixed(fixed);
                     }
+                } else if let Some(log) = SmallLog::pack(l, None, SMALL_LOG / 2) {
+                    // Only once it is well below the bound: a log hovering at the
+                    // bound does not move back and forth on every check.
+                    *self = Packed::Log(log);
+                }
+                r
+            }
+            Packed::Log(log) => {
+                let mut l = log.unpack();
+                let quota = l.quota;
+                let r = f(&mut l);
+                if l.quota != quota || !log.store(&l) {
+                    *self = Packed::new(l);
                 }
                 r
             }
@@ -208,6 +317,14 @@ impl Packed {
                 }),
                 None => Packed::Wide(Box::new(f.unpack())),
             },
+            Packed::Log(log) => match log.quota.share() {
+                Some(quota) => Packed::Log(SmallLog {
+                    buf: log.buf.clone(),
+                    quota,
+                    admitted: log.admitted,
+                }),
+                None => Packed::Wide(Box::new(log.unpack())),
+            },
             Packed::Wide(l) => Packed::Wide(l.clone()),
         }
     }
@@ -217,12 +334,18 @@ impl Packed {
         matches!(self, Packed::Fixed(_))
     }
 
+    /// Whether the value is a packed log.
+    pub fn is_small_log(&self) -> bool {
+        matches!(self, Packed::Log(_))
+    }
+
     /// Bytes the allocator gives this value and what it owns (rounded up to the
     /// allocator's size classes), for MEMORY USAGE.
     pub fn heap_bytes(&self) -> usize {
         let own = size_class(std::mem::size_of::<Packed>());
         match self {
             Packed::Fixed(_) => own,
+            Packed::Log(log) => own + size_class(std::mem::size_of_val(&*log.buf)),
             Packed::Wide(l) => own + size_class(std::mem::size_of::<Limiter>()) + l.heap_bytes(),
         }
     }
@@ -303,6 +426,51 @@ mod tests {
         assert_eq!(p.limiter().quota, q);
         assert_eq!(copy.limiter().quota.limit(), 100);
         assert_eq!(copy.limiter().totals.admitted, 2);
+    }
+
+    fn log(units: u32) -> Limiter {
+        Limiter {
+            quota: Quota::new(1000, 60_000, 1000).unwrap(),
+            totals: Totals {
+                admitted: u64::from(units),
+                denied: 4,
+            },
+            state: State::SlidingLog(
+                SlidingLog::from_parts(1_764_633_600_000, (0..units).collect()).unwrap(),
+            ),
+            blocked_until_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_short_log_packs_in_32_bytes_and_its_times_and_moves_wide_past_the_bound() {
+        let one = Packed::new(log(1));
+        assert!(one.is_small_log());
+        assert_eq!(*one.limiter(), log(1));
+        // 32 bytes, and 12 + 4 in the 16-byte class.
+        assert_eq!(one.heap_bytes(), 48);
+        let mut p = Packed::new(log(SMALL_LOG as u32));
+        assert!(p.is_small_log());
+        p.update(|l| *l = log(SMALL_LOG as u32 + 1));
+        assert!(!p.is_small_log() && !p.is_fixed());
+        assert_eq!(*p.limiter(), log(SMALL_LOG as u32 + 1));
+        // Back only well below the bound.
+        p.update(|l| *l = log(SMALL_LOG as u32 - 1));
+        assert!(!p.is_small_log());
+        p.update(|l| *l = log(SMALL_LOG as u32 / 2));
+        assert!(p.is_small_log());
+        let copy = p.duplicate();
+        p.update(|l| l.totals.denied = 9);
+        assert_eq!(p.limiter().totals.denied, 9);
+        assert_eq!(*copy.limiter(), log(SMALL_LOG as u32 / 2));
+        // A block, or totals past 32 bits, box it.
+        p.update(|l| l.blocked_until_ms = 5);
+        assert!(!p.is_small_log());
+        p.update(|l| l.blocked_until_ms = 0);
+        assert!(p.is_small_log());
+        p.update(|l| l.totals.admitted = 1 << 32);
+        assert!(!p.is_small_log());
+        assert_eq!(p.limiter().totals.admitted, 1 << 32);
     }
 
     #[test]
