@@ -14,6 +14,7 @@ use redis_ratelimit::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use redis_ratelimit::algorithms::Quota;
 use redis_ratelimit::replicate::{pack_replace, unpack, Effect};
 use redis_ratelimit::types::encoding::{decode, decode_body, encode, encode_words, DecodeError};
+use redis_ratelimit::types::multi::Multi;
 use redis_ratelimit::types::packed::Packed;
 use redis_ratelimit::types::{Limiter, State, Totals};
 
@@ -132,7 +133,51 @@ fn window_or_log() -> impl Strategy<Value = Limiter> {
     )
 }
 
+/// A policy key: one to eight limits, each absent or any check algorithm's state (or
+/// just a block).
+fn policy() -> impl Strategy<Value = Limiter> {
+    let part = prop::option::of(prop_oneof![limiter(), window_or_log()]);
+    (
+        prop::collection::vec(part, 1..=8),
+        "[a-z0-9_:.-]{1,20}",
+        any::<u64>(),
+        any::<u64>(),
+        1u64..=i64::MAX as u64,
+        1u64..=i64::MAX as u64,
+        any::<u64>(),
+    )
+        .prop_map(
+            |(parts, name, version, shadow_denied, limit, period, admitted)| Limiter {
+                quota: Quota::new(limit, period, limit).unwrap(),
+                totals: Totals {
+                    admitted,
+                    denied: 0,
+                },
+                state: State::Policy(Box::new(Multi {
+                    policy: name.into_bytes().into(),
+                    version,
+                    shadow_denied,
+                    parts,
+                })),
+                blocked_until_ms: 0,
+            },
+        )
+}
+
 proptest! {
+    #[test]
+    fn policy_keys_round_trip_and_refuse_truncation(l in policy(), cut in 1usize..200) {
+        let enc = encode(&l);
+        let b = enc.as_bytes();
+        prop_assert_eq!(decode(b), Ok(l.clone()));
+        prop_assert!(decode(&b[..b.len() - cut.min(b.len())]).is_err());
+        let mut longer = b.to_vec();
+        longer.push(0);
+        prop_assert!(decode(&longer).is_err());
+        let p = Packed::new(l.clone());
+        prop_assert_eq!(&*p.limiter(), &l);
+    }
+
     #[test]
     fn windows_and_logs_round_trip_and_the_legacy_words_agree(l in window_or_log()) {
         prop_assert_eq!(decode(encode(&l).as_bytes()), Ok(l.clone()));

@@ -14,8 +14,8 @@
 //! `header` = algorithm (bits 0-2) | period unit << 3 (0 ms, 1 s, 2 min, 3 h) |
 //! 32 when burst = limit (not stored) | 64 when denied = 0 (not stored) | 128 when
 //! blocked_until_ms follows the totals (BLOCK; algorithm 0 only with it: a key holding
-//! just a block, quota 1, 1, 1 and no state); any higher bit is refused (room for later
-//! fields). States:
+//! just a block, quota 1, 1, 1 and no state) | 256 for a policy key (algorithm bits
+//! 0); any higher bit is refused (room for later fields). States:
 //! TOKEN_BUCKET: capacity - tokens (u128, never negative), updated_ms;
 //! GCRA: tat (u128);
 //! FIXED_WINDOW: window_start_ms / period_ms, count;
@@ -23,7 +23,11 @@
 //! SLIDING_LOG: n, base_ms, then n offsets, each as the gap from the one before
 //! (the first from 0);
 //! LEASES: n, then per lease id, expires_at_ms, units (sorted by expiry then id);
-//! CALENDAR: the window's spec (`Calendar::pack`), window_start_ms, count.
+//! CALENDAR: the window's spec (`Calendar::pack`), window_start_ms, count;
+//! POLICY: version, shadow_denied, the name's length then its bytes, the number of
+//! limits (1 to 8), then per limit 0 (no state yet) or 1 followed by that limit's own
+//! body (any check algorithm, or a block; never a policy); limit and period are the
+//! first limit's.
 //! A token bucket of 100 per hour takes 14 bytes, a GCRA key 11, a fixed window 8.
 //!
 //! Version 2 (0.1.0; read only): a sequence of u64 words, saved one by one in RDB
