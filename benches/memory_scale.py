@@ -83,21 +83,24 @@ def fill(port, n, make):
     assert m and m.group(1) == "0" and int(m.group(2)) == n, out
 
 
-def measure(r, port, rdb, n, make):
+def measure(r, port, rdb, n, make, repeat):
     base = r.info("memory")["used_memory"]
     fill(port, n, make)
     assert r.dbsize() == n, r.dbsize()
     grown = r.info("memory")["used_memory"] - base
     sample = [key(i) for i in range(0, n, max(1, n // 1000))]
     usage = sum(r.memory_usage(k, samples=0) for k in sample) / len(sample)
-    t = time.perf_counter()
-    r.save()
-    save_s = time.perf_counter() - t
-    rdb_bytes = os.path.getsize(rdb)
-    t = time.perf_counter()
-    r.execute_command("DEBUG", "RELOAD")
-    reload_s = time.perf_counter() - t
-    assert r.dbsize() == n
+    # The fastest of `repeat` runs: the one other load on the machine disturbed least.
+    save_s = reload_s = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        r.save()
+        save_s = min(save_s, time.perf_counter() - t)
+        rdb_bytes = os.path.getsize(rdb)
+        t = time.perf_counter()
+        r.execute_command("DEBUG", "RELOAD")
+        reload_s = min(reload_s, time.perf_counter() - t)
+        assert r.dbsize() == n
     return grown / n, usage, rdb_bytes / n, save_s, reload_s
 
 
@@ -109,6 +112,8 @@ def main():
     ap.add_argument("--server", default="/usr/bin/redis-server")
     ap.add_argument("--doc", help="write the table into this Markdown file")
     ap.add_argument("--label", default="", help="a note after the table's title")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="SAVE and DEBUG RELOAD each this many times; the fastest counts")
     args = ap.parse_args()
     rows = run(args)
     table = format_table(args, rows)
@@ -123,7 +128,7 @@ def run(args):
     for name, make in KINDS:
         started = time.time()
         with Server(args) as (r, port, rdb):
-            rows.append((name, *measure(r, port, rdb, args.keys, make)))
+            rows.append((name, *measure(r, port, rdb, args.keys, make, args.repeat)))
             version = r.info("server").get("redis_version")
         print(f"{name}: {rows[-1][1:]} ({time.time() - started:.0f} s)", file=sys.stderr)
     return rows + [version]
@@ -167,7 +172,7 @@ def format_table(args, rows):
            f"`python3 benches/memory_scale.py --keys {args.keys}` on "
            f"{os.path.basename(args.server)} {version} (limiter keys: limit 10 per day): `used_memory` growth per key, "
            "MEMORY USAGE (mean of 1,000 keys), the RDB file per key, SAVE and DEBUG "
-           "RELOAD of the whole data set; the last two columns as multiples of the "
+           f"RELOAD of the whole data set (the fastest of {args.repeat}); the last two columns as multiples of the "
            "integer-string GCRA key's.", "",
            "| keys of | used_memory / key | MEMORY USAGE | RDB bytes / key | SAVE s | "
            "DEBUG RELOAD s | SAVE x | RELOAD x |",
@@ -180,15 +185,14 @@ def format_table(args, rows):
 
 def write_doc(path, keys, table):
     old = open(path).read() if os.path.exists(path) else ""
-    title = f"### {keys:,} keys"
+    title = table[0] + "\n"  # this run's "### N keys [(label)]" line, matched whole
     start = old.find(SECTION)
     if start < 0:
         intro = [SECTION, "",
                  "Issue 17's targets: used_memory per key at most 175 B and RDB at most 48 "
                  "bytes per key for TOKEN_BUCKET, GCRA, FIXED_WINDOW and SLIDING_WINDOW; "
                  "SAVE and load at most 1.3x the integer-string GCRA key's. "
-                 "`make bench` runs 1 million keys; 10 million with "
-                 "`python3 benches/memory_scale.py --keys 10000000 --doc docs/benchmarks.md`.",
+                 "`make bench` runs 1 million keys; `make bench-scale` 10 million.",
                  ""]
         old = old.rstrip("\n") + "\n\n" + "\n".join(intro) + "\n"
         start = old.find(SECTION)
@@ -196,7 +200,7 @@ def write_doc(path, keys, table):
     end = len(old) if end < 0 else end
     section = old[start:end]
     t = section.find(title)
-    block = "\n".join(table) + "\n"
+    block = "\n".join(table) + "\n\n"
     if t >= 0:
         t_end = section.find("\n### ", t + 1)
         t_end = len(section) if t_end < 0 else t_end + 1

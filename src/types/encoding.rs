@@ -128,6 +128,17 @@ impl Bytes {
         }
     }
 
+    /// Appends one byte.
+    #[inline]
+    pub fn push(&mut self, byte: u8) {
+        if self.heap.is_empty() && self.len < self.inline.len() {
+            self.inline[self.len] = byte;
+            self.len += 1;
+        } else {
+            self.extend(&[byte]);
+        }
+    }
+
     /// Appends a little-endian word.
     pub fn push_word(&mut self, w: u64) {
         self.extend(&w.to_le_bytes());

@@ -4,7 +4,13 @@
 use crate::types::encoding::{Bytes, DecodeError};
 
 /// Appends `v` as a varint (1 byte below 128, at most 19 for a u128).
+#[inline]
 pub fn put(out: &mut Bytes, mut v: u128) {
+    // Most fields (flags, counts, small limits) take one byte.
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     let mut buf = [0u8; 19];
     let mut n = 0;
     loop {
@@ -33,7 +39,19 @@ impl<'a> Reader<'a> {
     }
 
     /// The next varint as a u128.
+    #[inline]
     pub fn u128(&mut self) -> Result<u128, DecodeError> {
+        // Most fields take one byte.
+        if let Some((&byte, rest)) = self.rest.split_first() {
+            if byte < 0x80 {
+                self.rest = rest;
+                return Ok(u128::from(byte));
+            }
+        }
+        self.u128_long()
+    }
+
+    fn u128_long(&mut self) -> Result<u128, DecodeError> {
         let mut v: u128 = 0;
         for (i, &byte) in self.rest.iter().enumerate() {
             let shift = 7 * i as u32;
