@@ -61,12 +61,24 @@ def test_node_example(server):
     assert len(out) == 4
 
 
-def rust_example():
-    path = os.path.join(REPO, "target", "debug", "examples", "check")
+def rust_example(name="check"):
+    path = os.path.join(REPO, "target", "debug", "examples", name)
     if not os.path.exists(path):  # `make test` has built it already (cargo test)
         subprocess.run(["cargo", "build", "--locked", "--no-default-features", "--example",
-                        "check"], cwd=REPO, check=True, capture_output=True, timeout=600)
+                        name], cwd=REPO, check=True, capture_output=True, timeout=600)
     return path
+
+
+def test_rust_policies_example(server):
+    p = subprocess.run([rust_example("policies")], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{server.port}",
+                                ADMIN_URL=f"redis://127.0.0.1:{server.port}"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines() == ["key:alice (free): 2 of 6 admitted",
+                                     "key:bob (pro): 5 of 6 admitted"]
+    # The tiers are in the server now, named as the example named them.
+    c = server.client()
+    assert sorted(c.execute_command("RL.POLICY", "LIST")) == [b"free", b"pro"]
 
 
 def test_rust_example(server):
@@ -130,8 +142,8 @@ def test_wsgi_middleware_sends_ratelimit_headers_and_429_with_retry_after(server
         assert inspect(r, f"rl:http:{protocol}:k1")["denied"] == 1
 
 
-def session_blocks():
-    with open(os.path.join(EXAMPLES, "redis-cli", "session.txt")) as f:
+def session_blocks(name="session.txt"):
+    with open(os.path.join(EXAMPLES, "redis-cli", name)) as f:
         lines = f.read().splitlines()
     blocks = []
     for line in lines:
@@ -170,8 +182,15 @@ def expected_line(line):
 
 
 def test_redis_cli_session(server):
-    blocks = session_blocks()
-    assert len(blocks) >= 5
+    replay(server, session_blocks(), 5)
+
+
+def test_redis_cli_policies_session(server):
+    replay(server, session_blocks("policies.txt"), 5)
+
+
+def replay(server, blocks, at_least):
+    assert len(blocks) >= at_least
     for argv, expected in blocks:
         assert argv[0] == "redis-cli"
         # --no-raw: the formatting redis-cli uses on a terminal.
@@ -198,8 +217,8 @@ def test_the_docs_quote_every_example_word_for_word():
             quoted.add(path)
     files = {"examples/python/check.py", "examples/python/middleware.py",
              "examples/python/policies.py",
-             "examples/node/check.mjs", "examples/rust/check.rs",
-             "examples/redis-cli/session.txt"}
+             "examples/node/check.mjs", "examples/rust/check.rs", "examples/rust/policies.rs",
+             "examples/redis-cli/session.txt", "examples/redis-cli/policies.txt"}
     assert files <= quoted, f"examples no doc quotes: {files - quoted}"
 
 
