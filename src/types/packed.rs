@@ -1,9 +1,10 @@
 //! How a limiter lives in memory as a key's value: in 32 bytes, the allocator's
 //! 32-byte class (the state in two words, the quota as an interned id, the totals
 //! in 32 bits each); a short SLIDING_LOG in 32 bytes plus one exactly sized buffer
-//! of its times; or boxed whole when a field does not fit that (long logs, leases,
-//! policies, totals above 4 billion, a token count beyond i64, a block). Packing is
-//! exact: a value unpacks to the very [`Limiter`] it was packed from, so the
+//! of its times; a policy key as its compact encoding (version 3's body) in one
+//! buffer; or boxed whole when a field does not fit that (long logs, leases, large
+//! policy keys, totals above 4 billion, a token count beyond i64, a block). Packing
+//! is exact: a value unpacks to the very [`Limiter`] it was packed from, so the
 //! algorithms never see the difference.
 
 use std::borrow::Cow;
@@ -15,6 +16,8 @@ use crate::algorithms::sliding_log::SlidingLog;
 use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::TokenBucket;
 use crate::algorithms::Algorithm;
+use crate::types::encoding::{Bytes, DecodeError};
+use crate::types::encoding_v3::{decode_body, encode_body};
 use crate::types::limiter::{Limiter, State, Totals};
 use crate::types::quotas::{intern, QuotaId};
 
@@ -51,6 +54,11 @@ pub struct SmallLog {
 /// Where a [`SmallLog`]'s offsets start in its buffer.
 const LOG_HEAD: usize = 3;
 
+/// The largest policy key kept encoded. A policy key is decoded and encoded again on
+/// every check, which costs less than the copies its boxed form needs as long as it
+/// is small; one with long logs among its limits is boxed whole.
+pub const SMALL_POLICY: usize = 256;
+
 /// A limiter value as stored.
 #[derive(Debug)]
 pub enum Packed {
@@ -58,8 +66,28 @@ pub enum Packed {
     Fixed(Fixed),
     /// A short log: 32 bytes and its times.
     Log(SmallLog),
+    /// A policy key: 32 bytes and its encoding (a two-limit key's takes 30 to 48).
+    Policy(Box<[u8]>),
     /// Everything else.
     Wide(Box<Limiter>),
+}
+
+/// A policy key's encoding, when it is small enough to keep encoded.
+fn encode_policy(l: &Limiter) -> Option<Box<[u8]>> {
+    if !matches!(l.state, State::Policy(_)) {
+        return None;
+    }
+    let mut b = Bytes::default();
+    encode_body(l, &mut b);
+    (b.as_bytes().len() <= SMALL_POLICY).then(|| b.as_bytes().into())
+}
+
+/// A kept encoding, decoded. It was encoded here from a valid value, so it decodes;
+/// were it ever not to, the check fails with an error reply (the command's panic
+/// guard) rather than inventing a state.
+fn decode_policy(b: &[u8]) -> Limiter {
+    let decoded: Result<Limiter, DecodeError> = decode_body(b);
+    decoded.expect("a policy key's own encoding decodes")
 }
 
 // The value's own allocation: 32 bytes (the allocator's 32-byte class).
@@ -240,8 +268,11 @@ impl Packed {
         if let Some(f) = Fixed::pack(&l, None) {
             return Packed::Fixed(f);
         }
-        match SmallLog::pack(&l, None, SMALL_LOG) {
-            Some(log) => Packed::Log(log),
+        if let Some(log) = SmallLog::pack(&l, None, SMALL_LOG) {
+            return Packed::Log(log);
+        }
+        match encode_policy(&l) {
+            Some(b) => Packed::Policy(b),
             None => Packed::Wide(Box::new(l)),
         }
     }
@@ -251,6 +282,7 @@ impl Packed {
         match self {
             Packed::Fixed(f) => Some(f.algorithm),
             Packed::Log(_) => Some(Algorithm::SlidingLog),
+            Packed::Policy(_) => Some(Algorithm::Policy),
             Packed::Wide(l) => l.algorithm(),
         }
     }
@@ -260,6 +292,7 @@ impl Packed {
         match self {
             Packed::Fixed(f) => Cow::Owned(f.unpack()),
             Packed::Log(log) => Cow::Owned(log.unpack()),
+            Packed::Policy(b) => Cow::Owned(decode_policy(b)),
             Packed::Wide(l) => Cow::Borrowed(l),
         }
     }
@@ -278,6 +311,8 @@ impl Packed {
                     // Only once it is well below the bound: a log hovering at the
                     // bound does not move back and forth on every check.
                     *self = Packed::Log(log);
+                } else if let Some(b) = encode_policy(l) {
+                    *self = Packed::Policy(b);
                 }
                 r
             }
@@ -288,6 +323,12 @@ impl Packed {
                 if l.quota != quota || !log.store(&l) {
                     *self = Packed::new(l);
                 }
+                r
+            }
+            Packed::Policy(b) => {
+                let mut l = decode_policy(b);
+                let r = f(&mut l);
+                *self = Packed::new(l);
                 r
             }
             Packed::Fixed(fixed) => {
@@ -325,6 +366,7 @@ impl Packed {
                 }),
                 None => Packed::Wide(Box::new(log.unpack())),
             },
+            Packed::Policy(b) => Packed::Policy(b.clone()),
             Packed::Wide(l) => Packed::Wide(l.clone()),
         }
     }
@@ -346,6 +388,7 @@ impl Packed {
         match self {
             Packed::Fixed(_) => own,
             Packed::Log(log) => own + size_class(std::mem::size_of_val(&*log.buf)),
+            Packed::Policy(b) => own + size_class(b.len()),
             Packed::Wide(l) => own + size_class(std::mem::size_of::<Limiter>()) + l.heap_bytes(),
         }
     }
@@ -471,6 +514,44 @@ mod tests {
         p.update(|l| l.totals.admitted = 1 << 32);
         assert!(!p.is_small_log());
         assert_eq!(p.limiter().totals.admitted, 1 << 32);
+    }
+
+    fn policy(parts: Vec<Option<Limiter>>) -> Limiter {
+        Limiter {
+            quota: Quota::new(100, 3_600_000, 100).unwrap(),
+            totals: Totals {
+                admitted: 2,
+                denied: 0,
+            },
+            state: State::Policy(Box::new(crate::types::multi::Multi {
+                policy: b"pro"[..].into(),
+                version: 3,
+                shadow_denied: 1,
+                parts,
+            })),
+            blocked_until_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_policy_key_is_kept_encoded_unless_large() {
+        let small = policy(vec![Some(tb(5, 2)), None]);
+        let mut p = Packed::new(small.clone());
+        assert!(matches!(p, Packed::Policy(_)));
+        assert_eq!(*p.limiter(), small);
+        assert!(p.heap_bytes() <= 32 + 48, "{}", p.heap_bytes());
+        p.update(|l| l.totals.denied = 7);
+        assert_eq!(p.limiter().totals.denied, 7);
+        assert_eq!(*p.duplicate().limiter(), *p.limiter());
+        // A long log among the limits: boxed whole.
+        let mut long = log(1);
+        long.state = State::SlidingLog(
+            SlidingLog::from_parts(0, (0..200).map(|i| i * 100_000).collect()).unwrap(),
+        );
+        let large = policy(vec![Some(long), Some(tb(5, 2))]);
+        let p = Packed::new(large.clone());
+        assert!(matches!(p, Packed::Wide(_)));
+        assert_eq!(*p.limiter(), large);
     }
 
     #[test]
