@@ -76,13 +76,6 @@ impl When {
 /// Splits the time stamp (`stamp.rs`) off a stamped command's arguments and decides
 /// when the command runs.
 pub fn when<'a>(call: &Call<'a>) -> Result<(&'a [Arg], When), Error> {
-    // The common case: the last argument is the stamp the filter just inserted, whose
-    // value it kept (no parse). Otherwise judge the stamp by its value, as below.
-    if let Some((last, rest)) = call.args.split_last() {
-        if let Some(ms) = crate::filter::take_fresh_arg(last.as_ptr()) {
-            return Ok((rest, When::Stamped(ms)));
-        }
-    }
     let (args, stamp) = stamp::split(call.args);
     if let Some(ms) = stamp.filter(|&ms| crate::filter::take_fresh(ms)) {
         return Ok((args, When::Stamped(ms)));

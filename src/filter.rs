@@ -14,7 +14,7 @@
 //! in docs/benchmarks.md ("Command filter cost", `benches/filter_cost.py`).
 
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use redis_module::raw;
 
@@ -114,23 +114,6 @@ static mut API: Api = Api {
 /// Pinned by python-tests/test_filter.py; keep the reset the filter's first statement.
 static FRESH: AtomicU64 = AtomicU64::new(NONE);
 const NONE: u64 = u64::MAX;
-
-/// The stamp argument the filter inserted with the value in FRESH: meaningful only
-/// while FRESH is not `NONE`. The command's argv owns that string until the command
-/// ends, so while FRESH holds, no other string can have its address.
-static FRESH_ARG: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The stamp the filter put on the command now running, when `last` is the very
-/// argument it inserted: the handler then need not parse it. Forgets it. `None` leaves
-/// FRESH as it was, for `take_fresh` to judge by value.
-pub fn take_fresh_arg(last: *mut raw::RedisModuleString) -> Option<u64> {
-    let fresh = FRESH.load(Relaxed);
-    if fresh == NONE || FRESH_ARG.load(Relaxed) != last {
-        return None;
-    }
-    FRESH.store(NONE, Relaxed);
-    Some(fresh)
-}
 
 /// Whether `stamp` is the one the filter put on the command now running; forgets it.
 pub fn take_fresh(stamp: u64) -> bool {
@@ -252,21 +235,17 @@ unsafe fn put_stamp(fctx: *mut raw::RedisModuleCommandFilterCtx, argc: c_int, re
     // SAFETY: the API pointers exist with the filter API (Redis 5+); fctx is live and
     // argc its count (the caller's contract). A string without a context is not
     // auto-freed: the command's argv takes ownership of it.
-    let s = unsafe {
-        raw::RedisModule_CreateString.unwrap()(
+    unsafe {
+        let s = raw::RedisModule_CreateString.unwrap()(
             std::ptr::null_mut(),
             text.as_ptr().cast(),
             text.len(),
-        )
-    };
-    // SAFETY: as above; `s` is the string just created.
-    unsafe {
+        );
         if replace {
             raw::RedisModule_CommandFilterArgReplace.unwrap()(fctx, argc - 1, s);
         } else {
             raw::RedisModule_CommandFilterArgInsert.unwrap()(fctx, argc, s);
         }
     }
-    FRESH_ARG.store(s, Relaxed);
     FRESH.store(now, Relaxed);
 }
