@@ -9,6 +9,7 @@ time per check from INFO commandstats (usec_per_call of the command each storage
 from __future__ import annotations
 
 import argparse
+import asyncio
 import platform
 import random
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import redis
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindow
 from limits.storage import storage_from_string
 from limits.strategies import STRATEGIES
 
@@ -58,6 +60,27 @@ def run(uri: str, strategy: str, hits: int, r: redis.Redis, item: RateLimitItem,
     return hits / elapsed, {k.removeprefix("cmdstat_"): v for k, v in stats.items()}
 
 
+def run_async(uri: str, hits: int, r: redis.Redis, item: RateLimitItem, keys: int) -> float:
+    """The moving window through limits.aio: limits' own async Redis storage on redis-py
+    (``implementation="redispy"``: its default is coredis) against ``async+rl+redis://``."""
+    options: dict[str, str] = {} if "rl+" in uri else {"implementation": "redispy"}
+    limiter = AsyncMovingWindow(storage_from_string(uri, **options))  # type: ignore[arg-type]
+    rng = random.Random(7)
+    ids = [f"user{rng.randrange(keys)}" for _ in range(hits)]
+
+    async def go() -> float:
+        for i in range(200):
+            await limiter.hit(item, f"warm{i}")
+        t0 = time.perf_counter()
+        for ident in ids:
+            await limiter.hit(item, ident)
+        return hits / (time.perf_counter() - t0)
+
+    rate = asyncio.run(go())
+    r.flushall()
+    return rate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hits", type=int, default=10000)
@@ -87,6 +110,13 @@ def main() -> None:
                          ours_us))
             print(f"{label} {strategy}: limits redis:// {base_rate:,.0f}/s (evalsha {base_us:.2f} us), "
                   f"rl+redis:// {ours_rate:,.0f}/s (rl.check {ours_us:.2f} us)")
+        item, label, keys = ITEMS[1]
+        base_a, ours_a = [], []
+        for _ in range(args.rounds):
+            base_a.append(run_async(f"async+redis://127.0.0.1:{server.port}", args.hits, r, item, keys))
+            ours_a.append(run_async(f"async+rl+redis://127.0.0.1:{server.port}", args.hits, r, item, keys))
+        async_row = (f"{label}, {keys} keys", statistics.median(base_a), statistics.median(ours_a))
+        print(f"async {label} moving-window: limits {async_row[1]:,.0f}/s, rl {async_row[2]:,.0f}/s")
         version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
         redis_v = re.search(r"v=(\S+)", version)
         lines = [
@@ -110,6 +140,14 @@ def main() -> None:
         for label, strategy, br, orate, cmd, bus, ous in rows:
             lines.append(f"| {label} | {strategy} | {br:,.0f} | {orate:,.0f} | {orate / br:.2f}x | "
                          f"{bus:.2f} ({cmd}) | {ous:.2f} | {ous / bus:.2f} |")
+        lines += ["", "The same through `limits.aio` (moving window; limits' `async+redis://` on "
+                  "redis-py's asyncio client, `implementation=\"redispy\"`, against "
+                  "`async+rl+redis://`), one coroutine awaiting each hit:", "",
+                  "| limit | strategy | limits async+redis:// checks/s | async+rl+redis:// checks/s "
+                  "| ratio |",
+                  "|---|---|---|---|---|",
+                  f"| {async_row[0]} | moving-window | {async_row[1]:,.0f} | {async_row[2]:,.0f} | "
+                  f"{async_row[2] / async_row[1]:.2f}x |"]
         lines += ["", "One client process waits for each round trip, of which the server's time is a "
                   "small part on loopback (the rest is the client library and the kernel), so its "
                   "checks per second move much less than the server time per check; the server "
