@@ -26,14 +26,16 @@ const (
 	NoHeaders
 )
 
-// KeyFunc picks the limiter key of a request; an error answers 400 (see KeyByHeader).
+// KeyFunc picks the limiter key of a request: "" lets the request through uncounted and
+// without headers (as Skip), an error answers 400 (see RequireHeader).
 type KeyFunc func(*http.Request) (string, error)
 
 // MiddlewareOptions configures RateLimiter.Middleware.
 type MiddlewareOptions struct {
 	// Limit applies to every key.
 	Limit Limit
-	// Key picks the key; default KeyByIP() (the peer's address, no proxy trusted).
+	// Key picks the key; default KeyByIP() (the peer's address, no proxy trusted). A key
+	// of "" skips the request (not counted, no headers).
 	Key KeyFunc
 	// KeyPrefix goes before the key (default "rl:http:").
 	KeyPrefix string
@@ -100,6 +102,10 @@ func (r *RateLimiter) Middleware(opts MiddlewareOptions) func(http.Handler) http
 			k, err := opts.Key(req)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if k == "" {
+				next.ServeHTTP(w, req)
 				return
 			}
 			k = opts.KeyPrefix + k
@@ -243,12 +249,31 @@ func KeyByIP(trustedProxies ...string) KeyFunc {
 	}
 }
 
-// ErrNoKey is KeyByHeader's error for a request without the header (answered 400).
+// ErrNoKey is RequireHeader's error for a request without the header (answered 400).
 var ErrNoKey = errors.New("ratelimit: the request has no rate-limit key")
 
 // KeyByHeader keys by a request header such as an API key ("X-API-Key"); a request
-// without it is refused with 400.
-func KeyByHeader(name string) KeyFunc {
+// without it is limited by its IP instead (KeyByIP with the trusted proxies given), as the
+// Python and Node middleware do. The two are kept apart in the keyspace ("key:<value>",
+// "ip:<address>"), so a client cannot spend another client's IP quota by sending that IP
+// as its API key. RequireHeader refuses such a request instead.
+func KeyByHeader(name string, trustedProxies ...string) KeyFunc {
+	byIP := KeyByIP(trustedProxies...)
+	return func(r *http.Request) (string, error) {
+		if v := r.Header.Get(name); v != "" {
+			return "key:" + v, nil
+		}
+		ip, err := byIP(r)
+		if err != nil || ip == "" {
+			return ip, err
+		}
+		return "ip:" + ip, nil
+	}
+}
+
+// RequireHeader keys by a request header such as an API key, the value as it is; a request
+// without it is refused with 400 (ErrNoKey), for APIs where every caller has a key.
+func RequireHeader(name string) KeyFunc {
 	return func(r *http.Request) (string, error) {
 		if v := r.Header.Get(name); v != "" {
 			return v, nil

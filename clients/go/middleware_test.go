@@ -75,12 +75,27 @@ func TestMiddlewareOverHTTP(t *testing.T) {
 	if res.StatusCode != 429 || retry < 1 || retry > 20 || !strings.HasPrefix(res.Header.Get("RateLimit"), `"default";r=0;`) {
 		t.Fatalf("4th: %d %v", res.StatusCode, res.Header)
 	}
-	// Another key has its own quota; a request without a key is 400; skipped paths are free.
+	// Another key has its own quota; a request without a key is limited by its IP, apart
+	// from an API key equal to that IP; skipped paths are free.
 	if res := get(t, srv.URL+"/", map[string]string{"X-API-Key": "bob"}); res.StatusCode != 200 {
 		t.Fatalf("bob: %d", res.StatusCode)
 	}
-	if res := get(t, srv.URL+"/", nil); res.StatusCode != 400 {
-		t.Fatalf("no key: %d", res.StatusCode)
+	for i := 0; i < 3; i++ {
+		if res := get(t, srv.URL+"/", map[string]string{"X-API-Key": "127.0.0.1"}); res.StatusCode != 200 {
+			t.Fatalf("API key 127.0.0.1, request %d: %d", i, res.StatusCode)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		res := get(t, srv.URL+"/", nil)
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("RateLimit"), fmt.Sprintf(`"default";r=%d;`, 2-i)) {
+			t.Fatalf("no key, request %d: %d %v", i, res.StatusCode, res.Header)
+		}
+	}
+	if res := get(t, srv.URL+"/", nil); res.StatusCode != 429 {
+		t.Fatalf("no key, 4th: %d", res.StatusCode)
+	}
+	if d, _ := rl.Peek(bg, prefix+"ip:127.0.0.1", Limit{Rate: 3, Period: time.Minute}, 0); d.Remaining != 0 {
+		t.Fatalf("the IP's key has %d left", d.Remaining)
 	}
 	if res := get(t, srv.URL+"/health", alice); res.StatusCode != 200 || res.Header.Get("RateLimit") != "" {
 		t.Fatalf("skipped: %d %v", res.StatusCode, res.Header)
@@ -92,7 +107,7 @@ func TestMiddlewareOverHTTP(t *testing.T) {
 			t.Fatalf("refunded request %d: %d", i, res.StatusCode)
 		}
 	}
-	if d, _ := rl.Peek(bg, prefix+"carol", bucket, 0); d.Remaining != 3 {
+	if d, _ := rl.Peek(bg, prefix+"key:carol", bucket, 0); d.Remaining != 3 {
 		t.Fatalf("carol has %d left after refunds", d.Remaining)
 	}
 	for i := 0; i < 3; i++ {
@@ -131,6 +146,38 @@ func TestMiddlewareByIP(t *testing.T) {
 	// X-Forwarded-For is not trusted: the second request from 127.0.0.1 is denied.
 	if res := get(t, srv.URL, map[string]string{"X-Forwarded-For": "1.2.3.4"}); res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("second: %d %v", res.StatusCode, res.Header)
+	}
+}
+
+// RequireHeader refuses a request without the header (400); a key function returning ""
+// lets the request through uncounted, without headers.
+func TestMiddlewareRequireHeaderAndEmptyKey(t *testing.T) {
+	rl := New(newClient(t, servers[0]))
+	prefix := key(t) + ":"
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	lim := Limit{Rate: 1, Period: time.Hour}
+	strict := httptest.NewServer(rl.Middleware(MiddlewareOptions{Limit: lim, Key: RequireHeader("X-API-Key"), KeyPrefix: prefix})(ok))
+	defer strict.Close()
+	if res := get(t, strict.URL, nil); res.StatusCode != 400 {
+		t.Fatalf("no key: %d", res.StatusCode)
+	}
+	if res := get(t, strict.URL, map[string]string{"X-API-Key": "dave"}); res.StatusCode != 200 {
+		t.Fatalf("dave: %d", res.StatusCode)
+	}
+	if d, _ := rl.Peek(bg, prefix+"dave", lim, 0); d.Remaining != 0 {
+		t.Fatalf("dave's key has %d left", d.Remaining)
+	}
+	byTenant := func(r *http.Request) (string, error) { return r.Header.Get("X-Tenant"), nil }
+	optional := httptest.NewServer(rl.Middleware(MiddlewareOptions{Limit: lim, Key: byTenant, KeyPrefix: prefix})(ok))
+	defer optional.Close()
+	for i := 0; i < 3; i++ {
+		if res := get(t, optional.URL, nil); res.StatusCode != 200 || res.Header.Get("RateLimit") != "" {
+			t.Fatalf("no tenant, request %d: %d %v", i, res.StatusCode, res.Header)
+		}
+	}
+	get(t, optional.URL, map[string]string{"X-Tenant": "t1"})
+	if res := get(t, optional.URL, map[string]string{"X-Tenant": "t1"}); res.StatusCode != 429 {
+		t.Fatalf("tenant t1, 2nd: %d", res.StatusCode)
 	}
 }
 

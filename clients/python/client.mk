@@ -17,7 +17,7 @@ deps-python-client: ## The Python client's test environment (clients/python/.ven
 	fi
 
 test-python-client: deps-python-client ## Lint, build and install the wheel, then test the Python client (about 3 minutes)
-	cd $(PYC) && .venv-test/bin/ruff check src tests tests_limits/tests/conftest.py bench ../../examples/python-client && .venv-test/bin/mypy --strict src/redis_ratelimit
+	cd $(PYC) && .venv-test/bin/ruff check src tests tests_limits/tests/conftest.py bench ../../examples/python-client ../../examples/python/limiter.py && .venv-test/bin/mypy --strict src/redis_ratelimit
 	rm -rf $(PYC)/dist $(PYC)/build && $(PYC_PY) -m pip wheel -q --no-deps --no-build-isolation -w $(PYC)/dist ./$(PYC)
 	$(PYC_PY) -m pip install -q --force-reinstall --no-deps $(PYC)/dist/redis_ratelimit-*.whl
 	cd $(PYC)/tests && $(PYC_SERVER) $(PYC_PY) -m pytest -q -p no:cacheprovider

@@ -46,10 +46,11 @@ def test_wsgi_headers_and_429(redis_server: Server) -> None:
     assert "Retry-After" not in got[0].headers
 
 
-def test_wsgi_never_admissible_is_400_without_retry_after(redis_server: Server) -> None:
+def test_wsgi_never_admissible_is_413_without_retry_after(redis_server: Server) -> None:
     c = flask_app(redis_server, Limit("TOKEN_BUCKET", 2, "1m", cost=3)).test_client()
     resp = c.get("/")
-    assert resp.status_code == 400 and "Retry-After" not in resp.headers
+    assert resp.status_code == 413 and "Retry-After" not in resp.headers
+    assert resp.headers["RateLimit-Policy"] == '"default";q=2;w=60'
 
 
 def test_wsgi_key_choices(redis_server: Server) -> None:
@@ -68,6 +69,13 @@ def test_wsgi_key_choices(redis_server: Server) -> None:
     assert c3.get("/").status_code == 429
     assert c3.get("/", headers={"X-Internal": "1"}).status_code == 200
     assert c3.get("/fail").status_code == 500  # another path, another key
+    # A key function returning None or "" lets the request through, uncounted, without headers.
+    for skipped in (None, ""):
+        c4 = flask_app(redis_server, Limit("FIXED_WINDOW", 1, "1h"),
+                       key=lambda env, k=skipped: env.get("HTTP_X_TENANT", k)).test_client()
+        got = [c4.get("/") for _ in range(3)]
+        assert [g.status_code for g in got] == [200] * 3 and "RateLimit" not in got[2].headers
+        assert [c4.get("/", headers={"X-Tenant": "t"}).status_code for _ in range(2)] == [200, 429]
 
 
 def test_wsgi_refund_counts_only_failures(redis_server: Server) -> None:
@@ -143,3 +151,19 @@ def test_asgi_several_limits_and_custom_denial(redis_server: Server) -> None:
         got = [c.get("/") for _ in range(3)]
     assert [g.status_code for g in got] == [200, 200, 503]
     assert got[2].text == "slow down" and "retry-after" in got[2].headers
+
+
+def test_asgi_never_admissible_is_413(redis_server: Server) -> None:
+    async def ok(request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", ok)])
+    app.add_middleware(
+        AsyncRateLimitMiddleware,  # type: ignore[arg-type]
+        limiter=asgi_limiter(redis_server),
+        limits=Limit("GCRA", 2, "1m", cost=5),
+        prefix=f"t:{uuid.uuid4().hex}:",
+    )
+    with TestClient(app) as c:
+        resp = c.get("/")
+    assert resp.status_code == 413 and "retry-after" not in resp.headers

@@ -76,7 +76,7 @@ class AsyncRateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         ident = self.identify(scope)
-        if ident is None:
+        if not ident:  # None or "": not limited
             await self.app(scope, receive, send)
             return
         verdict = await self.decide(ident)

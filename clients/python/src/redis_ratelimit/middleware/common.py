@@ -3,9 +3,10 @@
 Headers (IETF httpapi ratelimit-headers draft, structured fields), on every response:
 ``RateLimit-Policy: "default";q=<limit>;w=<period s>`` and
 ``RateLimit: "default";r=<remaining>;t=<seconds until rested, rounded up>``; on a denial
-429 with ``Retry-After`` in whole seconds rounded up (400 without it when the request can
-never be admitted: its cost is above the burst). With several limits, each is an item
-named ``l1``, ``l2``, ... in the order given, checked together (RL.MCHECK: all or nothing).
+429 with ``Retry-After`` in whole seconds rounded up (413 without it when the request can
+never be admitted: its cost is above the burst; the Go and Node middleware answer the same).
+With several limits, each is an item named ``l1``, ``l2``, ... in the order given, checked
+together (RL.MCHECK: all or nothing).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import ArgumentError
 from ..model import Decision, Limit, LimitLike, MultiDecision
 
 # key=: "ip", "header:<Name>" (e.g. "header:X-API-Key", falling back to the IP when absent),
-# or a function of the request (WSGI environ, ASGI scope) returning the id, or None to skip.
+# or a function of the request (WSGI environ, ASGI scope) returning the id, or None or "" to skip.
 KeyChoice = Union[str, Callable[[Any], Optional[str]]]
 
 
@@ -105,5 +106,5 @@ class Policy:
 
     def denial(self, v: Verdict) -> tuple[int, str, bytes]:
         if v.retry_after_ms < 0:
-            return 400, "400 Bad Request", b"request exceeds the rate limit's burst\n"
+            return 413, "413 Content Too Large", b"request exceeds the rate limit's burst\n"
         return 429, "429 Too Many Requests", b"rate limited\n"

@@ -64,7 +64,7 @@ class RateLimitMiddleware:
         if p.skip is not None and p.skip(environ):
             return self.app(environ, start_response)
         ident = self.identify(environ)
-        if ident is None:
+        if not ident:  # None or "": not limited
             return self.app(environ, start_response)
         verdict = self.decide(ident)
         headers = p.headers(verdict)
