@@ -5,11 +5,12 @@ CLIENT_TESTS   += test-node
 CLIENT_BENCHES += bench-node
 .PHONY: deps-node-client build-node-client test-node bench-node
 
-# npm ci of the package's dev tools and of the tests' peer libraries, each when its lock changed.
+# npm ci of the package's dev tools, of the tests' peer libraries and of examples/node (whose
+# app.mjs uses the package through a file: link), each when its lock changed.
 deps-node-client:
 	@command -v npm >/dev/null || { sudo=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$sudo apt-get install -y -q --no-install-recommends nodejs npm; }
-	@for d in $(NODE_DIR) $(NODE_DIR)/test; do \
+	@for d in $(NODE_DIR) $(NODE_DIR)/test examples/node; do \
 	  [ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ] || \
 	    (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done
 
