@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { RateLimiter } from '../dist/esm/index.js';
+import { httpBench } from './http.mjs';
 import { Server, cli } from '../test/support/servers.mjs';
 
 const require = createRequire(new URL('../test/package.json', import.meta.url));
@@ -14,7 +15,8 @@ const { Redis } = require('ioredis');
 const { RateLimiterRedis } = require('rate-limiter-flexible');
 
 const { values } = parseArgs({ options: { doc: { type: 'string' }, seconds: { type: 'string', default: '2' },
-  rounds: { type: 'string', default: '3' },
+  rounds: { type: 'string', default: '3' }, 'http-seconds': { type: 'string', default: '2' },
+  'http-rounds': { type: 'string', default: '3' }, 'http-connections': { type: 'string', default: '32' },
   concurrency: { type: 'string', default: '64' }, keys: { type: 'string', default: '10000' } } });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
@@ -90,10 +92,16 @@ const overhead = latOurs - latRaw;
 
 await nr.destroy();
 io.disconnect();
+const H = { seconds: Number(values['http-seconds']), rounds: Number(values['http-rounds']), connections: Number(values['http-connections']) };
+const http = await httpBench(server.port, H);
 await server.stop();
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const cmd = `make bench-node (node bench/bench.mjs --seconds ${SECONDS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY} --keys ${KEYS})`;
+const cmd = `make bench-node (node bench/bench.mjs --seconds ${SECONDS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY} --keys ${KEYS} --http-seconds ${H.seconds} --http-rounds ${H.rounds} --http-connections ${H.connections})`;
+const [ours, erl, rlf] = http;
+const bestRps = Math.max(erl.rps, rlf.rps);
+const bestUs = Math.min(erl.us, rlf.us);
+const met = (ok) => (ok ? 'yes' : 'no');
 const section = [
   '## Client: Node',
   '',
@@ -116,6 +124,28 @@ const section = [
   `Client overhead of \`check\` over the same RL.CHECK sent raw through node-redis, one call at a time, alternating (medians of 4,000 each):`,
   `${overhead.toFixed(1)} µs (raw ${latRaw.toFixed(1)} µs, check ${latOurs.toFixed(1)} µs). The machine is shared, so`,
   'absolute figures vary between runs; the rows of one run are comparable.',
+  '',
+  '### HTTP: an Express app under load',
+  '',
+  `The same Express 5 app (one \`GET /\`, one limiter keyed by client IP, a limit no run reaches) with each`,
+  `limiter, in its own process, loaded by autocannon 9 from a second process (${H.connections} connections, ${H.seconds} s after a 1 s`,
+  `warm-up, ${H.rounds} round(s), median), against the Redis server above; server µs/call from INFO commandstats after`,
+  'CONFIG RESETSTAT before each row (bench/http.mjs, bench/http-app.mjs; versions in bench/package-lock.json).',
+  'The app, autocannon and Redis share the 2 cores (and other work on them), so requests/s here is mostly the',
+  'cost of Express and the HTTP stack and varies between runs by more than the rows differ; µs/call is the',
+  "server's own figure and steadier.",
+  '',
+  '| app | requests/s | server command | µs/call |',
+  '|---|---|---|---|',
+  ...http.map((r) => `| ${r.name} | ${fmt(r.rps)} | ${r.command.toUpperCase()} | ${r.us.toFixed(2)} |`),
+  '',
+  'Targets (issue 18):',
+  '',
+  '| target | measured | met |',
+  '|---|---|---|',
+  `| app requests/s >= theirs (best of the two: ${fmt(bestRps)}) | ${fmt(ours.rps)} | ${met(ours.rps >= bestRps)} |`,
+  `| server µs/call <= 0.4x theirs (best: ${bestUs.toFixed(2)}) | ${ours.us.toFixed(2)} (${(ours.us / bestUs).toFixed(2)}x) | ${met(ours.us <= 0.4 * bestUs)} |`,
+  `| client overhead of a check <= 15 µs over the round trip | ${overhead.toFixed(1)} µs | ${met(overhead <= 15)} |`,
   '',
 ].join('\n');
 console.log(section);

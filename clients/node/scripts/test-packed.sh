@@ -3,6 +3,8 @@
 # into a throwaway project beside the tests and their peer libraries (test/package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The examples that use the package (examples/node), run by test/example.test.mjs.
+export RL_EXAMPLES="$PWD/../../examples"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tgz=$(npm pack --silent --pack-destination "$tmp" | tail -1)

@@ -229,6 +229,16 @@ export class RateLimiter {
     return (await this.call(undefined, false, ['RL.POLICY', 'DEL', name], intReply)) === 1;
   }
 
+  /**
+   * Replaces the whole set at once (RL.POLICY LOAD); replies how many. A bad policy replaces nothing.
+   * On a Cluster, load it on every primary.
+   */
+  async policyLoad(policies: Record<string, Policy>): Promise<number> {
+    if (policies === null || typeof policies !== 'object') throw new ArgumentError('policies: expected { name: policy, ... }');
+    for (const name of Object.keys(policies)) checkPolicyName(name);
+    return this.call(undefined, false, ['RL.POLICY', 'LOAD', JSON.stringify({ policies })], intReply);
+  }
+
   /** The policy names, sorted. */
   async policyList(): Promise<string[]> {
     return this.call(undefined, true, ['RL.POLICY', 'LIST'], (r) => (Array.isArray(r) ? r.map(String) : []));

@@ -33,6 +33,10 @@ interface NodeRedisCluster {
     options?: AbortOptions,
   ): Promise<unknown>;
 }
+interface NodeRedisSentinel {
+  sendCommand(isReadonly: boolean | undefined, args: (string | Buffer)[], options?: AbortOptions): Promise<unknown>;
+  getMasterNode(): unknown;
+}
 interface IoRedisLike {
   call(name: string, ...args: (string | Buffer)[]): Promise<unknown>;
   isCluster?: boolean;
@@ -41,8 +45,11 @@ interface IoRedisLike {
   options?: { host?: string; port?: number };
 }
 
-/** A client that `new RateLimiter` accepts: node-redis 4/5 client or cluster, ioredis Redis or Cluster, or a Send. */
-export type RedisLike = NodeRedisClient | NodeRedisCluster | IoRedisLike | { send: Send };
+/**
+ * A client that `new RateLimiter` accepts: node-redis 4/5 client or cluster, node-redis 5 Sentinel
+ * (createSentinel), ioredis Redis (also with `sentinels`) or Cluster, or a Send.
+ */
+export type RedisLike = NodeRedisClient | NodeRedisCluster | NodeRedisSentinel | IoRedisLike | { send: Send };
 
 function isIoRedis(c: object): c is IoRedisLike {
   return typeof (c as IoRedisLike).call === 'function' && 'status' in c;
@@ -99,6 +106,13 @@ export function transportFor(client: RedisLike): Send {
   }
   if (isNodeRedisCluster(client)) {
     const send: Send = (key, ro, args, sig) => client.sendCommand(key, ro, args, abortOptions(sig));
+    send.abortable = true;
+    return send;
+  }
+  // node-redis 5's createSentinel takes (isReadonly, args): RL.* writes go to the master.
+  if (typeof (client as NodeRedisSentinel).getMasterNode === 'function' && 'getReplicaNodes' in client) {
+    const c = client as NodeRedisSentinel;
+    const send: Send = (_key, ro, args, sig) => c.sendCommand(ro, args, abortOptions(sig));
     send.abortable = true;
     return send;
   }

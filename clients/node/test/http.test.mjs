@@ -46,20 +46,24 @@ describe('Express', () => {
       onDenied: (req, res, d) => res.status(429).json({ wait: d.retryAfterMs > 0 }),
     }), (req, res) => res.send('x'));
     app.get('/big', expressRateLimit(limiter, { name: 'big', cost: 5 }), (req, res) => res.send('x'));
+    app.get('/d7', expressRateLimit(limiter, { name: 'd7', headers: 'draft-7' }), (req, res) => res.send('x'));
+    app.get('/fn', expressRateLimit(limiter, { name: 'fn', limit: { limit: 1 }, key: (req) => req.query.user }),
+      (req, res) => res.send('x'));
     app.get('/', expressRateLimit(limiter), (req, res) => res.send('hello'));
     http = await listen(app);
     base = `http://127.0.0.1:${http.address().port}`;
   });
   after(() => new Promise((r) => http.close(r)));
 
-  test('keys by client IP through the trusted proxy; RateLimit headers; 429 with Retry-After', async () => {
+  test('keys by client IP through the trusted proxy; draft-8 headers by default; 429 with Retry-After', async () => {
     const xff = { 'x-forwarded-for': '203.0.113.7' };
     const replies = [];
     for (let i = 0; i < 4; i++) replies.push(await get(base, '/', xff));
     assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 429]);
-    assert.equal(replies[0].headers.get('ratelimit-policy'), '3;w=3600');
-    assert.match(replies[0].headers.get('ratelimit'), /^limit=3, remaining=2, reset=\d+$/);
-    const reset = Number(/reset=(\d+)/.exec(replies[0].headers.get('ratelimit'))[1]);
+    assert.equal(replies[0].headers.get('ratelimit-policy'), '"default";q=3;w=3600');
+    assert.match(replies[0].headers.get('ratelimit'), /^"default";r=2;t=\d+$/);
+    assert.equal(replies[0].headers.get('ratelimit-limit'), null, 'no draft-6 fields');
+    const reset = Number(/t=(\d+)/.exec(replies[0].headers.get('ratelimit'))[1]);
     assert.ok(reset >= 1 && reset <= 3600);
     const retry = Number(replies[3].headers.get('retry-after'));
     assert.ok(retry >= 1 && retry <= 3600, String(retry));
@@ -79,10 +83,25 @@ describe('Express', () => {
     assert.equal((await get(base, '/', h)).status, 200, 'the / route has its own budget');
   });
 
-  test('API-key header; skip; a cost that can never fit is 413 without Retry-After', async () => {
+  test('draft-7 stays selectable', async () => {
+    const r = await get(base, '/d7', { 'x-forwarded-for': '203.0.113.9' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('ratelimit-policy'), '3;w=3600');
+    assert.match(r.headers.get('ratelimit'), /^limit=3, remaining=2, reset=\d+$/);
+  });
+
+  test('API-key header, or the client IP without it; skip; a cost that can never fit is 413 without Retry-After', async () => {
     for (let i = 0; i < 3; i++) assert.equal((await get(base, '/api', { 'x-api-key': 'alpha' })).status, 200);
     assert.equal((await get(base, '/api', { 'x-api-key': 'alpha' })).status, 429);
     assert.equal((await get(base, '/api', { 'x-api-key': 'beta' })).status, 200);
+    // Without the header a request counts against its IP: leaving it off is no way around the limit.
+    const bare = { 'x-forwarded-for': '198.51.100.77' };
+    const noKey = [];
+    for (let i = 0; i < 4; i++) noKey.push((await get(base, '/api', bare)).status);
+    assert.deepEqual(noKey, [200, 200, 200, 429]);
+    assert.notEqual(await limiter.inspect('rl:http:api:ip:198.51.100.77'), null);
+    assert.equal((await get(base, '/api', { ...bare, 'x-api-key': '' })).status, 429, 'an empty header is no key either');
+    assert.equal((await get(base, '/api', { ...bare, 'x-api-key': 'gamma' })).status, 200);
     for (let i = 0; i < 5; i++) {
       const r = await get(base, '/health');
       assert.equal(r.status, 200);
@@ -91,6 +110,16 @@ describe('Express', () => {
     const big = await get(base, '/big');
     assert.equal(big.status, 413);
     assert.equal(big.headers.get('retry-after'), null);
+  });
+
+  test('a key function returning undefined lets the request through uncounted', async () => {
+    assert.equal((await get(base, '/fn?user=u1')).status, 200);
+    assert.equal((await get(base, '/fn?user=u1')).status, 429);
+    for (let i = 0; i < 3; i++) {
+      const r = await get(base, '/fn');
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('ratelimit'), null);
+    }
   });
 
   test('refundWhen counts only failures; onDenied customises the denial', async () => {
@@ -126,7 +155,7 @@ describe('Fastify', () => {
   let base;
   before(async () => {
     app = Fastify({ trustProxy: true });
-    await app.register(fastifyRateLimit, { limiter, name: 'fy', headers: 'draft-8',
+    await app.register(fastifyRateLimit, { limiter, name: 'fy',
       refundWhen: (req, reply) => req.url === '/refunded' && reply.statusCode < 400 });
     app.get('/', async () => 'hello');
     app.get('/refunded', async () => 'free');
@@ -137,7 +166,7 @@ describe('Fastify', () => {
   });
   after(() => app.close());
 
-  test('IP through trustProxy, draft-8 headers, 429 with Retry-After', async () => {
+  test('IP through trustProxy, draft-8 headers by default, 429 with Retry-After', async () => {
     const h = { 'x-forwarded-for': '203.0.113.50' };
     const r = [];
     for (let i = 0; i < 4; i++) r.push(await get(base, '/', h));

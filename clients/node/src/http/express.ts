@@ -1,6 +1,6 @@
 import type { RateLimiter } from '../limiter.js';
 import { rateLimitHeaders } from './headers.js';
-import { DENIED_BODY, NEVER_BODY, keyPrefix, requestCost, requestKey, type HttpOptions } from './options.js';
+import { DEFAULT_HEADERS, DENIED_BODY, NEVER_BODY, keyPrefix, requestCost, requestKey, type HttpOptions } from './options.js';
 
 /** The parts of Express's request and response the middleware uses (Express 4 and 5). */
 export interface ExpressRequest {
@@ -21,7 +21,8 @@ export type ExpressRateLimitOptions<Req, Res> = HttpOptions<Req, Res>;
 /**
  * Express middleware: checks each request against `limiter`, sets RateLimit headers, and answers
  * a denial with 429 and Retry-After. Mount one per route for per-route limits (give each a `name`).
- * A request with no key (no IP, the API-key header missing) is let through uncounted.
+ * A request without the API-key header counts against its IP; one with no key at all (no IP, or the
+ * key function returned undefined) is let through uncounted.
  */
 export function expressRateLimit<Req extends ExpressRequest = ExpressRequest, Res extends ExpressResponse = ExpressResponse>(
   limiter: RateLimiter,
@@ -29,7 +30,7 @@ export function expressRateLimit<Req extends ExpressRequest = ExpressRequest, Re
 ): (req: Req, res: Res, next: ExpressNext) => Promise<void> {
   const base = limiter.resolve(opts.limit); // validated now, not at the first request
   const prefix = keyPrefix(opts);
-  const style = opts.headers ?? 'draft-7';
+  const style = opts.headers ?? DEFAULT_HEADERS;
   const policy = opts.policyName ?? opts.name ?? 'default';
   return async function redisRateLimit(req, res, next) {
     let refund: (() => void) | undefined;

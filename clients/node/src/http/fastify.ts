@@ -1,7 +1,7 @@
 import type { RateLimiter } from '../limiter.js';
 import type { NormalLimit } from '../limit.js';
 import { rateLimitHeaders } from './headers.js';
-import { DENIED_BODY, NEVER_BODY, keyPrefix, requestCost, requestKey, type HttpOptions } from './options.js';
+import { DEFAULT_HEADERS, DENIED_BODY, NEVER_BODY, keyPrefix, requestCost, requestKey, type HttpOptions } from './options.js';
 
 /** The parts of Fastify's request, reply and instance the plugin uses (Fastify 4.10+ and 5). */
 export interface FastifyRequestLike {
@@ -64,7 +64,7 @@ function plugin(fastify: FastifyLike, opts: FastifyRateLimitOptions, done: (err?
     if (key === undefined) return;
     const cost = requestCost(req, o.cost);
     const d = await limiter.check(key, cost === 1 ? o.limit : { ...o.limit, cost });
-    for (const [name, value] of rateLimitHeaders(d, base, o.headers ?? 'draft-7', o.policyName ?? o.name ?? 'default')) {
+    for (const [name, value] of rateLimitHeaders(d, base, o.headers ?? DEFAULT_HEADERS, o.policyName ?? o.name ?? 'default')) {
       reply.header(name, value);
     }
     if (!d.allowed) {

@@ -37,8 +37,9 @@ export async function cli(port, ...args) {
 }
 
 export class Server {
-  constructor(kind, { port, cluster = false } = {}) {
+  constructor(kind, { port, cluster = false, args = [] } = {}) {
     this.kind = kind;
+    this.extra = args;
     this.port = port;
     this.cluster = cluster;
     this.dir = mkdtempSync(join(tmpdir(), `rl-node-${kind}-`));
@@ -50,6 +51,7 @@ export class Server {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--loadmodule', MODULE,
       '--save', '', '--appendonly', 'no', '--dir', this.dir, '--enable-debug-command', 'yes'];
     if (this.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${this.port}.conf`);
+    args.push(...this.extra);
     this.proc = spawn(SERVERS[this.kind], args, { stdio: ['ignore', 'ignore', 'inherit'] });
     const deadline = Date.now() + 10_000;
     for (;;) {
