@@ -119,7 +119,7 @@ def main():
     table = format_table(args, rows)
     print("\n".join(table))
     if args.doc:
-        write_doc(args.doc, args.keys, table)
+        write_doc(args.doc, table)
 
 
 def run(args):
@@ -183,7 +183,7 @@ def format_table(args, rows):
     return out
 
 
-def write_doc(path, keys, table):
+def write_doc(path, table):
     old = open(path).read() if os.path.exists(path) else ""
     title = table[0] + "\n"  # this run's "### N keys [(label)]" line, matched whole
     start = old.find(SECTION)

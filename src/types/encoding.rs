@@ -249,6 +249,19 @@ fn decode_nested(next: &mut dyn FnMut() -> Option<u64>) -> Result<Limiter, Decod
     decode_words(next)
 }
 
+/// A policy key's limit as decoded, in either version: its own state (any check
+/// algorithm), or a limit holding only its block.
+pub(crate) fn policy_part(part: Limiter) -> Result<Limiter, DecodeError> {
+    if part
+        .algorithm()
+        .is_none_or(|a| Algorithm::CHECKS.contains(&a))
+    {
+        Ok(part)
+    } else {
+        Err(DecodeError::Algorithm)
+    }
+}
+
 /// Decodes a policy key's state (after the common fields).
 fn decode_multi(word: &mut dyn FnMut() -> Result<u64, DecodeError>) -> Result<Multi, DecodeError> {
     let version = word()?;
@@ -277,18 +290,7 @@ fn decode_multi(word: &mut dyn FnMut() -> Result<u64, DecodeError>) -> Result<Mu
     for _ in 0..n {
         parts.push(match word()? {
             0 => None,
-            1 => {
-                let part = decode_nested(&mut || word().ok())?;
-                // A limit's own state (any check algorithm), or a limit holding only
-                // its block.
-                if !part
-                    .algorithm()
-                    .is_none_or(|a| Algorithm::CHECKS.contains(&a))
-                {
-                    return Err(DecodeError::Algorithm);
-                }
-                Some(part)
-            }
+            1 => Some(policy_part(decode_nested(&mut || word().ok())?)?),
             _ => return Err(DecodeError::State),
         });
     }

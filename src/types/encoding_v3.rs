@@ -11,7 +11,7 @@ use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::{TokenBucket, MIN_TOKENS};
 use crate::algorithms::{Algorithm, Quota};
 use crate::policy::{valid_name, MAX_LIMITS, MAX_NAME};
-use crate::types::encoding::{Bytes, DecodeError};
+use crate::types::encoding::{policy_part, Bytes, DecodeError};
 use crate::types::limiter::{Limiter, State, Totals};
 use crate::types::multi::Multi;
 use crate::types::varint::{put, Reader};
@@ -145,18 +145,7 @@ fn read_multi(r: &mut Reader) -> Result<Multi, DecodeError> {
     for _ in 0..n {
         parts.push(match r.u64()? {
             0 => None,
-            1 => {
-                let part = read(r, false)?;
-                // A limit's own state (any check algorithm), or a limit holding only
-                // its block.
-                if !part
-                    .algorithm()
-                    .is_none_or(|a| Algorithm::CHECKS.contains(&a))
-                {
-                    return Err(DecodeError::Algorithm);
-                }
-                Some(part)
-            }
+            1 => Some(policy_part(read(r, false)?)?),
             _ => return Err(DecodeError::State),
         });
     }

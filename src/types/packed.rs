@@ -16,13 +16,13 @@ use crate::algorithms::sliding_log::SlidingLog;
 use crate::algorithms::sliding_window::SlidingWindow;
 use crate::algorithms::token_bucket::TokenBucket;
 use crate::algorithms::Algorithm;
-use crate::types::encoding::{Bytes, DecodeError};
+use crate::types::encoding::Bytes;
 use crate::types::encoding_v3::{decode_body, encode_body};
 use crate::types::limiter::{Limiter, State, Totals};
 use crate::types::quotas::{intern, QuotaId};
 
 /// A fixed-size algorithm's value in 29 bytes. In C order, so the algorithm byte
-/// (whose unused values tell the variants of [`Packed`] apart) sits after the 28
+/// (whose unused values tell the variants of [`Packed`] apart) sits after the 24
 /// bytes a [`SmallLog`] uses.
 #[derive(Debug)]
 #[repr(C)]
@@ -86,8 +86,7 @@ fn encode_policy(l: &Limiter) -> Option<Box<[u8]>> {
 /// were it ever not to, the check fails with an error reply (the command's panic
 /// guard) rather than inventing a state.
 fn decode_policy(b: &[u8]) -> Limiter {
-    let decoded: Result<Limiter, DecodeError> = decode_body(b);
-    decoded.expect("a policy key's own encoding decodes")
+    decode_body(b).expect("a policy key's own encoding decodes")
 }
 
 // The value's own allocation: 32 bytes (the allocator's 32-byte class).
@@ -199,9 +198,8 @@ impl Fixed {
 }
 
 impl SmallLog {
-    /// Packs `l` when it is a log of at most `max` units, reusing `quota` (which must
-    /// hold `l.quota`) or interning it.
-    fn pack(l: &Limiter, quota: Option<QuotaId>, max: usize) -> Option<Self> {
+    /// Packs `l` when it is a log of at most `max` units, interning its quota.
+    fn pack(l: &Limiter, max: usize) -> Option<Self> {
         let State::SlidingLog(log) = &l.state else {
             return None;
         };
@@ -209,10 +207,7 @@ impl SmallLog {
             return None;
         }
         let (admitted, denied) = totals_words(&l.totals)?;
-        let quota = match quota {
-            Some(q) => q,
-            None => intern(l.quota)?,
-        };
+        let quota = intern(l.quota)?;
         Some(Self {
             buf: Self::buffer(log, denied),
             quota,
@@ -268,7 +263,7 @@ impl Packed {
         if let Some(f) = Fixed::pack(&l, None) {
             return Packed::Fixed(f);
         }
-        if let Some(log) = SmallLog::pack(&l, None, SMALL_LOG) {
+        if let Some(log) = SmallLog::pack(&l, SMALL_LOG) {
             return Packed::Log(log);
         }
         match encode_policy(&l) {
@@ -307,7 +302,7 @@ impl Packed {
                     if let Some(fixed) = Fixed::pack(l, None) {
                         *self = Packed::Fixed(fixed);
                     }
-                } else if let Some(log) = SmallLog::pack(l, None, SMALL_LOG / 2) {
+                } else if let Some(log) = SmallLog::pack(l, SMALL_LOG / 2) {
                     // Only once it is well below the bound: a log hovering at the
                     // bound does not move back and forth on every check.
                     *self = Packed::Log(log);
