@@ -35,6 +35,7 @@ NATIVE = [
     ("GET", ["GET", "fc:k"]),
     ("INCR", ["INCR", "fc:n"]),
     ("HGET", ["HGET", "fc:h", "f"]),
+    ("HSET", ["HSET", "fc:h", "f", "v"]),  # four arguments: reads its name (RL.ACQUIRE's count)
     ("SET PX", ["SET", "fc:k", "v", "PX", "60000"]),
 ]
 RL_CHECK = ("RL.CHECK", ["RL.CHECK", "fc:rl", "GCRA", "1000000", "1000"])

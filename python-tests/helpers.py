@@ -9,6 +9,8 @@ the server's own PID is read from INFO and both PIDs are handled.
 
 import atexit
 import datetime
+import glob
+import io
 import os
 import shutil
 import random
@@ -642,6 +644,21 @@ def read_reply(f):
         n = int(rest)
         return None if n < 0 else [read_reply(f) for _ in range(n)]
     raise ConnectionError(f"unexpected reply line {line!r}")
+
+
+def aof_commands(server, name=None):
+    """The commands in a server's incremental AOF files, in order (only those named
+    `name`, in any case, when given), each a list of bytes arguments."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(server.dir, "appendonlydir", "*.incr.aof"))):
+        with open(path, "rb") as f:
+            data = f.read()
+        f = io.BytesIO(data)
+        while f.tell() < len(data):
+            cmd = read_reply(f)
+            if name is None or cmd[0].upper() == name.upper().encode():
+                out.append(cmd)
+    return out
 
 
 def raw_command(c, *args):

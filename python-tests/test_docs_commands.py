@@ -6,15 +6,13 @@ section states COMMAND DOCS' complexity word for word; an arity error is describ
 its own command's section; the RL.APPLY payload sizes are those the server writes to
 its AOF; Cargo.toml's description names every algorithm RL.CHECK accepts."""
 
-import glob
-import io
 import os
 import re
 import time
 
 import pytest
 
-from helpers import CELL_COMPAT, REPO, read_reply
+from helpers import CELL_COMPAT, REPO, aof_commands
 from helpers import flat_dict as as_dict
 from helpers import raw_reply as raw
 
@@ -184,20 +182,6 @@ def test_arity_errors_are_described_in_their_own_section():
             assert other == heading, (other, "described under", part.splitlines()[0])
 
 
-def aof_applies(server):
-    """The RL.APPLY commands in a server's incremental AOF files."""
-    out = []
-    for path in sorted(glob.glob(os.path.join(server.dir, "appendonlydir", "*.incr.aof"))):
-        with open(path, "rb") as f:
-            data = f.read()
-        f = io.BytesIO(data)
-        while f.tell() < len(data):
-            cmd = read_reply(f)
-            if cmd[0].upper() == b"RL.APPLY":
-                out.append(cmd)
-    return out
-
-
 def test_replication_md_gives_the_payload_sizes_the_server_writes(server_factory, kind):
     """A check queued in MULTI is stamped when queued and evaluated at EXEC, a few
     milliseconds later here, so it propagates RL.APPLY with the evaluated result."""
@@ -210,7 +194,7 @@ def test_replication_md_gives_the_payload_sizes_the_server_writes(server_factory
             assert c.execute_command("RL.CHECK", *args) == b"QUEUED"
         time.sleep(0.005)
         c.execute_command("EXEC")
-        applies = aof_applies(server)[-len(checks):]
+        applies = aof_commands(server, "RL.APPLY")[-len(checks):]
         assert [cmd[1] for cmd in applies] == [a[0].encode() for a in checks], applies
         return [len(cmd[2]) for cmd in applies]
 

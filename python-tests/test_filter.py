@@ -3,6 +3,7 @@ it leaves alone, CONFIG RESETSTAT in any case, and the FRESH hand-off invariant 
 filter resets FRESH first for every command, so a check is fresh only right after its
 own filter pass: never at the EXEC of the MULTI it was queued in)."""
 
+import re
 import time
 
 import pytest
@@ -62,6 +63,16 @@ def test_the_smallest_mcheck_is_stamped(server, r):
     assert len(ran) == 7 and ran[-1].startswith("@"), ran
 
 
+def test_an_acquire_is_stamped_with_its_time_and_a_lease_id(server, r):
+    ran = monitored(server, r, "RL.ACQUIRE", "a", 5, 1000)
+    assert len(ran) == 5 and re.fullmatch(r"@\d+:[0-9a-f]{16}", ran[-1]), ran
+    # A client's stamp in either form is replaced, not kept.
+    for sent in ("@1", "@1:00000000000000ab"):
+        ran = monitored(server, r, "RL.ACQUIRE", "a", 5, 1000, sent)
+        assert len(ran) == 5 and re.fullmatch(r"@\d+:[0-9a-f]{16}", ran[-1]), ran
+        assert ran[-1] != sent and not ran[-1].endswith(":00000000000000ab")
+
+
 @pytest.mark.parametrize("args", [
     ("RL.CHECK", "k", GCRA, 5),            # 4 arguments: below the stamped count
     ("RL.MCHECK", 1, "k", GCRA, 5),        # 5: RL.MCHECK needs 6
@@ -73,7 +84,8 @@ def test_commands_below_the_stamped_counts_are_left_as_they_came(server, r, args
 
 
 @pytest.mark.parametrize("args", [
-    ("GET", "k"), ("INCR", "n"), ("HGET", "h", "f"), ("SET", "k", "v", "PX", "60000"),
+    ("GET", "k"), ("INCR", "n"), ("HGET", "h", "f"), ("HSET", "h", "f", "v"),
+    ("SET", "k", "v", "PX", "60000"), ("RL.RENEW", "k", "00000000000000ab", 1000),
     ("RL.PEEK", "k", GCRA, 5, 1000),
 ])
 def test_other_commands_pass_unchanged(server, r, args):

@@ -1,9 +1,11 @@
 """Concurrency leases (RL.ACQUIRE, RL.RELEASE, RL.RENEW) on Redis 7.0 and Valkey 9:
 reply shapes, capacity and expiry on a manual clock, the per-key cap, RL.INSPECT,
 memory per lease, algorithm mismatches, RL.APPLY payload validation, corrupt RESTORE,
-replication and AOF determinism, and 50 concurrent clients never holding more than
-the limit."""
+replication and AOF determinism (an acquire replicates as itself, stamped with its time
+and lease id), and 50 concurrent clients never holding more than the limit."""
 
+import glob
+import os
 import re
 import struct
 import threading
@@ -20,6 +22,8 @@ from helpers import (
     T0,
     TB,
     ModuleDump,
+    ServerError,
+    aof_commands,
     attach,
     check,
     crc64,
@@ -374,6 +378,67 @@ def test_replicas_hold_the_same_leases(server_factory, kind):
     assert pc.execute_command("WAIT", 1, 10_000) == 1
     assert digest(pc) == digest(rc)
     assert inspect(rc, key)["held"] == inspect(pc, key)["held"]
+
+
+STAMP_WITH_ID = re.compile(rb"^@(\d+):([0-9a-f]{16})$")
+
+
+def test_an_acquire_replicates_as_itself_with_the_id_it_replied(server_factory, kind):
+    s = server_factory(kind, options={"appendonly": "yes", "appendfsync": "always"})
+    c = s.client()
+    plain = acquire(c, "v:plain", 5, HOUR)
+    # A client's own stamp is replaced by the filter's: its id is never taken.
+    forged = c.execute_command("RL.ACQUIRE", "v:forged", 5, HOUR, "@1:00000000000000ab")
+    denied = acquire(c, "v:plain", 1, HOUR, cost=5)
+    assert plain[0] == forged[0] == 1 and denied[0] == 0
+    assert forged[4] != b"00000000000000ab"
+    logged = aof_commands(s, "RL.ACQUIRE")
+    # One command each, as sent plus the stamp: the denial propagated nothing.
+    assert [cmd[1] for cmd in logged] == [b"v:plain", b"v:forged"]
+    for cmd, reply in zip(logged, (plain, forged)):
+        assert cmd[2:4] == [b"5", str(HOUR).encode()] and len(cmd) == 5, cmd
+        ms, lease_id = STAMP_WITH_ID.match(cmd[4]).groups()
+        assert lease_id == reply[4] and int(ms) > 1
+    assert not [cmd for cmd in aof_commands(s, "RL.APPLY") if cmd[1].startswith(b"v:")]
+    # Queued in MULTI, an acquire runs at EXEC's clock with an id of its own: its step
+    # propagates as RL.APPLY.
+    pipe = c.pipeline(transaction=True)
+    acquire(pipe, "v:multi", 5, HOUR)
+    (queued,) = pipe.execute()
+    assert queued[0] == 1 and ID.match(queued[4])
+    assert [cmd[1] for cmd in aof_commands(s, "RL.APPLY")] == [b"v:multi"]
+    assert [cmd[1] for cmd in aof_commands(s, "RL.ACQUIRE")] == [b"v:plain", b"v:forged"]
+    # Replayed from the AOF, every lease is held under the id its holder was given.
+    s.restart(save=None)
+    c = s.client()
+    for key, reply in (("v:plain", plain), ("v:forged", forged), ("v:multi", queued)):
+        assert release(c, key, reply[4]) == 1, key
+
+
+def test_a_replayed_acquire_needs_its_stamp(server_factory, kind):
+    # An AOF whose RL.ACQUIRE lost its stamp is refused at load, not evaluated at the
+    # loading server's clock with an id of its own.
+    s = server_factory(kind, options={"appendonly": "yes", "appendfsync": "always"})
+    c = s.client()
+    acquire(c, "v:k", 5, HOUR)
+    s.stop(save=None)
+    (path,) = glob.glob(os.path.join(s.dir, "appendonlydir", "*.incr.aof"))
+    with open(path, "rb") as f:
+        data = f.read()
+    stamped = re.search(rb"\$\d+\r\n@\d+:[0-9a-f]{16}\r\n", data)
+    assert stamped, data
+    # The command loses its last argument: one fewer in the array's header.
+    head = data.rindex(b"*5\r\n", 0, stamped.start())
+    data = data[:head] + b"*4\r\n" + data[head + 4:stamped.start()] + data[stamped.end():]
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        s.restart(save=None)
+    except ServerError:
+        pass  # the server refused to load the file
+    else:
+        assert not s.client().exists("v:k")  # or loaded it without the refused command
+    assert "must end with its @<unix ms> time stamp" in s.log_text()
 
 
 def test_aof_restart_and_rewrite_keep_the_leases(server_factory, kind):

@@ -3,12 +3,13 @@
 //!
 //! - forgets the previous command's stamp (`FRESH`, below);
 //! - on a primary, appends the time stamp (`stamp.rs`) to `RL.CHECK` and `RL.MCHECK`,
-//!   replacing one a client sent, so the command can replicate as itself;
+//!   and the time stamp with a freshly drawn lease id to `RL.ACQUIRE`, replacing one a
+//!   client sent, so the command can replicate as itself;
 //! - notices `CONFIG RESETSTAT` (`resetstat.rs`).
 //!
 //! It runs for every command the server executes, RL or not, so the common case is
 //! kept to one store, one argument count and two comparisons: a command with fewer
-//! arguments than the smallest stamped command (GET, INCR, DEL, HGET, SET key value,
+//! arguments than the smallest stamped command (GET, INCR, DEL, SET key value, EXPIRE,
 //! EXEC, ...) reads no argument, and only two-argument commands read their name (the
 //! `CONFIG RESETSTAT` test), starting with its length and first byte. The figures are
 //! in docs/benchmarks.md ("Command filter cost", `benches/filter_cost.py`).
@@ -189,7 +190,8 @@ unsafe fn maybe_resetstat(fctx: *mut raw::RedisModuleCommandFilterCtx) {
     }
 }
 
-/// `RL.CHECK` and `RL.MCHECK` on a primary: appends the stamp (or replaces the client's).
+/// `RL.CHECK`, `RL.MCHECK` and `RL.ACQUIRE` on a primary: appends the stamp (or
+/// replaces the client's).
 ///
 /// # Safety
 /// `fctx` is the live filter context and `argc` its argument count.
@@ -198,19 +200,21 @@ unsafe fn maybe_stamp(fctx: *mut raw::RedisModuleCommandFilterCtx, argc: c_int) 
     // SAFETY: fctx is live with argc arguments (the caller's contract).
     let name = unsafe { arg(fctx, 0) };
     // The length and first byte turn away SET key value PX ms, HSET, ZADD, ...
-    if !(8..=9).contains(&name.len()) || name[0] | 0x20 != b'r' {
+    if !(8..=10).contains(&name.len()) || name[0] | 0x20 != b'r' {
         return;
     }
     crate::panic::guard((), || {
-        if STAMPED
+        let Some(&(_, how)) = STAMPED
             .iter()
-            .any(|&(cmd, min)| argc >= min && name.eq_ignore_ascii_case(cmd))
-            && !is_replica()
-        {
+            .find(|&&(cmd, how)| argc >= how.min_argc && name.eq_ignore_ascii_case(cmd))
+        else {
+            return;
+        };
+        if !is_replica() {
             // SAFETY: as for this function; the last position is below the count.
             unsafe {
                 let last = stamp::looks_like_stamp(arg(fctx, argc - 1));
-                put_stamp(fctx, argc, last);
+                put_stamp(fctx, argc, last, how.lease_id);
             }
         }
     })
@@ -224,14 +228,24 @@ fn is_replica() -> bool {
     flags as u32 & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
 }
 
-/// Appends the stamp, or replaces the last argument when it is in the stamp's form.
+/// Appends the stamp (with a lease id drawn now when `lease_id`), or replaces the last
+/// argument when it is in the stamp's form.
 ///
 /// # Safety
 /// `fctx` is the live filter context and `argc` its argument count.
-unsafe fn put_stamp(fctx: *mut raw::RedisModuleCommandFilterCtx, argc: c_int, replace: bool) {
+unsafe fn put_stamp(
+    fctx: *mut raw::RedisModuleCommandFilterCtx,
+    argc: c_int,
+    replace: bool,
+    lease_id: bool,
+) {
     let now = ModuleClock.now_ms().min(i64::MAX as u64);
-    let mut buf = [0; stamp::MAX_LEN];
-    let text = stamp::format(now, &mut buf);
+    let (mut time, mut with_id) = ([0; stamp::MAX_LEN], [0; stamp::MAX_LEN_WITH_ID]);
+    let text = if lease_id {
+        stamp::format_with_id(now, crate::lease_ids::draw(), &mut with_id)
+    } else {
+        stamp::format(now, &mut time)
+    };
     // SAFETY: the API pointers exist with the filter API (Redis 5+); fctx is live and
     // argc its count (the caller's contract). A string without a context is not
     // auto-freed: the command's argv takes ownership of it.

@@ -14,6 +14,7 @@ pub mod args;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod lease_ids;
 pub mod policy;
 pub mod replicate;
 pub mod stamp;

@@ -215,15 +215,6 @@ pub const LEASE_FIELDS: [&str; 5] = [
     "lease_id",
 ];
 
-/// A lease id as replied: 16 lowercase hexadecimal digits, formatted without allocating.
-pub fn lease_id_hex(id: u64) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = b"0123456789abcdef"[((id >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    out
-}
-
 fn write_lease(ctx: Ctx, a: &Acquired, resp3: bool) {
     let ints = [
         i64::from(a.acquired),
@@ -246,7 +237,7 @@ fn write_lease(ctx: Ctx, a: &Acquired, resp3: bool) {
         ctx.reply_bulk(LEASE_FIELDS[4].as_bytes());
     }
     match a.id {
-        Some(id) => ctx.reply_bulk(&lease_id_hex(id)),
+        Some(id) => ctx.reply_bulk(&crate::lease_ids::hex(id)),
         None => ctx.reply_null(),
     }
 }

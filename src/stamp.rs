@@ -10,6 +10,10 @@
 //! A replica or an AOF replay evaluates a stamped command at the stamp, never at its own
 //! clock. A client's stamp is never trusted: a client command is always evaluated at the
 //! server's clock, and its stamp only decides whether the verbatim form is exact.
+//!
+//! RL.ACQUIRE's stamp also carries the lease id the primary drew, `@<unix ms>:<16 hex
+//! digits>` (`lease_ids.rs`), so an acquire replicates as itself too and a replica takes
+//! the primary's id instead of drawing its own.
 
 /// The first byte of a stamp. No valid last argument of RL.CHECK or RL.MCHECK (a
 /// number or an option value) starts with it.
@@ -17,6 +21,12 @@ pub const PREFIX: u8 = b'@';
 
 /// The longest stamp: the prefix and the 19 digits of `i64::MAX`.
 pub const MAX_LEN: usize = 20;
+
+/// Between the time and the lease id in RL.ACQUIRE's stamp.
+pub const ID_SEPARATOR: u8 = b':';
+
+/// The longest RL.ACQUIRE stamp: a time stamp, the separator and 16 hex digits.
+pub const MAX_LEN_WITH_ID: usize = MAX_LEN + 17;
 
 /// Writes the stamp for `ms` into `buf` and returns it.
 pub fn format(ms: u64, buf: &mut [u8; MAX_LEN]) -> &[u8] {
@@ -29,6 +39,16 @@ pub fn format(ms: u64, buf: &mut [u8; MAX_LEN]) -> &[u8] {
         rest /= 10;
     }
     &buf[..=digits]
+}
+
+/// Writes RL.ACQUIRE's stamp for `ms` and lease id `id` into `buf` and returns it.
+pub fn format_with_id(ms: u64, id: u64, buf: &mut [u8; MAX_LEN_WITH_ID]) -> &[u8] {
+    let mut time = [0; MAX_LEN];
+    let n = format(ms, &mut time).len();
+    buf[..n].copy_from_slice(&time[..n]);
+    buf[n] = ID_SEPARATOR;
+    buf[n + 1..n + 17].copy_from_slice(&crate::lease_ids::hex(id));
+    &buf[..n + 17]
 }
 
 /// Whether an argument is in the stamp's place (it may still be malformed).
@@ -60,6 +80,26 @@ pub fn split<A: AsRef<[u8]>>(args: &[A]) -> (&[A], Option<u64>) {
     match args.split_last() {
         Some((last, rest)) => match parse(last.as_ref()) {
             Some(ms) => (rest, Some(ms)),
+            None => (args, None),
+        },
+        None => (args, None),
+    }
+}
+
+/// Reads RL.ACQUIRE's stamp: the time and a non-zero lease id, or `None` when `arg`
+/// is not exactly in that form.
+pub fn parse_with_id(arg: &[u8]) -> Option<(u64, u64)> {
+    let sep = arg.iter().position(|&b| b == ID_SEPARATOR)?;
+    let ms = parse(&arg[..sep])?;
+    let id = crate::args::parse_lease_id(&arg[sep + 1..]).ok()?;
+    Some((ms, id))
+}
+
+/// [`split`] for RL.ACQUIRE: splits off a last argument in [`parse_with_id`]'s form.
+pub fn split_with_id<A: AsRef<[u8]>>(args: &[A]) -> (&[A], Option<(u64, u64)>) {
+    match args.split_last() {
+        Some((last, rest)) => match parse_with_id(last.as_ref()) {
+            Some(stamp) => (rest, Some(stamp)),
             None => (args, None),
         },
         None => (args, None),
@@ -111,8 +151,46 @@ mod tests {
         }
 
         #[test]
+        fn an_acquire_stamp_parses_back(ms in 0..=i64::MAX as u64, id in 1..=u64::MAX) {
+            let mut buf = [0; MAX_LEN_WITH_ID];
+            prop_assert_eq!(parse_with_id(format_with_id(ms, id, &mut buf)), Some((ms, id)));
+        }
+
+        #[test]
+        fn parse_with_id_never_panics(arg in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let _ = parse_with_id(&arg);
+        }
+
+        #[test]
         fn parse_never_panics(arg in proptest::collection::vec(any::<u8>(), 0..32)) {
             let _ = parse(&arg);
         }
+    }
+
+    #[test]
+    fn acquire_stamps_carry_a_lease_id() {
+        let mut buf = [0; MAX_LEN_WITH_ID];
+        let text = format_with_id(1_732_364_800_123, 0xab, &mut buf);
+        assert_eq!(text, b"@1732364800123:00000000000000ab");
+        assert_eq!(parse_with_id(text), Some((1_732_364_800_123, 0xab)));
+        let text = format_with_id(u64::MAX, u64::MAX, &mut buf);
+        assert_eq!(text.len(), MAX_LEN_WITH_ID);
+        assert_eq!(parse_with_id(text), Some((i64::MAX as u64, u64::MAX)));
+        for bad in [
+            &b"@12"[..],
+            b"@12:",
+            b"@12:0000000000000000",
+            b"@12:00000000000000ab0",
+            b"@12:00000000000000zz",
+            b"@:00000000000000ab",
+            b"12:00000000000000ab",
+            b"@1:2:00000000000000ab",
+        ] {
+            assert_eq!(parse_with_id(bad), None, "{bad:?}");
+        }
+        let args: [&[u8]; 4] = [b"k", b"5", b"1000", b"@7:00000000000000ff"];
+        assert_eq!(split_with_id(&args), (&args[..3], Some((7, 0xff))));
+        let args: [&[u8]; 4] = [b"k", b"5", b"1000", b"@7"];
+        assert_eq!(split_with_id(&args), (&args[..], None));
     }
 }

@@ -1,38 +1,41 @@
 //! Concurrency leases: `RL.ACQUIRE key limit lease_ms [COST n]`, `RL.RELEASE key
 //! lease_id`, `RL.RENEW key lease_id lease_ms` (the pure logic: `algorithms/leases.rs`).
 //!
-//! Each reads the clock once and, for an acquire, draws the lease id here, so the
-//! pure step it commits is what replicas and the AOF apply: these commands always
-//! propagate as `RL.APPLY` lease payloads (`replicate.rs`), never verbatim. The key
-//! expires when its latest lease does, so an abandoned key disappears.
-//!
-//! Lease ids: SipHash (std's `RandomState`, keyed with 128 bits the OS gives once per
-//! process) of a per-process counter, never 0 and unique within the key. Without the
-//! key, a guess names a held lease with probability at most (leases held) / 2^64.
-
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+//! An acquire the filter stamped with its arrival time and a lease id (`stamp.rs`,
+//! `lease_ids.rs`) evaluates at that time with that id, and so replicates as itself: a
+//! replica or an AOF replay takes both from the stamp. Any other acquire (queued in
+//! MULTI, on a writable replica) reads the clock and draws the id itself, and
+//! propagates its step as an `RL.APPLY` lease payload (`replicate.rs`), as RL.RELEASE
+//! and RL.RENEW always do. Ids are never 0 and unique within the key. The key expires
+//! when its latest lease does, so an abandoned key disappears.
 
 use super::check::notify_denied;
 use super::{Call, Command, Done};
 use crate::algorithms::leases::{Acquired, Leases, Step};
 use crate::algorithms::{Algorithm, Quota};
 use crate::args::{parse_acquire, parse_lease_id, parse_renew};
-use crate::charge::{commit, Pending, Propagate, Write};
+use crate::charge::{commit, Pending, Propagate, When, Write};
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
 use crate::reply::{Reply, Value};
 use crate::types::key::Key;
 use crate::types::limiter::{Change, Limiter, State};
-use crate::{config, stats};
+use crate::{config, filter, lease_ids, stamp, stats};
 
-/// A fresh candidate lease id.
-fn next_id() -> u64 {
-    static KEY: OnceLock<RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    KEY.get_or_init(RandomState::new)
-        .hash_one(COUNTER.fetch_add(1, Relaxed))
+/// When an acquire runs, and the lease id its stamp carries: like `charge::when`, with
+/// RL.ACQUIRE's stamp (`@<unix ms>:<lease id>`). Only the filter's own stamp or the
+/// primary's (replication, AOF) is believed; a client call is evaluated at the server
+/// clock with a drawn id.
+fn when<'a>(call: &Call<'a>) -> Result<(&'a [Arg], When, Option<u64>), Error> {
+    let (args, stamp) = stamp::split_with_id(call.args);
+    if let Some((ms, id)) = stamp.filter(|&(ms, _)| filter::take_fresh(ms)) {
+        return Ok((args, When::Stamped(ms), Some(id)));
+    }
+    if call.ctx.from_primary_or_aof() {
+        let (ms, id) = stamp.ok_or(Error::MissingStamp)?;
+        return Ok((args, When::Replay(ms), Some(id)));
+    }
+    Ok((args, When::Unstamped(call.clock.now_ms()), None))
 }
 
 /// The leases `current` holds (none for a missing key); another algorithm's key is an
@@ -55,25 +58,27 @@ fn expiry_after(leases: &Leases, step: &Step) -> i64 {
     at.min(i64::MAX as u64) as i64
 }
 
-/// Commits one key's lease write and propagates it as `RL.APPLY`.
+/// Commits one key's lease write and propagates it (`how`).
 fn write(
     ctx: Ctx,
     name: &Arg,
     key: Key,
     change: Change,
     expire_at: Option<i64>,
+    how: Propagate,
 ) -> Result<(), Error> {
     let mut pending = Pending::new(name, key, Write::Change(change), expire_at);
-    commit(ctx, std::slice::from_mut(&mut pending), Propagate::Apply)
+    commit(ctx, std::slice::from_mut(&mut pending), how)
 }
 
 /// RL.ACQUIRE: admits while fewer than `limit` units are held (and fewer than
 /// `ratelimit.max-leases-per-key` leases), replies
 /// `[acquired, limit, remaining, retry_after_ms, lease_id]` (a map on RESP3).
 pub fn acquire(call: &Call) -> Result<Done, Error> {
-    let req = parse_acquire(call.args)?;
-    let now = call.clock.now_ms();
-    let (ctx, name) = (call.ctx, &call.args[0]);
+    let (args, when, stamped_id) = when(call)?;
+    let req = parse_acquire(args)?;
+    let (now, replay) = (when.now(), when.is_replay());
+    let (ctx, name) = (call.ctx, &args[0]);
     let outcome = (|| {
         let mut key = Key::open(ctx, name);
         let empty = Leases::default();
@@ -93,9 +98,16 @@ pub fn acquire(call: &Call) -> Result<Done, Error> {
                 };
                 return Ok(reply);
             }
-            let cap = config::max_leases_per_key();
+            // A replay follows its primary up to the hard cap (a replica may be
+            // configured lower): a primary's admission is admitted again.
+            let cap = if replay {
+                config::MAX_LEASES_PER_KEY_RANGE.1 as u64
+            } else {
+                config::max_leases_per_key()
+            };
+            let ids = lease_ids::candidates(stamped_id);
             let (reply, step) = leases
-                .acquire(req.limit, req.lease_ms, req.units, now, cap, next_id)
+                .acquire(req.limit, req.lease_ms, req.units, now, cap, ids)
                 .map_err(|_| Error::Internal)?;
             match step {
                 Some(step) => {
@@ -114,16 +126,25 @@ pub fn acquire(call: &Call) -> Result<Done, Error> {
                 None => (reply, Change::Nothing, None),
             }
         };
-        write(ctx, name, key, change, expire_at)?;
+        write(ctx, name, key, change, expire_at, when.propagation())?;
         Ok(reply)
     })();
-    let a = outcome.inspect_err(|_| stats::record_algorithm_error(Algorithm::Leases))?;
-    stats::record_check(Algorithm::Leases, a.acquired);
-    stats::record_decision(Command::Acquire, a.acquired);
-    if !a.acquired {
-        notify_denied(ctx, name);
+    let a = outcome.inspect_err(|_| {
+        if !replay {
+            stats::record_algorithm_error(Algorithm::Leases);
+        }
+    })?;
+    if !replay {
+        stats::record_check(Algorithm::Leases, a.acquired);
+        stats::record_decision(Command::Acquire, a.acquired);
+        if !a.acquired {
+            notify_denied(ctx, name);
+        }
     }
-    Ok(Reply::Lease(a).into())
+    Ok(Done {
+        reply: Reply::Lease(a),
+        replay,
+    })
 }
 
 /// RL.RELEASE: frees a held lease; replies the units freed (0 when the lease is not
@@ -148,6 +169,7 @@ pub fn release(call: &Call) -> Result<Done, Error> {
             key,
             Change::Lease { quota: None, step },
             expire_at,
+            Propagate::Apply,
         )?;
     }
     Ok(Reply::Int(freed.min(i64::MAX as u64) as i64).into())
@@ -176,6 +198,7 @@ pub fn renew(call: &Call) -> Result<Done, Error> {
             key,
             Change::Lease { quota: None, step },
             expire_at,
+            Propagate::Apply,
         )?;
     }
     Ok(Reply::Int(i64::from(renewed)).into())

@@ -197,9 +197,9 @@ pub struct Row {
     pub nondeterministic: bool,
     /// COMMAND DOCS arguments.
     pub args: &'static [ArgDoc],
-    /// The smallest argument count (name included) at which the command filter stamps
-    /// it with the arrival time (`stamp.rs`); `None`: never stamped.
-    pub stamp: Option<c_int>,
+    /// How the command filter stamps it with the arrival time (`stamp.rs`); `None`:
+    /// never stamped.
+    pub stamp: Option<Stamp>,
     /// Whether the reply is a decision (so RL.STATS counts allowed and denied).
     pub decides: bool,
     /// When it is registered.
@@ -241,7 +241,7 @@ pub const TABLE: [Row; 16] = [
         complexity: c"O(1); SLIDING_LOG: O(log N + E + COST) amortized, N the units in the log, E those that left the window",
         nondeterministic: true,
         args: &docs::CHECK_ARGS,
-        stamp: Some(5),
+        stamp: Some(Stamp::time(5)),
         decides: true,
         register: Register::Always,
     },
@@ -277,7 +277,7 @@ pub const TABLE: [Row; 16] = [
         complexity: c"O(N) where N is the number of keys, each as RL.CHECK",
         nondeterministic: true,
         args: &docs::MCHECK_ARGS,
-        stamp: Some(6),
+        stamp: Some(Stamp::time(6)),
         decides: true,
         register: Register::Always,
     },
@@ -434,7 +434,7 @@ pub const TABLE: [Row; 16] = [
         complexity: c"O(N), N the leases the key holds (at most ratelimit.max-leases-per-key)",
         nondeterministic: true,
         args: &docs::ACQUIRE_ARGS,
-        stamp: None,
+        stamp: Some(Stamp::with_lease_id(4)),
         decides: true,
         register: Register::Always,
     },
@@ -515,14 +515,41 @@ pub const TABLE: [Row; 16] = [
 /// The table as a static, so rows have one address.
 pub static ROWS: [Row; TABLE.len()] = TABLE;
 
-/// The commands the filter stamps, with their smallest argument count (the name
-/// included): a command the server will refuse for its arity is left as it came.
-pub const STAMPED: [(&[u8], c_int); 2] = {
-    let mut out: [(&[u8], c_int); 2] = [(b"", 0); 2];
+/// How the command filter stamps a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The smallest argument count (the name included) it is stamped at: a command the
+    /// server will refuse for its arity is left as it came.
+    pub min_argc: c_int,
+    /// The stamp also carries a lease id the filter draws (RL.ACQUIRE, `lease_ids.rs`).
+    pub lease_id: bool,
+}
+
+impl Stamp {
+    /// The arrival time only.
+    const fn time(min_argc: c_int) -> Self {
+        Stamp {
+            min_argc,
+            lease_id: false,
+        }
+    }
+
+    /// The arrival time and a lease id.
+    const fn with_lease_id(min_argc: c_int) -> Self {
+        Stamp {
+            min_argc,
+            lease_id: true,
+        }
+    }
+}
+
+/// The commands the filter stamps, and how.
+pub const STAMPED: [(&[u8], Stamp); 3] = {
+    let mut out: [(&[u8], Stamp); 3] = [(b"", Stamp::time(0)); 3];
     let (mut i, mut n) = (0, 0);
     while i < TABLE.len() {
-        if let Some(min) = TABLE[i].stamp {
-            out[n] = (TABLE[i].name.to_bytes(), min);
+        if let Some(stamp) = TABLE[i].stamp {
+            out[n] = (TABLE[i].name.to_bytes(), stamp);
             n += 1;
         }
         i += 1;
@@ -536,8 +563,8 @@ pub const STAMPED: [(&[u8], c_int); 2] = {
 pub const MIN_STAMPED_ARGC: c_int = {
     let (mut i, mut min) = (0, c_int::MAX);
     while i < STAMPED.len() {
-        if STAMPED[i].1 < min {
-            min = STAMPED[i].1;
+        if STAMPED[i].1.min_argc < min {
+            min = STAMPED[i].1.min_argc;
         }
         i += 1;
     }
@@ -731,8 +758,15 @@ mod tests {
 
     #[test]
     fn the_stamped_list_comes_from_the_table() {
-        assert_eq!(STAMPED, [(&b"rl.check"[..], 5), (&b"rl.mcheck"[..], 6)]);
-        assert_eq!(MIN_STAMPED_ARGC, 5);
+        assert_eq!(
+            STAMPED,
+            [
+                (&b"rl.check"[..], Stamp::time(5)),
+                (&b"rl.mcheck"[..], Stamp::time(6)),
+                (&b"rl.acquire"[..], Stamp::with_lease_id(4)),
+            ]
+        );
+        assert_eq!(MIN_STAMPED_ARGC, 4);
     }
 
     #[test]
