@@ -598,10 +598,11 @@ def whole_requests(counted):
         return ["", "## Whole requests", "", "(valgrind missing: not measured)"]
     out = ["", "## Whole requests (callgrind)", "",
            "`INFO commandstats` times the command itself. Part of a check's work happens",
-           "before it: on a primary, the module's command filter stamps every RL.CHECK and",
-           "RL.MCHECK with the arrival time (read the clock, create the argument, grow argv),",
-           "which is what lets the check replicate as itself instead of as an `RL.APPLY` of",
-           "its result ([replication](replication.md)). So the same workloads are also counted",
+           "before it: on a primary, the module's command filter stamps every RL.CHECK,",
+           "RL.MCHECK and RL.ACQUIRE with the arrival time (RL.ACQUIRE's with a lease id too:",
+           "read the clock, create the argument, grow argv), which is what lets the command",
+           "replicate as itself instead of as an `RL.APPLY` of its result",
+           "([replication](replication.md)). So the same workloads are also counted",
            f"in instructions, {CALLGRIND_REQUESTS:,} requests from one client into a fresh",
            "server under valgrind's callgrind: `command` is what commandstats times (Redis's",
            "`call()`), `whole request` is everything after the request is parsed (Redis's",
@@ -614,7 +615,28 @@ def whole_requests(counted):
         out.append(f"| {name} | {keys} | {v['call']:,.0f} | {v['call'] / base['call']:.2f} | "
                    f"{v['processCommand']:,.0f} | "
                    f"{v['processCommand'] / base['processCommand']:.2f} |")
+    # The cost targets of the targets table above, in command instructions (random keys).
+    pairs = [(name, base, limit) for name, base, limit in INSTRUCTION_TARGETS
+             if (name, "random") in counted and (base, "random") in counted]
+    if pairs:
+        out += ["", "The cost targets above in command instructions instead of µs (random keys):",
+                "", "| workload | against | ratio | target |", "|---|---|---|---|"]
+        for name, base, limit in pairs:
+            r = counted[(name, "random")]["call"] / counted[(base, "random")]["call"]
+            out.append(f"| {name} | {base} | {r:.2f}x | <= {limit}x "
+                       f"{'yes' if r <= limit else '**no**'} |")
     return out
+
+
+# (workload, the workload it is compared with, the most it may cost): issues 15 and 16.
+INSTRUCTION_TARGETS = [
+    ("RL.ACQUIRE", "TOKEN_BUCKET", 1.2),
+    ("CALENDAR DAY", "TOKEN_BUCKET", 1.2),
+    ("TOKEN_BUCKET AT_MOST", "TOKEN_BUCKET", 1.2),
+    ("POLICY 1 limit", "GCRA", 1.05),
+    ("POLICY 2 limits", "POLICY 1 limit", 1.3),
+    ("POLICY 2 limits", "RL.MCHECK 2 keys", 0.7),
+]
 
 
 def criterion_table():

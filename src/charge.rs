@@ -14,7 +14,7 @@ use crate::commands::Call;
 use crate::config;
 use crate::ctx::{Arg, Ctx};
 use crate::error::Error;
-use crate::replicate::{pack_append, pack_block, pack_deny, pack_lease, pack_replace};
+use crate::replicate::{pack_append, pack_block, pack_deny, pack_lease, pack_replace_with};
 use crate::stamp;
 use crate::types::callbacks::Stored;
 use crate::types::encoding::Bytes;
@@ -112,6 +112,19 @@ pub enum Write {
     Replace(Limiter),
 }
 
+impl Write {
+    /// Moves a replacement out (leaving no change in its place); `None` for a change.
+    fn take_replacement(&mut self) -> Option<Limiter> {
+        match std::mem::replace(self, Write::Change(Change::Nothing)) {
+            Write::Replace(l) => Some(l),
+            change => {
+                *self = change;
+                None
+            }
+        }
+    }
+}
+
 /// One key's write, evaluated and not yet made.
 pub struct Pending<'a> {
     name: &'a Arg,
@@ -204,9 +217,11 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
             }
             Slot::Limiter(_) => continue,
         }
+        // A replacement is moved into the new key, not copied; its payload is read
+        // back from the stored value (`payload`).
         let value = match &p.write {
             Write::Change(c) => apply(None, c.clone()),
-            Write::Replace(l) => Some(l.clone()),
+            Write::Replace(_) => p.write.take_replacement(),
         };
         let Some(value) = value else { continue };
         if let Err(e) = p.key.create(value) {
@@ -241,6 +256,15 @@ pub fn commit(ctx: Ctx, pending: &mut [Pending], how: Propagate) -> Result<(), E
                 ctx.replicate_verbatim();
             }
         }
+        // A lone key's effect needs no list.
+        Propagate::Apply if alone => {
+            if let [p] = pending {
+                if p.changed {
+                    let payload = payload(p)?;
+                    ctx.replicate_apply_pairs(&[(p.name, payload)]);
+                }
+            }
+        }
         Propagate::Apply => {
             let mut effects: Vec<(&Arg, Bytes)> = Vec::new();
             for p in pending.iter_mut().filter(|p| p.changed) {
@@ -267,7 +291,7 @@ fn update(stored: &mut Stored, write: &mut Write) -> bool {
             true
         }
         Write::Replace(_) => {
-            if let Write::Replace(l) = std::mem::replace(write, Write::Change(Change::Nothing)) {
+            if let Some(l) = write.take_replacement() {
                 stored.replace(l);
             }
             true
@@ -284,7 +308,8 @@ fn payload(p: &mut Pending) -> Result<Bytes, Error> {
         Write::Change(Change::Append { quota, append }) => pack_append(quota, append, expire_at),
         Write::Change(Change::Lease { quota, step }) => pack_lease(quota.as_ref(), step, expire_at),
         _ => match p.key.slot()? {
-            Slot::Limiter(stored) => pack_replace(&stored.limiter(), expire_at),
+            // A policy key's kept bytes go out as they are, never decoded for this.
+            Slot::Limiter(stored) => pack_replace_with(|b| stored.encode_body_into(b), expire_at),
             Slot::Empty => return Err(Error::Internal),
         },
     })

@@ -76,7 +76,13 @@ pub enum Effect {
 
 /// Packs a whole value and its absolute expiry (`0`: leave the TTL alone).
 pub fn pack_replace(l: &Limiter, expire_at_ms: i64) -> Bytes {
-    let mut b = encoding::encode(l);
+    pack_replace_with(|b| encoding::encode_body(l, b), expire_at_ms)
+}
+
+/// [`pack_replace`] of a value whose body `encode_body` writes (a stored value's own
+/// bytes, `Stored::encode_body_into`).
+pub fn pack_replace_with(encode_body: impl FnOnce(&mut Bytes), expire_at_ms: i64) -> Bytes {
+    let mut b = encoding::encode_with(encode_body);
     b.extend(&expire_at_ms.to_le_bytes());
     b
 }

@@ -20,9 +20,10 @@ use crate::types::key::Key;
 use crate::types::limiter::Change;
 use crate::types::multi::{evaluate_policy, PolicyOutcome, PolicyRef};
 
-/// A policy copied out of the set for one check (no allocation).
+/// A policy copied out of the set for one check (no allocation): its limits are the
+/// first `n` of `limits`.
 pub struct Looked {
-    limits: [Option<Limit>; MAX_LIMITS],
+    limits: [Limit; MAX_LIMITS],
     n: usize,
     version: u64,
     shadow: bool,
@@ -30,18 +31,11 @@ pub struct Looked {
 
 impl Looked {
     /// The policy as a check reads it, with the call's shadow flag.
-    pub fn policy_ref<'a>(
-        &self,
-        name: &'a [u8],
-        limits: &'a mut Vec<Limit>,
-        shadow: bool,
-    ) -> PolicyRef<'a> {
-        limits.clear();
-        limits.extend(self.limits[..self.n].iter().flatten());
+    pub fn policy_ref<'a>(&'a self, name: &'a [u8], shadow: bool) -> PolicyRef<'a> {
         PolicyRef {
             name,
             version: self.version,
-            limits,
+            limits: &self.limits[..self.n],
             shadow: self.shadow || shadow,
         }
     }
@@ -51,9 +45,12 @@ impl Looked {
 pub fn lookup(name: &[u8]) -> Result<Looked, Error> {
     let store = policy::store();
     let e = store.get(name).ok_or(Error::Policy(PolicyError::Unknown))?;
-    let mut limits = [None; MAX_LIMITS];
+    // A policy has one to eight limits (`Policy::parse`); the unused slots repeat the
+    // first and are never read.
+    let first = *e.policy.limits.first().ok_or(Error::Internal)?;
+    let mut limits = [first; MAX_LIMITS];
     for (slot, l) in limits.iter_mut().zip(&e.policy.limits) {
-        *slot = Some(*l);
+        *slot = *l;
     }
     Ok(Looked {
         limits,
@@ -71,8 +68,7 @@ pub fn prepare_policy<'a>(
     now: u64,
 ) -> Result<(Pending<'a>, PolicyOutcome), Error> {
     let looked = lookup(call.name)?;
-    let mut limits = Vec::with_capacity(looked.n);
-    let p = looked.policy_ref(call.name, &mut limits, call.shadow);
+    let p = looked.policy_ref(call.name, call.shadow);
     let mut key = Key::open(ctx, name);
     let mut outcome = evaluate_policy(key.current()?.as_deref(), &p, call.cost, now)?;
     let write = match outcome.value.take() {
@@ -127,8 +123,7 @@ pub fn check(call: &Call, args: &[Arg], when: When, pc: &PolicyCall) -> Result<D
 /// `RL.PEEK key POLICY name [COST n]`: what RL.CHECK would reply, changing nothing.
 pub fn peek(call: &Call, pc: &PolicyCall) -> Result<Done, Error> {
     let looked = lookup(pc.name)?;
-    let mut limits = Vec::with_capacity(looked.n);
-    let p = looked.policy_ref(pc.name, &mut limits, false);
+    let p = looked.policy_ref(pc.name, false);
     let now = call.clock.now_ms();
     let mut key = Key::open_read(call.ctx, &call.args[0]);
     let outcome = evaluate_policy(key.current()?.as_deref(), &p, pc.cost, now)?;

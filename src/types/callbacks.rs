@@ -15,9 +15,9 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use crate::panic::{guard, log_warning};
-use crate::replicate::pack_replace;
+use crate::replicate::pack_replace_with;
 use crate::types::encoding::DecodeError;
-use crate::types::encoding::{decode_body, decode_words, encode, encode_body, Bytes};
+use crate::types::encoding::{decode_body, decode_words, encode_with, Bytes};
 use crate::types::packed::Packed;
 use crate::types::Limiter;
 
@@ -72,6 +72,11 @@ impl Stored {
     /// The limiter (a copy of a packed value).
     pub fn limiter(&self) -> Cow<'_, Limiter> {
         self.0.limiter()
+    }
+
+    /// Appends the value's encoding to `out` (a policy key's without decoding it).
+    pub fn encode_body_into(&self, out: &mut Bytes) {
+        self.0.encode_body_into(out)
     }
 
     /// Changes the limiter in place with `f`. Its algorithm changes this way only when a
@@ -160,21 +165,11 @@ pub fn limiter_type() -> *mut raw::RedisModuleType {
     *LIMITER_TYPE.raw_type.borrow()
 }
 
-/// Runs `f` on the limiter behind a value pointer Redis passed to a callback; the
+/// Runs `f` on the [`Stored`] behind a value pointer Redis passed to a callback; the
 /// borrow cannot outlive the call.
 ///
 /// # Safety
 /// `value` must be a live [`Stored`] this module gave Redis, not mutated during `f`.
-unsafe fn with_limiter<R>(value: *const c_void, f: impl FnOnce(&Limiter) -> R) -> R {
-    // SAFETY: the caller's contract; the reference lives only inside this call.
-    let stored = unsafe { &*(value as *const Stored) };
-    f(&stored.limiter())
-}
-
-/// Runs `f` on the [`Stored`] behind a value pointer Redis passed to a callback.
-///
-/// # Safety
-/// As [`with_limiter`].
 unsafe fn with_stored<R>(value: *const c_void, f: impl FnOnce(&Stored) -> R) -> R {
     // SAFETY: the caller's contract; the reference lives only inside this call.
     f(unsafe { &*(value as *const Stored) })
@@ -195,9 +190,9 @@ unsafe extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) 
         let save = api!(RedisModule_SaveStringBuffer);
         // SAFETY: Redis passes a live value of our type.
         let body = unsafe {
-            with_limiter(value, |l| {
+            with_stored(value, |s| {
                 let mut b = Bytes::default();
-                encode_body(l, &mut b);
+                s.encode_body_into(&mut b);
                 b
             })
         };
@@ -270,7 +265,8 @@ unsafe extern "C" fn aof_rewrite(
     guard((), || {
         // Expiry 0: Redis writes the key's PEXPIREAT itself right after this command.
         // SAFETY: Redis passes a live value of our type.
-        let payload = unsafe { with_limiter(value, |l| pack_replace(l, 0)) };
+        let payload =
+            unsafe { with_stored(value, |s| pack_replace_with(|b| s.encode_body_into(b), 0)) };
         let b = payload.as_bytes();
         let emit = api!(RedisModule_EmitAOF);
         // SAFETY: aof and key are live; "sb" takes a string and a (pointer, length)
@@ -296,7 +292,7 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
 unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     guard((), || {
         // SAFETY: Redis passes a live value of our type.
-        let enc = unsafe { with_limiter(value, encode) };
+        let enc = unsafe { with_stored(value, |s| encode_with(|b| s.encode_body_into(b))) };
         let b = enc.as_bytes();
         let (add, end) = (
             api!(RedisModule_DigestAddStringBuffer),

@@ -304,9 +304,14 @@ fn decode_multi(word: &mut dyn FnMut() -> Result<u64, DecodeError>) -> Result<Mu
 
 /// The latest encoding of `l` as bytes: the version byte, then the body.
 pub fn encode(l: &Limiter) -> Bytes {
+    encode_with(|b| encode_body(l, b))
+}
+
+/// [`encode`] with the body written by `encode_body` (a stored value's own bytes).
+pub fn encode_with(encode_body: impl FnOnce(&mut Bytes)) -> Bytes {
     let mut b = Bytes::default();
     b.extend(&[ENC_V3]);
-    encode_body(l, &mut b);
+    encode_body(&mut b);
     b
 }
 

@@ -124,14 +124,20 @@ pub fn evaluate_policy(
         }
     }
     let old: &[Option<Limiter>] = m.map_or(&[], |m| &m.parts);
+    if p.limits.len() > MAX_LIMITS {
+        return Err(Error::Internal);
+    }
     let mut claimed = [false; MAX_LIMITS];
-    let mut prev: Vec<Option<&Limiter>> = Vec::with_capacity(p.limits.len());
+    // The parts each limit continues, on the stack (a check allocates for what it
+    // writes, not for this).
+    let mut parts_before = [None; MAX_LIMITS];
     let mut outcomes = Vec::with_capacity(p.limits.len());
     for (i, lim) in p.limits.iter().enumerate() {
         let part = pick(old, i, lim.algorithm, &mut claimed);
         outcomes.push(evaluate(part, &lim.request(cost.max(1)), now_ms)?);
-        prev.push(part);
+        parts_before[i] = part;
     }
+    let prev: &[Option<&Limiter>] = &parts_before[..p.limits.len()];
     let allowed = cost == 0 || outcomes.iter().all(|o| o.decision.allowed);
     // Admitted: the limit with the fewest remaining; denied: the one denying with the
     // longest wait (-1, never, is the longest).
@@ -185,7 +191,7 @@ pub fn evaluate_policy(
     if allowed {
         let mut parts = Vec::with_capacity(p.limits.len());
         let mut reset = 0i64;
-        for ((o, part), lim) in outcomes.into_iter().zip(&prev).zip(p.limits) {
+        for ((o, part), lim) in outcomes.into_iter().zip(prev).zip(p.limits) {
             reset = reset.max(o.decision.reset_after_ms);
             let next = match part {
                 Some(l) => {

@@ -272,6 +272,15 @@ impl Packed {
         }
     }
 
+    /// Appends the value's encoding (`encoding_v3::encode_body`) to `out`: a policy
+    /// key's kept bytes as they are, without decoding them; any other value encoded.
+    pub fn encode_body_into(&self, out: &mut Bytes) {
+        match self {
+            Packed::Policy(b) => out.extend(b),
+            _ => encode_body(&self.limiter(), out),
+        }
+    }
+
     /// The algorithm (`None`: a key holding just a block).
     pub fn algorithm(&self) -> Option<Algorithm> {
         match self {
@@ -547,6 +556,25 @@ mod tests {
         let p = Packed::new(large.clone());
         assert!(matches!(p, Packed::Wide(_)));
         assert_eq!(*p.limiter(), large);
+    }
+
+    #[test]
+    fn every_kind_encodes_as_its_limiter_does() {
+        let mut long = log(1);
+        long.state = State::SlidingLog(
+            SlidingLog::from_parts(0, (0..200).map(|i| i * 100_000).collect()).unwrap(),
+        );
+        for l in [
+            tb(5, 2),
+            log(3),
+            policy(vec![Some(tb(5, 2)), None]),
+            policy(vec![Some(long), Some(tb(5, 2))]),
+        ] {
+            let (mut kept, mut fresh) = (Bytes::default(), Bytes::default());
+            Packed::new(l.clone()).encode_body_into(&mut kept);
+            encode_body(&l, &mut fresh);
+            assert_eq!(kept.as_bytes(), fresh.as_bytes(), "{l:?}");
+        }
     }
 
     #[test]
