@@ -309,7 +309,7 @@ impl Error {
             }
             Error::BadPayload => "ERR invalid RL.APPLY payload",
             Error::MissingStamp => {
-                "ERR a check from the primary or the AOF must end with its @<unix ms> time stamp"
+                "ERR a command from the primary or the AOF must end with its @<unix ms> time stamp"
             }
             Error::Internal => "ERR internal error in ratelimit module",
             Error::Panic => "ERR internal error in ratelimit module (a bug; see the Redis log)",
