@@ -68,6 +68,7 @@ mod tests {
         assert_eq!(first[0], 0);
         assert!(first[1..].iter().all(|&id| id != 0));
         let mut distinct = first.clone();
+        distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), first.len());
     }

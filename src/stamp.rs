@@ -77,9 +77,14 @@ pub fn parse(arg: &[u8]) -> Option<u64> {
 /// Splits a well-formed stamp off the end of `args`. A malformed one stays in place,
 /// where argument parsing refuses it as an unknown option.
 pub fn split<A: AsRef<[u8]>>(args: &[A]) -> (&[A], Option<u64>) {
+    split_by(args, parse)
+}
+
+/// Splits the last argument off `args` when `read` accepts it.
+fn split_by<A: AsRef<[u8]>, T>(args: &[A], read: fn(&[u8]) -> Option<T>) -> (&[A], Option<T>) {
     match args.split_last() {
-        Some((last, rest)) => match parse(last.as_ref()) {
-            Some(ms) => (rest, Some(ms)),
+        Some((last, rest)) => match read(last.as_ref()) {
+            Some(stamp) => (rest, Some(stamp)),
             None => (args, None),
         },
         None => (args, None),
@@ -97,13 +102,7 @@ pub fn parse_with_id(arg: &[u8]) -> Option<(u64, u64)> {
 
 /// [`split`] for RL.ACQUIRE: splits off a last argument in [`parse_with_id`]'s form.
 pub fn split_with_id<A: AsRef<[u8]>>(args: &[A]) -> (&[A], Option<(u64, u64)>) {
-    match args.split_last() {
-        Some((last, rest)) => match parse_with_id(last.as_ref()) {
-            Some(stamp) => (rest, Some(stamp)),
-            None => (args, None),
-        },
-        None => (args, None),
-    }
+    split_by(args, parse_with_id)
 }
 
 #[cfg(test)]
